@@ -1,0 +1,47 @@
+// Cortex-M (QEMU mps2-an386) implementation of the port contract in <base/platform.hpp>.
+//
+// Console: UART0. Panic: message on UART0, then exit status 134 through semihosting.
+// Entropy: the MPS2 boards have no hardware random number generator, so under QEMU the port
+// reads the host's /dev/urandom through semihosting. TODO(security): a real board must supply
+// its TRNG here; an image without a debugger attached cannot use semihosting.
+#include <base/platform.hpp>
+
+#include <cortex_m/semihosting.hpp>
+#include <cortex_m/uart.hpp>
+
+#include <cstdio>
+
+namespace amb::port {
+namespace {
+
+cortex_m::cmsdk_uart console() {
+    cortex_m::cmsdk_uart uart(cortex_m::mps2_uart0_base);
+    uart.enable_transmit();
+    return uart;
+}
+
+}  // namespace
+
+void write_console(std::string_view text) { console().write(text); }
+
+void panic(const char* kind, const char* file, int line, const char* condition,
+           const char* message) {
+    char text[256];
+    std::snprintf(text, sizeof text, "%s:%d: %s failed: %s (%s)\n", file, line, kind, condition,
+                  message);
+    write_console(text);
+    cortex_m::semihosting::exit(134);
+}
+
+bool fill_entropy(std::span<std::uint8_t> out) {
+    if (out.empty())
+        return true;
+    int handle = cortex_m::semihosting::open_read("/dev/urandom");
+    if (handle < 0)
+        return false;
+    bool complete = cortex_m::semihosting::read(handle, out);
+    cortex_m::semihosting::close(handle);
+    return complete;
+}
+
+}  // namespace amb::port
