@@ -1,0 +1,1 @@
+"""The `ambience` command: setup, build, test, demo and bench for this repository."""

@@ -1,0 +1,99 @@
+"""Subcommands of `./ambience`.
+
+  setup               install the Debian packages and sources the project needs
+  build [--preset P]  configure (once) and build a CMake preset (default: default)
+  test  [--preset P]  build and run the test suite; without --preset: the default preset and
+                      the Cortex-M4 preset (vector tests on QEMU mps2-an386)
+  demo                build and run the main demo
+  bench [NAME ...]    run benchmarks, print their tables, write bench-results/NAME.json
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from tool import bench, packages
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PRESETS = ["default", "asan", "clang", "cortex-m4"]
+
+
+def step(message):
+    print(f"==> {message}", flush=True)
+
+
+def run(command, **kwargs):
+    result = subprocess.run(command, cwd=kwargs.pop("cwd", ROOT), **kwargs)
+    if result.returncode != 0:
+        sys.exit(f"ambience: `{' '.join(command)}` failed with status {result.returncode}")
+    return result
+
+
+def ensure_setup():
+    if packages.needs_setup(ROOT):
+        packages.setup(ROOT)
+
+
+def build(preset):
+    ensure_setup()
+    binary_dir = os.path.join(ROOT, "build", preset)
+    if not os.path.exists(os.path.join(binary_dir, "CMakeCache.txt")):
+        step(f"configuring preset {preset}")
+        run(["cmake", "--preset", preset], stdout=subprocess.DEVNULL)
+    step(f"building preset {preset}")
+    run(["cmake", "--build", "--preset", preset])
+    return binary_dir
+
+
+def test(presets):
+    for preset in presets:
+        build(preset)
+        step(f"testing preset {preset}")
+        started = time.monotonic()
+        run(["ctest", "--preset", preset, "--progress", "-j", str(os.cpu_count() or 2)])
+        step(f"preset {preset}: all tests passed in {time.monotonic() - started:.1f} s")
+
+
+def demo():
+    host = build("default")
+    target = build("cortex-m4")
+    step("demo 1/2: secure exchange between two parties on this machine (OpenSSL backend)")
+    run([os.path.join(host, "examples", "crypto_tour", "crypto_tour")])
+    step("demo 2/2: the same crypto layer on an emulated Cortex-M4 (mbedTLS backend, QEMU)")
+    image = os.path.join(target, "ports", "cortex-m", "crypto_vectors_m4.elf")
+    run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
+         "-serial", "stdio", "-semihosting-config", "enable=on,target=native", "-kernel", image])
+    print("\nWhat happened: two parties agreed on keys with X25519, derived per-direction keys\n"
+          "with HKDF, exchanged messages sealed with AES-128-CTR + HMAC-SHA256 (a forged one was\n"
+          "rejected), built and checked a CAPLets-style HMAC tag chain; then a Cortex-M4 image\n"
+          "under QEMU checked the same operations against the published vectors.")
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="ambience", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup", help="install needed Debian packages and sources")
+    p_build = sub.add_parser("build", help="build a preset")
+    p_build.add_argument("--preset", choices=PRESETS, default="default")
+    p_test = sub.add_parser("test", help="build and run tests")
+    p_test.add_argument("--preset", choices=PRESETS, action="append")
+    sub.add_parser("demo", help="run the main demo")
+    p_bench = sub.add_parser("bench", help="run benchmarks")
+    p_bench.add_argument("names", nargs="*", help=f"benchmarks ({', '.join(bench.names(ROOT))})")
+    args = parser.parse_args(argv)
+
+    if args.command == "setup":
+        packages.setup(ROOT)
+    elif args.command == "build":
+        build(args.preset)
+    elif args.command == "test":
+        test(args.preset or ["default", "cortex-m4"])
+    elif args.command == "demo":
+        demo()
+    elif args.command == "bench":
+        binary_dir = build("default")
+        return bench.run(ROOT, binary_dir, args.names or bench.names(ROOT))
+    return 0
