@@ -17,6 +17,8 @@ PACKAGES = [
     "cmake", "ninja-build", "g++", "pkg-config",
     # host libraries
     "libgtest-dev", "libgmock-dev", "libbenchmark-dev", "libssl-dev", "libmbedtls-dev",
+    # bench lidl anchors: Cap'n Proto and FlatBuffers, libraries and schema compilers
+    "libcapnp-dev", "capnproto", "libflatbuffers-dev", "flatbuffers-compiler",
     # Cortex-M4 cross build and emulation
     "gcc-arm-none-eabi", "picolibc-arm-none-eabi", "libstdc++-arm-none-eabi-picolibc",
     "qemu-system-arm",
