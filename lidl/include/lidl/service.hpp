@@ -1,0 +1,169 @@
+// Support for generated service code: result slots, the adapter that runs a procedure and
+// stores its result, the direct backend, and deep copies into a builder.
+//
+// A generated client `S_client<Backend>` implements interface `S` by packing each call's
+// arguments into a parameter tuple (scalars by value, views as pointer and length, structs by
+// pointer: no serialization) and awaiting `backend.execute<Id>(&params, &result_slot)`. A
+// backend either serves the call itself (the direct backend below calls the implementation in
+// the same address space) or carries the pointers elsewhere (a ring to another group, or a
+// network proxy that uses the generated codec to turn the tuple into a message). The callee
+// never learns which path was used.
+#pragma once
+
+#include <lidl/builder.hpp>
+#include <lidl/verifier.hpp>
+
+#include <async/task.hpp>
+
+#include <cstring>
+#include <new>
+#include <utility>
+
+namespace lidl {
+
+/// Uninitialised storage for a procedure's result, filled by a backend.
+template <class T>
+class slot {
+public:
+    slot() = default;
+    slot(const slot&) = delete;
+    slot& operator=(const slot&) = delete;
+    ~slot() {
+        if (full_)
+            reinterpret_cast<T*>(storage_)->~T();
+    }
+    void* address() { return this; }
+    template <class U>
+    void emplace(U&& value) {
+        AMB_ASSERT(!full_, "result slot filled twice");
+        new (storage_) T(std::forward<U>(value));
+        full_ = true;
+    }
+    T take() {
+        AMB_ASSERT(full_, "result slot read before the backend filled it");
+        return std::move(*reinterpret_cast<T*>(storage_));
+    }
+
+private:
+    alignas(T) unsigned char storage_[sizeof(T)];
+    bool full_ = false;
+};
+
+template <>
+class slot<void> {
+public:
+    void* address() { return this; }
+    void take() {}
+};
+
+/// Awaits `work` (held here, so it lives as long as the await) and stores its result in the
+/// slot at `result`. This is how a terminal backend completes a call without an extra frame.
+template <class T>
+class into_slot {
+public:
+    into_slot(amb::task<T>&& work, void* result) : work_(std::move(work)), result_(result) {}
+
+    bool await_ready() const noexcept { return false; }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> waiting) noexcept {
+        return work_.operator co_await().await_suspend(waiting);
+    }
+    void await_resume() {
+        if constexpr (std::is_void_v<T>)
+            work_.take_result();
+        else
+            static_cast<slot<T>*>(result_)->emplace(work_.take_result());
+    }
+
+private:
+    amb::task<T> work_;
+    void* result_;
+};
+
+/// The same-group backend: calls the implementation directly. `Service` is a generated
+/// interface; its `lidl_dispatch::invoke<Id>` unpacks the tuple and calls the procedure.
+template <class Service>
+class direct_backend {
+public:
+    explicit direct_backend(Service& implementation) : implementation_(&implementation) {}
+
+    template <std::uint32_t Id>
+    auto execute(const void* params, void* result) {
+        return Service::lidl_dispatch::template invoke<Id>(*implementation_, params, result);
+    }
+
+private:
+    Service* implementation_;
+};
+
+// --- deep copies (for procedure arguments that must travel in a message) ---
+
+/// Copies `source` (anywhere) into `destination` (an object handed out by `out`), following
+/// references. Returns false when the builder's buffer is too small.
+template <class T>
+bool copy(builder& out, T& destination, const T& source);
+template <class T>
+bool copy_elements(builder& out, vector<T>& destination, std::span<const T> source);
+
+template <class T>
+bool copy_value(builder& out, T& destination, const T& source) {
+    if constexpr (std::is_arithmetic_v<T> || std::is_enum_v<T>) {
+        destination = source;
+        return true;
+    } else if constexpr (std::is_same_v<T, string>) {
+        return out.set(destination, source.view());
+    } else {
+        return type_info<T>::copy(out, destination, source);
+    }
+}
+
+template <class T>
+bool copy(builder& out, T& destination, const T& source) {
+    return copy_value(out, destination, source);
+}
+
+template <class T, std::size_t N>
+bool copy(builder& out, std::array<T, N>& destination, const std::array<T, N>& source) {
+    for (std::size_t i = 0; i < N; ++i)
+        if (!copy(out, destination[i], source[i]))
+            return false;
+    return true;
+}
+
+template <class T>
+bool copy(builder& out, optional<T>& destination, const optional<T>& source) {
+    if (!source.has_value())
+        return true;
+    return copy(out, *out.emplace(destination), *source);
+}
+
+/// Fills a vector from a span of wire elements (views of a caller's data or of a message).
+template <class T>
+bool copy_elements(builder& out, vector<T>& destination, std::span<const T> source) {
+    if constexpr (std::is_trivially_copyable_v<T>) {
+        return out.set(destination, source);
+    } else {
+        T* items = out.create_vector(destination, source.size());
+        if (items == nullptr)
+            return source.empty() && !out.failed();
+        for (std::size_t i = 0; i < source.size(); ++i)
+            if (!copy(out, items[i], source[i]))
+                return false;
+        return true;
+    }
+}
+
+template <class T>
+bool copy(builder& out, vector<T>& destination, const vector<T>& source) {
+    return copy_elements(out, destination, source.view());
+}
+
+/// Copies a whole message of root type T into `out` as its root.
+template <class T>
+const T* copy_root(builder& out, const T& source) {
+    T* root = out.create_root<T>();
+    if (root == nullptr || !copy(out, *root, source))
+        return nullptr;
+    return root;
+}
+
+}  // namespace lidl
