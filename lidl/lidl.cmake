@@ -6,6 +6,10 @@
 # lidlc writes a depfile, so editing an imported schema regenerates its importers.
 function(lidl_generate target)
     cmake_parse_arguments(ARG "" "" "SCHEMAS;INCLUDE_DIRS" ${ARGN})
+    if(NOT TARGET lidlc)
+        message(FATAL_ERROR "lidl_generate(${target}) needs lidlc: build the default preset first "
+                            "(cross builds run its lidlc; see AMB_HOST_LIDLC)")
+    endif()
     set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/${target}_lidl)
     file(MAKE_DIRECTORY ${out_dir})
     set(include_flags)
@@ -23,7 +27,7 @@ function(lidl_generate target)
         add_custom_command(
             OUTPUT ${header} ${json_header}
             COMMAND lidlc ${include_flags} --cpp ${out_dir} --deps ${out_dir}/${stem}.lidl.d ${abs}
-            DEPENDS lidlc ${abs}
+            DEPENDS $<TARGET_FILE:lidlc> ${abs}
             DEPFILE ${out_dir}/${stem}.lidl.d
             COMMENT "lidlc ${name}"
             VERBATIM)

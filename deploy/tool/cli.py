@@ -38,6 +38,9 @@ def ensure_setup():
 
 def build(preset):
     ensure_setup()
+    if preset == "cortex-m4":
+        # Cross builds run host tools (lidlc) from the default tree.
+        build_targets("default", ["lidlc"])
     binary_dir = os.path.join(ROOT, "build", preset)
     if not os.path.exists(os.path.join(binary_dir, "CMakeCache.txt")):
         step(f"configuring preset {preset}")
@@ -45,6 +48,15 @@ def build(preset):
     step(f"building preset {preset}")
     run(["cmake", "--build", "--preset", preset])
     return binary_dir
+
+
+def build_targets(preset, targets):
+    binary_dir = os.path.join(ROOT, "build", preset)
+    if not os.path.exists(os.path.join(binary_dir, "CMakeCache.txt")):
+        step(f"configuring preset {preset}")
+        run(["cmake", "--preset", preset], stdout=subprocess.DEVNULL)
+    step(f"building {', '.join(targets)} in preset {preset}")
+    run(["cmake", "--build", "--preset", preset, "--target"] + targets)
 
 
 def test(presets):

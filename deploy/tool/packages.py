@@ -17,13 +17,14 @@ PACKAGES = [
     "cmake", "ninja-build", "g++", "pkg-config",
     # host libraries
     "libgtest-dev", "libgmock-dev", "libbenchmark-dev", "libssl-dev", "libmbedtls-dev",
+    "nlohmann-json3-dev",
     # bench lidl anchors: Cap'n Proto and FlatBuffers, libraries and schema compilers
     "libcapnp-dev", "capnproto", "libflatbuffers-dev", "flatbuffers-compiler",
     # Cortex-M4 cross build and emulation
     "gcc-arm-none-eabi", "picolibc-arm-none-eabi", "libstdc++-arm-none-eabi-picolibc",
     "qemu-system-arm",
     # clang preset (fuzzing, sanitizers)
-    "clang-16",
+    "clang-16", "libclang-rt-16-dev",
     # apt-get source
     "dpkg-dev",
     # bench plots

@@ -64,6 +64,7 @@ struct field {
 struct enum_value {
     std::string name;
     std::int64_t value = 0;  // checked to fit the underlying type
+    // (for u64, values above INT64_MAX are stored as their bit pattern: print them as uint64_t)
     std::string doc;
     source_location loc;
 };

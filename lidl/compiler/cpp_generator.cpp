@@ -47,6 +47,16 @@ std::string qualified(const declaration& d) {
     return out + id(d.name);
 }
 
+/// An enum value as a C++ literal of its underlying type (u64 values above INT64_MAX are stored
+/// as their bit pattern in the AST).
+std::string enum_literal(builtin underlying, std::int64_t value) {
+    if (underlying == builtin::u64)
+        return std::to_string(static_cast<std::uint64_t>(value)) + "ULL";
+    if (underlying == builtin::i64 && value == INT64_MIN)
+        return "(-9223372036854775807LL - 1)";
+    return std::to_string(value);
+}
+
 std::string builtin_cpp(builtin b) {
     switch (b) {
     case builtin::bool_: return "bool";
@@ -302,7 +312,7 @@ private:
         w_.open("enum class " + id(d.name) + " : " + builtin_cpp(d.underlying) + " {");
         for (const enum_value& v : d.values) {
             w_.doc(v.doc);
-            w_.line(id(v.name) + " = " + std::to_string(v.value) + ",");
+            w_.line(id(v.name) + " = " + enum_literal(d.underlying, v.value) + ",");
         }
         w_.close("};");
     }
@@ -322,15 +332,18 @@ private:
         std::string name = id(d.name);
         w_.open("class " + name + " {");
         w_.line("public:");
+        w_.line("/// On the wire, tag 0 means empty and alternative i has tag i + 1.");
         w_.open("enum class alternative : std::uint32_t {");
+        w_.line("lidl_empty = 0,");
         for (const field& f : d.fields)
-            w_.line(id(f.name) + " = " + std::to_string(f.index) + ",");
+            w_.line(id(f.name) + " = " + std::to_string(f.index + 1) + ",");
         w_.close("};");
         w_.line("static constexpr std::uint32_t alternative_count = " +
                 std::to_string(d.fields.size()) + ";");
         w_.line();
-        w_.line("/// Which alternative this union holds.");
+        w_.line("/// Which alternative this union holds (lidl_empty when none).");
         w_.line("alternative which() const { return static_cast<alternative>(lidl_header.tag()); }");
+        w_.line("bool has_value() const { return lidl_header.has_value(); }");
         for (const field& f : d.fields) {
             w_.line();
             w_.doc(f.doc);
@@ -353,13 +366,13 @@ private:
         for (const field& f : d.fields) {
             std::string type = wire(f.type);
             w_.open("inline const " + type + "* " + name + "::" + id(f.name) + "() const {");
-            w_.line("return lidl_header.tag() == " + std::to_string(f.index) +
+            w_.line("return lidl_header.tag() == " + std::to_string(f.index + 1) +
                     "u ? &lidl_header.payload<" + type + ">() : nullptr;");
             w_.close();
             w_.open("inline " + type + "* " + name + "::set_" + f.name +
                     "(::lidl::builder& out) {");
-            w_.line("return out.set_union<" + type + ">(lidl_header, " + std::to_string(f.index) +
-                    "u);");
+            w_.line("return out.set_union<" + type + ">(lidl_header, " +
+                    std::to_string(f.index + 1) + "u);");
             w_.close();
         }
         if (named)
@@ -415,8 +428,9 @@ private:
         case declaration::kind::struct_: w_.line(field_checks(d.fields)); break;
         case declaration::kind::union_:
             w_.line("    switch (value.lidl_header.tag()) {");
+            w_.line("    case 0: return check.empty_union(value.lidl_header, name, \"\");");
             for (const field& f : d.fields)
-                w_.line("    case " + std::to_string(f.index) + ": return check.alternative<" +
+                w_.line("    case " + std::to_string(f.index + 1) + ": return check.alternative<" +
                         wire(f.type) + ">(value.lidl_header, name, \"" + f.name + "\");");
             w_.line("    default: return check.fail(::lidl::error::bad_union_tag, &value, name, "
                     "\"\");");
@@ -429,8 +443,9 @@ private:
                 "& from) {");
         if (d.k == declaration::kind::union_) {
             w_.line("    switch (from.lidl_header.tag()) {");
+            w_.line("    case 0: return true;");
             for (const field& f : d.fields) {
-                w_.line("    case " + std::to_string(f.index) + ": {");
+                w_.line("    case " + std::to_string(f.index + 1) + ": {");
                 w_.line("        auto* item = to.set_" + f.name + "(out);");
                 w_.line("        return item != nullptr && ::lidl::copy(out, *item, *from." +
                         id(f.name) + "());");
@@ -475,7 +490,7 @@ private:
         std::set<std::int64_t> seen;
         for (const enum_value& v : d.values)
             if (seen.insert(v.value).second)
-                w_.line("        case " + std::to_string(v.value) + ": return true;");
+                w_.line("        case " + enum_literal(d.underlying, v.value) + ": return true;");
         w_.line("        default: return false;");
         w_.line("        }");
         w_.line("    }");
@@ -583,9 +598,21 @@ private:
             w_.line("using " + p.name + "_result = " + result_type(p) + ";");
         }
         w_.line();
+        w_.line("/// Procedure `Id`'s parameter tuple, result type and name.");
+        w_.line("template <std::uint32_t Id>");
+        w_.line("struct lidl_procedure;");
         w_.line("struct lidl_dispatch;");
         w_.line("struct lidl_codec;");
         w_.close("};");
+        w_.line();
+        for (const procedure& p : d.procedures) {
+            w_.open("template <>");
+            w_.line("struct " + name + "::lidl_procedure<" + std::to_string(p.id) + "> {");
+            w_.line("    using params = " + p.name + "_params;");
+            w_.line("    using result = " + p.name + "_result;");
+            w_.line("    static constexpr const char* name = \"" + p.name + "\";");
+            w_.close("};");
+        }
         w_.line();
     }
 
@@ -616,7 +643,8 @@ private:
             w_.line(std::string(first ? "if" : "} else if") + " constexpr (Id == " +
                     std::to_string(p.id) + ") {");
             first = false;
-            w_.line("    const auto& tuple = *static_cast<const " + p.name + "_params*>(params);");
+            w_.line("    [[maybe_unused]] const auto& tuple = *static_cast<const " + p.name +
+                    "_params*>(params);");
             w_.line("    return ::lidl::into_slot<" + p.name + "_result>(implementation." +
                     id(p.name) + "(" + call_arguments(p) + "), result);");
         }
@@ -652,9 +680,27 @@ private:
         w_.line();
         w_.line("Backend& backend() { return backend_; }");
         for (const procedure& p : d.procedures) {
+            std::string arguments;
+            for (const field& param : p.params)
+                arguments += (arguments.empty() ? "" : ", ") + id(param.name);
+            if (needs_response(p))
+                arguments += std::string(arguments.empty() ? "" : ", ") + "response";
             w_.line();
             w_.open("::amb::task<" + result_type(p) + "> " + id(p.name) + "(" + signature(p, true) +
                     ") override {");
+            w_.line("// A backend that forwards calls (the direct backend) hands the call to the");
+            w_.line("// implementation as it is: no tuple, no extra coroutine frame.");
+            w_.line("if constexpr (::lidl::forwards_calls<Backend>)");
+            w_.line("    return backend_.implementation()." + id(p.name) + "(" + arguments + ");");
+            w_.line("else");
+            w_.line("    return lidl_call_" + p.name + "(" + arguments + ");");
+            w_.close();
+        }
+        w_.line();
+        w_.line("private:");
+        for (const procedure& p : d.procedures) {
+            w_.open("::amb::task<" + result_type(p) + "> lidl_call_" + p.name + "(" +
+                    signature(p, true) + ") {");
             std::string init;
             for (const field& param : p.params) {
                 if (!init.empty())
@@ -670,8 +716,6 @@ private:
             w_.line("co_return result.take();");
             w_.close();
         }
-        w_.line();
-        w_.line("private:");
         w_.line("Backend backend_;");
         w_.close("};");
         w_.line();
@@ -973,6 +1017,7 @@ std::string generate_cpp_json(const schema& s) {
             w.line("    return object;");
             break;
         case declaration::kind::union_:
+            w.line("    if (!item.has_value()) return value(nullptr);");
             w.line("    value object = value::object();");
             for (const field& f : d->fields)
                 w.line("    if (auto* alternative = item." + id(f.name) + "()) object[\"" + f.name +
@@ -1021,6 +1066,7 @@ std::string generate_cpp_json(const schema& s) {
             std::string names;
             for (const field& f : d->fields)
                 names += (names.empty() ? "" : ", ") + f.name;
+            w.line("    if (j.is_null()) return true;  // an empty union");
             w.line("    if (!j.is_object() || j.size() != 1)");
             w.line("        return fail(error, path, \"expected an object with exactly one of: " +
                    names + "\");");

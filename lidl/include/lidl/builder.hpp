@@ -78,7 +78,7 @@ public:
 
     /// Copies `items` (a value type without references) into the message.
     template <class T, class U>
-        requires std::is_same_v<std::remove_const_t<U>, T> && std::is_trivially_copyable_v<T>
+        requires std::is_same_v<std::remove_const_t<U>, T> && is_value_type<T>
     bool set(vector<T>& field, std::span<U> items) {
         T* data = create_vector(field, items.size());
         if (data == nullptr)
@@ -90,17 +90,20 @@ public:
 
     /// Appends `count` zeroed elements and points `field` at them; fill them through the
     /// returned pointer. Returns nullptr when count is 0 or the buffer is too small.
+    /// `align` may raise the elements' alignment (e.g. 8 for bytes that hold a nested message).
     template <class T>
-    T* create_vector(vector<T>& field, std::size_t count) {
+    T* create_vector(vector<T>& field, std::size_t count, std::size_t align = alignof(T)) {
         if (count == 0) {
             clear(field.offset_, field.count_);
             return nullptr;
         }
-        if (count > UINT32_MAX) {
+        if (count > UINT32_MAX || count > SIZE_MAX / sizeof(T)) {
             failed_ = true;
             return nullptr;
         }
-        T* data = allocate<T>(count);
+        AMB_REQUIRE(align >= alignof(T) && align <= message_alignment && (align & (align - 1)) == 0,
+                    "bad alignment for create_vector");
+        T* data = reinterpret_cast<T*>(allocate_bytes(sizeof(T) * count, align));
         if (data == nullptr)
             return nullptr;
         link(field, field.offset_, data);

@@ -79,12 +79,23 @@ private:
     void* result_;
 };
 
+/// True for backends that hand calls straight to an implementation in the same address space
+/// (`static constexpr bool forwards_calls = true` and `implementation()`); generated clients
+/// then call the implementation's procedure directly instead of packing a tuple.
+template <class Backend>
+concept forwards_calls = Backend::forwards_calls && requires(Backend& b) { b.implementation(); };
+
 /// The same-group backend: calls the implementation directly. `Service` is a generated
-/// interface; its `lidl_dispatch::invoke<Id>` unpacks the tuple and calls the procedure.
+/// interface; its `lidl_dispatch::invoke<Id>` unpacks a tuple and calls the procedure (used when
+/// a caller goes through execute()); generated clients skip even that (forwards_calls).
 template <class Service>
 class direct_backend {
 public:
+    static constexpr bool forwards_calls = true;
+
     explicit direct_backend(Service& implementation) : implementation_(&implementation) {}
+
+    Service& implementation() { return *implementation_; }
 
     template <std::uint32_t Id>
     auto execute(const void* params, void* result) {
@@ -139,7 +150,7 @@ bool copy(builder& out, optional<T>& destination, const optional<T>& source) {
 /// Fills a vector from a span of wire elements (views of a caller's data or of a message).
 template <class T>
 bool copy_elements(builder& out, vector<T>& destination, std::span<const T> source) {
-    if constexpr (std::is_trivially_copyable_v<T>) {
+    if constexpr (is_value_type<T>) {
         return out.set(destination, source);
     } else {
         T* items = out.create_vector(destination, source.size());

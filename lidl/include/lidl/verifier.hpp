@@ -123,6 +123,12 @@ public:
         }
     }
 
+    /// Checks a union holding nothing: it must not reference anything (called by generated code).
+    bool empty_union(const union_header& header, const char* type, const char* field) {
+        return (header.offset_ == 0 && header.size_ == 0) ||
+               fail(error::bad_offset, &header, type, field);
+    }
+
     /// Checks a union whose header selects alternative type `T` (called by generated code).
     template <class T>
     bool alternative(const union_header& header, const char* type, const char* field) {

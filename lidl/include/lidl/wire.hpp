@@ -14,7 +14,8 @@
 //
 //     lidl::string       {i32 offset, u32 size}          bytes of UTF-8 text
 //     lidl::vector<T>    {i32 offset, u32 count}         count elements of T, aligned for T
-//     union header       {u32 tag, i32 offset, u32 size} one alternative, out of line
+//     union header       {u32 tag, i32 offset, u32 size} one alternative, out of line;
+//                                                         tag 0 = empty, else index + 1
 //     lidl::optional<T>  {u8 present, T value}           (inline; a reference type iff T is)
 //
 // An empty string or vector has offset 0. Objects that contain references are only meaningful
@@ -103,6 +104,10 @@ template <class T>
 class optional {
 public:
     optional() = default;
+    /// A present value (value types; for results returned by value).
+    explicit optional(const T& value)
+        requires std::is_copy_constructible_v<T>
+        : present_(1), value_(value) {}
 
     bool has_value() const { return present_ != 0; }
     explicit operator bool() const { return has_value(); }
@@ -135,7 +140,9 @@ public:
     union_header(const union_header&) = delete;
     union_header& operator=(const union_header&) = delete;
 
+    /// 0 when the union holds nothing (zeroed memory), otherwise alternative index + 1.
     std::uint32_t tag() const { return tag_; }
+    bool has_value() const { return tag_ != 0; }
     /// Size in bytes of the alternative's object as written (may exceed the reader's type).
     std::uint32_t payload_size() const { return size_; }
     /// The alternative as `T`; the caller has checked the tag.
@@ -151,6 +158,14 @@ private:
     std::int32_t offset_ = 0;
     std::uint32_t size_ = 0;
 };
+
+/// True for wire types without references, which may be copied byte for byte (scalars, enums,
+/// and structs, arrays and optionals of them). Reference-holding types delete their copy
+/// assignment, which is what this tests (std::is_trivially_copyable is not reliable for classes
+/// whose copy operations are all deleted).
+template <class T>
+inline constexpr bool is_value_type =
+    std::is_trivially_copyable_v<T> && std::is_copy_assignable_v<T>;
 
 /// Fixed-size arrays are std::array (same layout as T[N]).
 template <class T, std::size_t N>

@@ -1,0 +1,238 @@
+// Generated service code: the same client stub over a direct backend and over messages, the
+// run-time dispatcher, and the codec's handling of bad input.
+#include "loopback_backend.hpp"
+#include "test_messages.hpp"
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <string>
+
+namespace lidl_test {
+namespace {
+
+class calculator_service final : public calculator {
+public:
+    int resets = 0;
+    int calls = 0;
+
+    amb::task<std::int64_t> add(std::int32_t a, std::int32_t b) override {
+        ++calls;
+        co_return static_cast<std::int64_t>(a) + b;
+    }
+    amb::task<std::string_view> concat(std::string_view left, std::string_view right,
+                                       lidl::builder& response) override {
+        ++calls;
+        co_return response.copy(std::string(left) + std::string(right));
+    }
+    amb::task<std::uint64_t> sum(std::span<const std::uint32_t> values) override {
+        ++calls;
+        co_return std::accumulate(values.begin(), values.end(), std::uint64_t{0});
+    }
+    amb::task<point> scale(const point& p, std::int32_t factor) override {
+        ++calls;
+        co_return point{p.x * factor, p.y * factor};
+    }
+    amb::task<std::string_view> describe(const everything& e, lidl::builder& response) override {
+        ++calls;
+        co_return response.copy(std::string(e.text.view()) + "/" + std::to_string(e.words.size()));
+    }
+    amb::task<const node*> make_node(std::string_view name, std::uint32_t children,
+                                     lidl::builder& response) override {
+        ++calls;
+        node* root = response.create_root<node>();
+        if (root == nullptr || !response.set(root->name, name))
+            co_return nullptr;
+        node* items = response.create_vector(root->children, children);
+        for (std::uint32_t i = 0; items != nullptr && i < children; ++i)
+            response.set(items[i].name, "child-" + std::to_string(i));
+        co_return root;
+    }
+    amb::task<const shape*> pick(std::uint32_t which, lidl::builder& response) override {
+        ++calls;
+        shape* result = response.create_root<shape>();
+        if (which == 0)
+            *result->set_circle(response) = point{1, 2};
+        else if (which == 1)
+            response.set(*result->set_label(response), "picked");
+        co_return result;
+    }
+    amb::task<void> reset() override {
+        ++resets;
+        co_return;
+    }
+    amb::task<std::uint32_t> count() override { co_return static_cast<std::uint32_t>(calls); }
+    amb::task<lidl::optional<std::uint32_t>> maybe(bool flag) override {
+        co_return flag ? lidl::optional<std::uint32_t>(7u) : lidl::optional<std::uint32_t>();
+    }
+};
+
+// Every procedure through the interface, whatever implements it.
+void exercise(calculator& api) {
+    EXPECT_EQ(amb::sync_wait(api.add(40, 2)), 42);
+    EXPECT_EQ(amb::sync_wait(api.add(-2147483647 - 1, -1)), -2147483649LL);
+
+    aligned_buffer response_buffer(1 << 16);
+    lidl::builder response(response_buffer.bytes());
+    EXPECT_EQ(amb::sync_wait(api.concat("zero-", "copy", response)), "zero-copy");
+
+    const std::uint32_t values[] = {1, 2, 3, 4000000000u};
+    EXPECT_EQ(amb::sync_wait(api.sum(values)), 4000000006ULL);
+    EXPECT_EQ(amb::sync_wait(api.sum({})), 0u);
+
+    point scaled = amb::sync_wait(api.scale(point{3, -4}, 3));
+    EXPECT_EQ(scaled.x, 9);
+    EXPECT_EQ(scaled.y, -12);
+
+    aligned_buffer argument(16384);
+    lidl::builder argument_builder(argument.bytes());
+    const everything* e = build_everything(argument_builder);
+    ASSERT_NE(e, nullptr);
+    response.reset();
+    EXPECT_EQ(amb::sync_wait(api.describe(*e, response)), "hello, lidl/3");
+
+    response.reset();
+    const node* made = amb::sync_wait(api.make_node("parent", 3, response));
+    ASSERT_NE(made, nullptr);
+    EXPECT_EQ(made->name.view(), "parent");
+    ASSERT_EQ(made->children.size(), 3u);
+    EXPECT_EQ(made->children[2].name.view(), "child-2");
+
+    response.reset();
+    const shape* picked = amb::sync_wait(api.pick(1, response));
+    ASSERT_NE(picked, nullptr);
+    ASSERT_NE(picked->label(), nullptr);
+    EXPECT_EQ(picked->label()->view(), "picked");
+
+    amb::sync_wait(api.reset());
+    EXPECT_EQ(amb::sync_wait(api.maybe(true)).value_or(0), 7u);
+    EXPECT_FALSE(amb::sync_wait(api.maybe(false)).has_value());
+}
+
+TEST(service, implementation_called_directly) {
+    calculator_service server;
+    exercise(server);
+    EXPECT_EQ(server.resets, 1);
+}
+
+TEST(service, client_over_direct_backend) {
+    calculator_service server;
+    calculator_client<lidl::direct_backend<calculator>> client(server);
+    exercise(client);
+    EXPECT_EQ(server.resets, 1);
+    EXPECT_EQ(server.calls, 9);
+}
+
+// A backend that is not a forwarding one, so that the client packs a tuple and goes through
+// execute<Id> and the dispatcher (the path rings take), while still serving in-process.
+template <class Service>
+class tuple_backend {
+public:
+    explicit tuple_backend(Service& server) : inner_(server) {}
+    int calls = 0;
+    template <std::uint32_t Id>
+    auto execute(const void* params, void* result) {
+        ++calls;
+        return inner_.template execute<Id>(params, result);
+    }
+
+private:
+    lidl::direct_backend<Service> inner_;
+};
+
+TEST(service, client_over_tuples) {
+    calculator_service server;
+    calculator_client<tuple_backend<calculator>> client(server);
+    exercise(client);
+    EXPECT_EQ(server.calls, 9);
+    EXPECT_EQ(client.backend().calls, 12);  // every call of exercise()
+}
+
+TEST(service, client_over_messages) {
+    calculator_service server;
+    calculator_client<loopback_backend<calculator>> client(server);
+    exercise(client);
+    EXPECT_EQ(server.resets, 1);
+    EXPECT_EQ(server.calls, 9);
+    EXPECT_GT(client.backend().last_call_size, 0u);
+}
+
+TEST(service, built_results_are_sent_without_a_copy) {
+    calculator_service server;
+    aligned_buffer buffer(4096);
+    lidl::builder response(buffer.bytes());
+    calculator::make_node_params params{"n", 2, &response};
+    lidl::slot<const node*> result;
+    amb::sync_wait(calculator::lidl_dispatch::execute(server, 5, &params, result.address()));
+    aligned_buffer spare_buffer(4096);
+    lidl::builder spare(spare_buffer.bytes());
+    std::span<const std::uint8_t> reply =
+        calculator::lidl_codec::encode_reply(5, result.address(), response, spare);
+    EXPECT_EQ(reply.data(), buffer.data());  // the implementation's own buffer is the reply
+    EXPECT_EQ(spare.size(), lidl::header_size);
+}
+
+TEST(service, procedure_metadata) {
+    EXPECT_EQ(calculator::lidl_procedure_count, 10u);
+    EXPECT_STREQ(calculator::lidl_procedure_name(0), "add");
+    EXPECT_STREQ(calculator::lidl_procedure_name(9), "maybe");
+    EXPECT_EQ(calculator::lidl_procedure_name(10), nullptr);
+    EXPECT_STREQ(calculator::lidl_name, "lidl_test::calculator");
+}
+
+TEST(service, decoder_rejects_unknown_procedures_and_bad_messages) {
+    calculator_service server;
+    aligned_buffer buffer(4096);
+    lidl::builder call(buffer.bytes());
+    calculator::add_params params{1, 2};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(0, &params, call));
+    calculator::add_params decoded{};
+
+    auto unknown = calculator::lidl_codec::decode_call(10, call.written(), &decoded, nullptr);
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().kind, lidl::error::bad_procedure);
+
+    // The same bytes decoded as a call of a procedure with a bigger call struct.
+    calculator::describe_params wrong{};
+    auto mismatched = calculator::lidl_codec::decode_call(4, call.written(), &wrong, nullptr);
+    ASSERT_FALSE(mismatched);
+    EXPECT_EQ(mismatched.error().kind, lidl::error::object_too_small);
+
+    // A concat call whose string points outside the message.
+    lidl::builder concat(buffer.bytes());
+    calculator::concat_params text{"left", "right", nullptr};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(1, &text, concat));
+    buffer.data()[lidl::header_size] = 0xff;
+    buffer.data()[lidl::header_size + 3] = 0x7f;
+    calculator::concat_params received{};
+    auto corrupt = calculator::lidl_codec::decode_call(1, concat.written(), &received, nullptr);
+    ASSERT_FALSE(corrupt);
+    EXPECT_EQ(corrupt.error().kind, lidl::error::bad_offset);
+    EXPECT_STREQ(corrupt.error().field, "left");
+    EXPECT_EQ(server.calls, 0);  // nothing reached the implementation
+}
+
+TEST(service, reply_larger_than_the_callers_buffer_is_an_error) {
+    calculator_service server;
+    aligned_buffer big(4096);
+    lidl::builder server_response(big.bytes());
+    calculator::make_node_params params{"wide", 50, &server_response};
+    lidl::slot<const node*> result;
+    amb::sync_wait(calculator::lidl_dispatch::execute(server, 5, &params, result.address()));
+    aligned_buffer spare_buffer(16);
+    lidl::builder spare(spare_buffer.bytes());
+    std::span<const std::uint8_t> reply =
+        calculator::lidl_codec::encode_reply(5, result.address(), server_response, spare);
+    ASSERT_FALSE(reply.empty());
+
+    aligned_buffer small(64);
+    lidl::builder caller_response(small.bytes());
+    calculator::make_node_params caller{"wide", 50, &caller_response};
+    lidl::slot<const node*> delivered;
+    auto decoded = calculator::lidl_codec::decode_reply(5, reply, &caller, delivered.address());
+    ASSERT_FALSE(decoded);
+    EXPECT_EQ(decoded.error().kind, lidl::error::truncated);
+}
+
+}  // namespace
+}  // namespace lidl_test
