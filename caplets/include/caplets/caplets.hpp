@@ -1,0 +1,343 @@
+// CAPLets: capability tokens that a microcontroller can verify.
+//
+// A token is a chain of frames (capabilities + constraints, lidl messages from caplets.lidl) and
+// a 32-byte tag: tag_0 = HMAC(secret, frame_0), tag_i = HMAC(tag_{i-1}, frame_i). Anyone holding
+// a token can derive a narrower one by appending a frame; only the origin, which holds the
+// secret, can verify. This header is the portable core: parsing (`token_view`), minting and
+// deriving into caller buffers, the subset rules, and verification of a request with its
+// auxiliary tokens, which reports *why* a token was rejected (`reason`: which token, which frame,
+// which check, which capability or constraint). No exceptions, no allocation: verification runs
+// in a few hundred bytes of stack on a Cortex-M.
+//
+// Lifetimes: a token_view and everything read through it point into the caller's buffer, which
+// must outlive them. Thread-safety: all functions are reentrant; the state objects
+// (revocation_list, sequence_store) are not synchronised.
+#pragma once
+
+#include "caplets.lidl.hpp"
+
+#include <base/result.hpp>
+#include <crypto/crypto.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace caplets {
+
+using byte_view = std::span<const std::uint8_t>;
+using tag_bytes = std::array<std::uint8_t, 32>;
+
+inline constexpr std::size_t max_frames = 32;
+
+/// The origin's secret. Zeroed on destruction.
+struct secret_key {
+    std::array<std::uint8_t, 32> bytes{};
+    ~secret_key() { amb::crypto::secure_zero(bytes); }
+};
+
+/// Rights bits of path capabilities and operations of path requests.
+namespace rights {
+inline constexpr std::uint8_t read = 1;
+inline constexpr std::uint8_t write = 2;
+inline constexpr std::uint8_t exec = 4;
+inline constexpr std::uint8_t create = 8;
+inline constexpr std::uint8_t remove = 16;  // "d" (delete)
+inline constexpr std::uint8_t all = 31;
+}  // namespace rights
+
+/// The check that rejected a token.
+enum class check : std::uint8_t {
+    malformed = 1,           ///< not a token, or a frame is not a valid frame message
+    too_many_frames,         ///< more than max_frames frames (or none)
+    bad_tag,                 ///< the tag chain does not match: forged, tampered or another origin
+    not_a_subset,            ///< a capability is not within any capability of the previous frame
+    dropped_constraint,      ///< a constraint of the previous frame is missing
+    derived_from_leaf_only,  ///< a frame was derived from a request or encrypt frame
+    bad_path,                ///< a path is not absolute and normalised
+    expired,                 ///< now is at or after `expires`
+    not_yet_valid,           ///< now is before `not_before`
+    endpoint_mismatch,       ///< the request's endpoint is outside `endpoint` (or unknown)
+    signature_mismatch,      ///< `signature` names a token that is not the one it accompanies
+    identity_missing,        ///< `identity` without a valid identity token for that id
+    sequence_replayed,       ///< `sequence` not above the last accepted (see current_sequence)
+    sequence_unavailable,    ///< `sequence` but no sequence store, or the store failed
+    revoked,                 ///< the token or an ancestor is on the revocation list
+    dynamic_rejected,        ///< a CapVM constraint rejected (or faulted)
+    dynamic_unavailable,     ///< a CapVM constraint but no evaluator
+    not_a_request,           ///< a request was expected but the leaf frame holds none
+    not_an_encryption_token, ///< key exchange: the leaf frame holds no encrypt capability
+};
+
+/// A sentence for `c`.
+const char* describe(check c);
+
+/// Why verification failed. `token` is 0 for the main token and i for auxiliary token i-1;
+/// `capability` / `constraint` index into the frame named by `frame` (-1 when not applicable).
+struct reason {
+    check what = check::malformed;
+    std::uint8_t token = 0;
+    std::uint8_t frame = 0;
+    std::int16_t capability = -1;
+    std::int16_t constraint = -1;
+    /// For sequence_replayed: the last accepted number (the client should go above it).
+    std::uint64_t current_sequence = 0;
+    /// For malformed: what the lidl verifier found.
+    lidl::verify_error parse{};
+};
+
+// --- tokens --------------------------------------------------------------------------------------
+
+/// A parsed token: the lidl token message and every frame message verified, read in place.
+class token_view {
+public:
+    /// Checks `bytes` (8-byte aligned) completely: the token message, the frame count, each
+    /// frame's alignment and frame message. Errors: malformed, too_many_frames.
+    static amb::result<token_view, reason> parse(byte_view bytes);
+
+    std::size_t frame_count() const { return token_->frames.size(); }
+    /// The exact bytes frame i was MACed over.
+    byte_view frame_bytes(std::size_t i) const;
+    /// Frame i, read in place.
+    const frame& frame_at(std::size_t i) const;
+    const frame& leaf() const { return frame_at(frame_count() - 1); }
+    const tag_bytes& tag() const { return token_->tag; }
+    byte_view bytes() const { return bytes_; }
+
+private:
+    token_view(const token* root, byte_view bytes) : token_(root), bytes_(bytes) {}
+    const token* token_;
+    byte_view bytes_;
+};
+
+/// The tags of the chain computed from `secret` over the token's frames, one per frame
+/// (`tags` must have frame_count() entries); the last one is the tag the token must carry.
+void chain_tags(const secret_key& secret, const token_view& token, std::span<tag_bytes> tags);
+
+enum class build_error : std::uint8_t {
+    buffer_too_small = 1,
+    bad_frame,        ///< the frame message does not verify as a `frame`
+    too_many_frames,
+};
+const char* describe(build_error e);
+
+/// Writes a token of one frame (`frame_message`: a finished lidl message with root `frame`).
+amb::result<byte_view, build_error> mint(const secret_key& secret, byte_view frame_message,
+                                         lidl::builder& out);
+
+/// Writes `parent` with `frame_message` appended; tag = HMAC(parent.tag, frame). Anyone can do
+/// this: it does not check that the new frame is a subset (verification does; see
+/// check_derivation to check before sending).
+amb::result<byte_view, build_error> derive(const token_view& parent, byte_view frame_message,
+                                           lidl::builder& out);
+
+// --- frames -------------------------------------------------------------------------------------
+
+/// Describes a frame to write: up to 16 capabilities and 16 constraints given as views of the
+/// caller's data (which must live until write()). No allocation.
+class frame_spec {
+public:
+    static constexpr std::size_t capacity = 16;
+
+    bool add_root();
+    bool add_path(std::string_view prefix, std::uint8_t rights);
+    /// `procedures` empty and `all` true means "*".
+    bool add_service(std::string_view name, std::span<const std::string_view> procedures, bool all);
+    bool add_identity(std::string_view id);
+    bool add_encrypt();
+    bool add_path_request(std::uint8_t operation, std::string_view path);
+    bool add_call_request(std::string_view service, std::string_view procedure,
+                          byte_view arguments);
+    bool add_extension(std::uint32_t type_id, byte_view body);
+
+    bool add_expires(std::uint64_t unix_seconds);
+    bool add_not_before(std::uint64_t unix_seconds);
+    /// `address`: 4 bytes (IPv4) or 16 (IPv6); prefix_length up to 32 / 128.
+    bool add_endpoint(byte_view address, std::uint8_t prefix_length);
+    bool add_signature(const tag_bytes& tag);
+    bool add_identity_constraint(std::string_view id);
+    bool add_sequence(std::uint64_t number);
+    bool add_capvm(byte_view bytecode);
+    /// Adds a copy of each constraint of `parent` (derivations must keep them all).
+    bool inherit_constraints(const frame& parent);
+
+    /// Writes the frame as a message (root `frame`) into `out`; returns its bytes.
+    amb::result<byte_view, lidl::error> write(lidl::builder& out) const;
+
+private:
+    struct capability_item {
+        capability::alternative kind;
+        std::string_view text;
+        std::string_view text2;
+        std::uint8_t bits = 0;
+        bool all = false;
+        std::uint32_t type_id = 0;
+        std::span<const std::string_view> names;
+        byte_view bytes;
+    };
+    struct constraint_item {
+        constraint::alternative kind;
+        std::uint64_t number = 0;
+        std::array<std::uint8_t, 16> address{};
+        std::uint8_t prefix_length = 0;
+        bool v6 = false;
+        tag_bytes tag{};
+        std::string_view text;
+        byte_view bytes;
+        const constraint* copy_of = nullptr;
+    };
+    static capability_item make(capability::alternative kind, std::string_view text = {},
+                                std::string_view text2 = {}) {
+        capability_item item{};
+        item.kind = kind;
+        item.text = text;
+        item.text2 = text2;
+        return item;
+    }
+    static constraint_item make(constraint::alternative kind) {
+        constraint_item item{};
+        item.kind = kind;
+        return item;
+    }
+    bool push(const capability_item& item);
+    bool push(const constraint_item& item);
+
+    capability_item capabilities_[capacity];
+    std::size_t capability_count_ = 0;
+    constraint_item constraints_[capacity];
+    std::size_t constraint_count_ = 0;
+};
+
+// --- subset rules ---------------------------------------------------------------------------------
+
+/// An application's subset rule for extension capabilities (false by default: an extension is
+/// then only within root).
+using extension_rule = bool (*)(const extension_capability& child,
+                                const extension_capability& parent);
+
+/// True when `path` is absolute and normalised: "/" or "/a/b", no empty, "." or ".." components.
+bool is_normalised_path(std::string_view path);
+
+/// True when `child` grants nothing beyond `parent`.
+bool is_subset(const capability& child, const capability& parent, extension_rule rule = nullptr);
+
+/// True for capabilities nothing may be derived from (requests and encrypt).
+bool is_leaf_only(const capability& c);
+
+/// True when the two constraints are the same (type and value).
+bool same_constraint(const constraint& a, const constraint& b);
+
+/// Checks that `child` is a valid derivation of `parent` (every capability within some parent
+/// capability, every parent constraint kept, parent not leaf-only, paths normalised). On
+/// failure, returns the reason (with frame left 0 for the caller to fill).
+amb::result<void, reason> check_derivation(const frame& parent, const frame& child,
+                                           extension_rule rule = nullptr);
+
+// --- verification state ---------------------------------------------------------------------------
+
+/// Revoked tags with the expiry of the revoked token (0: never expires). Revoking a token
+/// revokes everything derived from it, because a derived token's chain passes through the
+/// revoked token's tag. Fixed capacity, no allocation; persistence is the host's (see
+/// caplets/tools/store.hpp for the file-backed list of the hosted port).
+class revocation_list {
+public:
+    static constexpr std::size_t capacity = 256;
+
+    /// Adds `tag` (idempotent). False when full even after pruning entries expired at `now`.
+    bool add(const tag_bytes& tag, std::uint64_t expires, std::uint64_t now);
+    bool contains(const tag_bytes& tag) const;
+    /// Drops entries whose token has expired by `now`.
+    void prune(std::uint64_t now);
+    std::size_t size() const { return count_; }
+    struct entry {
+        tag_bytes tag;
+        std::uint64_t expires;
+    };
+    std::span<const entry> entries() const { return {entries_, count_}; }
+
+private:
+    entry entries_[capacity]{};
+    std::size_t count_ = 0;
+};
+
+/// Last accepted sequence number per holder (keyed by the tag of the holder's token, i.e. the
+/// frame before the request). Implementations decide where it lives.
+class sequence_store {
+public:
+    virtual ~sequence_store() = default;
+    /// The last accepted number for `holder`, 0 if none.
+    virtual std::uint64_t last(const tag_bytes& holder) = 0;
+    /// Records `number` as accepted for `holder`, durably before returning true.
+    virtual bool record(const tag_bytes& holder, std::uint64_t number) = 0;
+};
+
+/// A bounded in-memory sequence store (oldest entry evicted when full: an evicted holder's next
+/// request must still carry a time-based sequence number above the eviction horizon, see
+/// docs/caplets.md).
+class memory_sequence_store final : public sequence_store {
+public:
+    static constexpr std::size_t capacity = 64;
+    std::uint64_t last(const tag_bytes& holder) override;
+    bool record(const tag_bytes& holder, std::uint64_t number) override;
+
+private:
+    struct entry {
+        tag_bytes holder;
+        std::uint64_t number;
+        std::uint64_t used;
+    };
+    entry entries_[capacity]{};
+    std::size_t count_ = 0;
+    std::uint64_t clock_ = 0;
+};
+
+/// Evaluates dynamic (CapVM) constraints; provided by the host (see capvm/). Returns true to
+/// accept.
+class dynamic_evaluator {
+public:
+    virtual ~dynamic_evaluator() = default;
+    virtual bool accepts(byte_view bytecode, const token_view& token) = 0;
+};
+
+/// What the verifier knows about the request it is checking.
+struct verify_context {
+    std::uint64_t now = 0;  ///< Unix seconds
+    /// The peer's address: 4 bytes (IPv4) or 16 (IPv6); empty when unknown.
+    byte_view endpoint;
+    /// Tokens sent alongside (identity tokens bound to the main token by `signature`).
+    std::span<const token_view> auxiliary;
+    const revocation_list* revoked = nullptr;
+    sequence_store* sequences = nullptr;
+    dynamic_evaluator* dynamic = nullptr;
+    extension_rule extensions = nullptr;
+};
+
+/// What a verified token grants: the capabilities of its leaf frame.
+struct granted {
+    const frame* leaf;
+    std::size_t frames;
+};
+
+/// Verifies `token` against `secret`: the tag chain (constant-time compare), every derivation
+/// link, revocation of the token and its ancestors, and the constraints of the leaf frame
+/// (with the auxiliary tokens of `context`, themselves verified the same way). A `sequence`
+/// constraint is recorded only when everything else has passed.
+amb::result<granted, reason> verify(const secret_key& secret, const token_view& token,
+                                    const verify_context& context);
+
+/// Key exchange, origin side: verifies an encryption token that arrived *without* its tag (the
+/// tag field is ignored: it never crosses the network) exactly as verify() would, requires its
+/// leaf frame to hold only the encrypt capability, and returns the tag the origin computes,
+/// which the holder also knows and nobody else does: the shared secret of the channel.
+amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
+                                                       const token_view& token,
+                                                       const verify_context& context);
+
+/// verify() and also require that the leaf frame holds a request (path or call); returns it.
+amb::result<const capability*, reason> verify_request(const secret_key& secret,
+                                                       const token_view& token,
+                                                       const verify_context& context);
+
+}  // namespace caplets

@@ -1,0 +1,187 @@
+// The subset relation between capabilities, and derivation checks.
+#include <caplets/caplets.hpp>
+
+#include <cstring>
+
+namespace caplets {
+namespace {
+
+using kind = capability::alternative;
+
+// `child` is `parent` or below it on a component boundary (/home/alicia is not below
+// /home/alice). Both are normalised.
+bool is_below(std::string_view child, std::string_view parent) {
+    if (parent == "/")
+        return true;
+    if (child.size() < parent.size() || child.substr(0, parent.size()) != parent)
+        return false;
+    return child.size() == parent.size() || child[parent.size()] == '/';
+}
+
+bool rights_within(std::uint8_t child, std::uint8_t parent) {
+    return (child & ~parent) == 0 && (child & ~rights::all) == 0;
+}
+
+bool is_single_right(std::uint8_t operation) {
+    return operation != 0 && (operation & (operation - 1)) == 0 && (operation & ~rights::all) == 0;
+}
+
+bool lists(const service_capability& service, std::string_view procedure) {
+    if (service.all)
+        return true;
+    for (const lidl::string& name : service.procedures)
+        if (name.view() == procedure)
+            return true;
+    return false;
+}
+
+bool paths_valid(const capability& c) {
+    if (const path_capability* path = c.path())
+        return is_normalised_path(path->prefix);
+    if (const path_request* request = c.path_request())
+        return is_normalised_path(request->path);
+    return true;
+}
+
+bool same_bytes(byte_view a, byte_view b) {
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+}  // namespace
+
+bool is_normalised_path(std::string_view path) {
+    if (path.empty() || path[0] != '/')
+        return false;
+    if (path == "/")
+        return true;
+    std::size_t start = 1;
+    while (start <= path.size()) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string_view::npos)
+            end = path.size();
+        std::string_view component = path.substr(start, end - start);
+        if (component.empty() || component == "." || component == "..")
+            return false;
+        for (char c : component)
+            if (c == '\0')
+                return false;
+        start = end + 1;
+    }
+    return true;
+}
+
+bool is_leaf_only(const capability& c) {
+    kind k = c.which();
+    return k == kind::encrypt || k == kind::path_request || k == kind::call_request;
+}
+
+bool is_subset(const capability& child, const capability& parent, extension_rule rule) {
+    if (!child.has_value() || !parent.has_value())
+        return false;
+    if (parent.which() == kind::root)
+        return true;
+    if (child.which() == kind::encrypt)
+        return true;  // grants no rights: only a channel as the holder of the parent token
+    switch (child.which()) {
+    case kind::path: {
+        const path_capability* p = parent.path();
+        const path_capability* c = child.path();
+        return p != nullptr && is_below(c->prefix, p->prefix) && rights_within(c->rights, p->rights);
+    }
+    case kind::service: {
+        const service_capability* p = parent.service();
+        const service_capability* c = child.service();
+        if (p == nullptr || p->name.view() != c->name.view())
+            return false;
+        if (p->all)
+            return true;
+        if (c->all)
+            return false;
+        for (const lidl::string& procedure : c->procedures)
+            if (!lists(*p, procedure))
+                return false;
+        return true;
+    }
+    case kind::identity: {
+        const identity_capability* p = parent.identity();
+        return p != nullptr && p->id.view() == child.identity()->id.view();
+    }
+    case kind::path_request: {
+        const path_capability* p = parent.path();
+        const path_request* c = child.path_request();
+        return p != nullptr && is_single_right(c->operation) && (c->operation & p->rights) != 0 &&
+               is_below(c->path, p->prefix);
+    }
+    case kind::call_request: {
+        const service_capability* p = parent.service();
+        const call_request* c = child.call_request();
+        return p != nullptr && p->name.view() == c->service.view() && lists(*p, c->procedure);
+    }
+    case kind::extension: {
+        const extension_capability* p = parent.extension();
+        return p != nullptr && rule != nullptr && rule(*child.extension(), *p);
+    }
+    default: return false;  // root only within root
+    }
+}
+
+bool same_constraint(const constraint& a, const constraint& b) {
+    if (a.which() != b.which())
+        return false;
+    using ckind = constraint::alternative;
+    switch (a.which()) {
+    case ckind::expires: return *a.expires() == *b.expires();
+    case ckind::not_before: return *a.not_before() == *b.not_before();
+    case ckind::sequence: return *a.sequence() == *b.sequence();
+    case ckind::endpoint:
+        return a.endpoint()->address == b.endpoint()->address &&
+               a.endpoint()->prefix_length == b.endpoint()->prefix_length &&
+               a.endpoint()->v6 == b.endpoint()->v6;
+    case ckind::signature: return *a.signature() == *b.signature();
+    case ckind::identity: return a.identity()->view() == b.identity()->view();
+    case ckind::capvm: return same_bytes(a.capvm()->view(), b.capvm()->view());
+    case ckind::lidl_empty: return true;
+    }
+    return false;
+}
+
+amb::result<void, reason> check_derivation(const frame& parent, const frame& child,
+                                           extension_rule rule) {
+    reason why;
+    for (std::size_t i = 0; i < parent.capabilities.size(); ++i) {
+        if (is_leaf_only(parent.capabilities[i])) {
+            why.what = check::derived_from_leaf_only;
+            why.capability = static_cast<std::int16_t>(i);
+            return amb::failure{why};
+        }
+    }
+    for (std::size_t i = 0; i < child.capabilities.size(); ++i) {
+        const capability& c = child.capabilities[i];
+        why.capability = static_cast<std::int16_t>(i);
+        if (!paths_valid(c)) {
+            why.what = check::bad_path;
+            return amb::failure{why};
+        }
+        bool within = false;
+        for (const capability& p : parent.capabilities)
+            within = within || is_subset(c, p, rule);
+        if (!within) {
+            why.what = check::not_a_subset;
+            return amb::failure{why};
+        }
+    }
+    why.capability = -1;
+    for (std::size_t i = 0; i < parent.constraints.size(); ++i) {
+        bool kept = false;
+        for (const constraint& c : child.constraints)
+            kept = kept || same_constraint(parent.constraints[i], c);
+        if (!kept) {
+            why.what = check::dropped_constraint;
+            why.constraint = static_cast<std::int16_t>(i);
+            return amb::failure{why};
+        }
+    }
+    return {};
+}
+
+}  // namespace caplets

@@ -1,0 +1,264 @@
+// Verification of a token and its auxiliary tokens.
+#include <caplets/caplets.hpp>
+
+#include <cstring>
+
+namespace caplets {
+namespace {
+
+struct pending_sequence {
+    tag_bytes holder;
+    std::uint64_t number;
+};
+
+// State of one verification: the main token's chain tags, sequence numbers to record.
+struct session {
+    const secret_key& secret;
+    const verify_context& context;
+    tag_bytes main_tag{};
+    pending_sequence sequences[1 + 8]{};
+    std::size_t sequence_count = 0;
+};
+
+reason failed(check what, std::size_t token_index, std::size_t frame_index, int capability = -1,
+              int constraint = -1) {
+    reason why;
+    why.what = what;
+    why.token = static_cast<std::uint8_t>(token_index);
+    why.frame = static_cast<std::uint8_t>(frame_index);
+    why.capability = static_cast<std::int16_t>(capability);
+    why.constraint = static_cast<std::int16_t>(constraint);
+    return why;
+}
+
+bool paths_valid(const frame& f, int& bad) {
+    for (std::size_t i = 0; i < f.capabilities.size(); ++i) {
+        const capability& c = f.capabilities[i];
+        const path_capability* path = c.path();
+        const path_request* request = c.path_request();
+        if ((path != nullptr && !is_normalised_path(path->prefix)) ||
+            (request != nullptr && !is_normalised_path(request->path))) {
+            bad = static_cast<int>(i);
+            return false;
+        }
+    }
+    return true;
+}
+
+// Tag chain, revocation of the token and its ancestors, every derivation link. With
+// `compare_tag` false the token's own tag is ignored (an encryption token travels without it).
+amb::result<void, reason> check_chain(const session& s, const token_view& token,
+                                      std::size_t token_index, std::span<tag_bytes> tags,
+                                      bool compare_tag = true) {
+    std::size_t last = token.frame_count() - 1;
+    chain_tags(s.secret, token, tags);
+    if (compare_tag && !amb::crypto::constant_time_equal(tags[last], token.tag()))
+        return amb::failure{failed(check::bad_tag, token_index, last)};
+    if (s.context.revoked != nullptr)
+        for (std::size_t i = 0; i <= last; ++i)
+            if (s.context.revoked->contains(tags[i]))
+                return amb::failure{failed(check::revoked, token_index, i)};
+    int bad = -1;
+    if (!paths_valid(token.frame_at(0), bad))
+        return amb::failure{failed(check::bad_path, token_index, 0, bad)};
+    for (std::size_t i = 1; i <= last; ++i) {
+        auto link = check_derivation(token.frame_at(i - 1), token.frame_at(i),
+                                     s.context.extensions);
+        if (!link) {
+            reason why = link.error();
+            why.token = static_cast<std::uint8_t>(token_index);
+            why.frame = static_cast<std::uint8_t>(i);
+            return amb::failure{why};
+        }
+    }
+    return {};
+}
+
+bool endpoint_allows(const endpoint_constraint& allowed, byte_view endpoint) {
+    std::size_t length = allowed.v6 ? 16 : 4;
+    if (endpoint.size() != length || allowed.prefix_length > length * 8)
+        return false;
+    std::size_t full = allowed.prefix_length / 8;
+    if (std::memcmp(endpoint.data(), allowed.address.data(), full) != 0)
+        return false;
+    std::size_t bits = allowed.prefix_length % 8;
+    if (bits == 0)
+        return true;
+    auto mask = static_cast<std::uint8_t>(0xff << (8 - bits));
+    return (endpoint[full] & mask) == (allowed.address[full] & mask);
+}
+
+amb::result<void, reason> check_leaf(session& s, const token_view& token, std::size_t token_index,
+                                     std::span<const tag_bytes> tags);
+
+// An auxiliary token bound to the main token: verified in full, and carrying a signature
+// constraint that names the main token.
+bool auxiliary_valid(session& s, std::size_t index) {
+    const token_view& aux = s.context.auxiliary[index];
+    tag_bytes tags[max_frames];
+    std::span<tag_bytes> chain(tags, aux.frame_count());
+    if (!check_chain(s, aux, index + 1, chain))
+        return false;
+    return check_leaf(s, aux, index + 1, chain).has_value();
+}
+
+bool has_identity(const frame& leaf, std::string_view id) {
+    for (const capability& c : leaf.capabilities)
+        if (const identity_capability* identity = c.identity())
+            if (identity->id.view() == id)
+                return true;
+    return false;
+}
+
+bool binds_to(const frame& leaf, const tag_bytes& tag) {
+    for (const constraint& c : leaf.constraints)
+        if (const auto* signature = c.signature())
+            if (amb::crypto::constant_time_equal(*signature, tag))
+                return true;
+    return false;
+}
+
+amb::result<void, reason> check_leaf(session& s, const token_view& token, std::size_t token_index,
+                                     std::span<const tag_bytes> tags) {
+    const std::size_t last = token.frame_count() - 1;
+    const frame& leaf = token.leaf();
+    const bool is_main = token_index == 0;
+    for (std::size_t j = 0; j < leaf.constraints.size(); ++j) {
+        const constraint& c = leaf.constraints[j];
+        auto reject = [&](check what) {
+            return amb::failure{failed(what, token_index, last, -1, static_cast<int>(j))};
+        };
+        switch (c.which()) {
+        case constraint::alternative::expires:
+            if (s.context.now >= *c.expires())
+                return reject(check::expired);
+            break;
+        case constraint::alternative::not_before:
+            if (s.context.now < *c.not_before())
+                return reject(check::not_yet_valid);
+            break;
+        case constraint::alternative::endpoint:
+            if (!endpoint_allows(*c.endpoint(), s.context.endpoint))
+                return reject(check::endpoint_mismatch);
+            break;
+        case constraint::alternative::signature: {
+            // Valid only alongside the token with that tag: for an auxiliary token, the main
+            // token; for the main token, one of the auxiliary tokens (verified in full).
+            bool found = false;
+            if (!is_main) {
+                found = amb::crypto::constant_time_equal(*c.signature(), s.main_tag);
+            } else {
+                for (std::size_t k = 0; !found && k < s.context.auxiliary.size(); ++k)
+                    found = amb::crypto::constant_time_equal(*c.signature(),
+                                                             s.context.auxiliary[k].tag()) &&
+                            auxiliary_valid(s, k);
+            }
+            if (!found)
+                return reject(check::signature_mismatch);
+            break;
+        }
+        case constraint::alternative::identity: {
+            bool found = false;
+            for (std::size_t k = 0; is_main && !found && k < s.context.auxiliary.size(); ++k) {
+                const token_view& aux = s.context.auxiliary[k];
+                found = has_identity(aux.leaf(), c.identity()->view()) &&
+                        binds_to(aux.leaf(), s.main_tag) && auxiliary_valid(s, k);
+            }
+            if (!found)
+                return reject(check::identity_missing);
+            break;
+        }
+        case constraint::alternative::sequence: {
+            if (s.context.sequences == nullptr || s.sequence_count == std::size(s.sequences))
+                return reject(check::sequence_unavailable);
+            // The holder is the token the request was derived from.
+            const tag_bytes& holder = tags[last > 0 ? last - 1 : 0];
+            std::uint64_t current = s.context.sequences->last(holder);
+            if (*c.sequence() <= current) {
+                reason why = failed(check::sequence_replayed, token_index, last, -1,
+                                    static_cast<int>(j));
+                why.current_sequence = current;
+                return amb::failure{why};
+            }
+            s.sequences[s.sequence_count++] = pending_sequence{holder, *c.sequence()};
+            break;
+        }
+        case constraint::alternative::capvm:
+            if (s.context.dynamic == nullptr)
+                return reject(check::dynamic_unavailable);
+            if (!s.context.dynamic->accepts(c.capvm()->view(), token))
+                return reject(check::dynamic_rejected);
+            break;
+        case constraint::alternative::lidl_empty: break;
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+amb::result<granted, reason> verify(const secret_key& secret, const token_view& token,
+                                    const verify_context& context) {
+    session s{secret, context};
+    if (context.auxiliary.size() > 8)
+        return amb::failure{failed(check::malformed, context.auxiliary.size(), 0)};
+    tag_bytes tags[max_frames];
+    std::span<tag_bytes> chain(tags, token.frame_count());
+    auto linked = check_chain(s, token, 0, chain);
+    if (!linked)
+        return amb::failure{linked.error()};
+    s.main_tag = token.tag();
+    auto leaf = check_leaf(s, token, 0, chain);
+    if (!leaf)
+        return amb::failure{leaf.error()};
+    // Everything passed: only now consume the sequence numbers.
+    for (std::size_t i = 0; i < s.sequence_count; ++i) {
+        if (!context.sequences->record(s.sequences[i].holder, s.sequences[i].number))
+            return amb::failure{failed(check::sequence_unavailable, 0, token.frame_count() - 1)};
+    }
+    return granted{&token.leaf(), token.frame_count()};
+}
+
+amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
+                                                       const token_view& token,
+                                                       const verify_context& context) {
+    const frame& leaf = token.leaf();
+    if (leaf.capabilities.size() != 1 ||
+        leaf.capabilities[0].which() != capability::alternative::encrypt)
+        return amb::failure{failed(check::not_an_encryption_token, 0, token.frame_count() - 1)};
+    session s{secret, context};
+    tag_bytes tags[max_frames];
+    std::span<tag_bytes> chain(tags, token.frame_count());
+    auto linked = check_chain(s, token, 0, chain, false);
+    if (!linked)
+        return amb::failure{linked.error()};
+    s.main_tag = chain.back();
+    auto leaf_checked = check_leaf(s, token, 0, chain);
+    if (!leaf_checked)
+        return amb::failure{leaf_checked.error()};
+    for (std::size_t i = 0; i < s.sequence_count; ++i)
+        if (!context.sequences->record(s.sequences[i].holder, s.sequences[i].number))
+            return amb::failure{failed(check::sequence_unavailable, 0, token.frame_count() - 1)};
+    tag_bytes shared = chain.back();
+    amb::crypto::secure_zero(std::span<std::uint8_t>(tags[0].data(), sizeof tags));
+    return shared;
+}
+
+amb::result<const capability*, reason> verify_request(const secret_key& secret,
+                                                       const token_view& token,
+                                                       const verify_context& context) {
+    const frame& leaf = token.leaf();
+    const capability* request = nullptr;
+    for (const capability& c : leaf.capabilities)
+        if (c.which() == capability::alternative::path_request ||
+            c.which() == capability::alternative::call_request)
+            request = &c;
+    if (request == nullptr || leaf.capabilities.size() != 1)
+        return amb::failure{failed(check::not_a_request, 0, token.frame_count() - 1)};
+    auto verified = verify(secret, token, context);
+    if (!verified)
+        return amb::failure{verified.error()};
+    return request;
+}
+
+}  // namespace caplets
