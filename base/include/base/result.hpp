@@ -88,6 +88,8 @@ private:
     void destroy() {
         if (has_value_)
             value_.~T();
+        else
+            error_.~E();
     }
 
     bool has_value_;
