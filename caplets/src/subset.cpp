@@ -13,7 +13,7 @@ using kind = capability::alternative;
 bool is_below(std::string_view child, std::string_view parent) {
     if (parent == "/")
         return true;
-    if (child.size() < parent.size() || child.substr(0, parent.size()) != parent)
+    if (child.size() < parent.size() || std::string_view(child.data(), parent.size()) != parent)
         return false;
     return child.size() == parent.size() || child[parent.size()] == '/';
 }
@@ -59,7 +59,7 @@ bool is_normalised_path(std::string_view path) {
         std::size_t end = path.find('/', start);
         if (end == std::string_view::npos)
             end = path.size();
-        std::string_view component = path.substr(start, end - start);
+        std::string_view component(path.data() + start, end - start);
         if (component.empty() || component == "." || component == "..")
             return false;
         for (char c : component)

@@ -76,7 +76,7 @@ def demo():
     step("demo 2/3: the crypto layer on this machine (OpenSSL backend)")
     run([os.path.join(host, "examples", "crypto_tour", "crypto_tour")])
     step("demo 3/3: the same crypto layer on an emulated Cortex-M4 (mbedTLS backend, QEMU)")
-    image = os.path.join(target, "ports", "cortex-m", "crypto_vectors_m4.elf")
+    image = os.path.join(target, "ports", "cortex-m", "smoke", "crypto_vectors_m4.elf")
     run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
          "-serial", "stdio", "-semihosting-config", "enable=on,target=native", "-kernel", image])
     print("\nWhat happened: a home node minted CAPLets tokens for an owner and a guest; each call\n"

@@ -9,6 +9,8 @@
 #include <cortex_m/semihosting.hpp>
 #include <cortex_m/uart.hpp>
 
+#include <bits/functexcept.h>
+
 #include <cstdio>
 
 namespace amb::port {
@@ -45,3 +47,33 @@ bool fill_entropy(std::span<std::uint8_t> out) {
 }
 
 }  // namespace amb::port
+
+// The C++ library reports broken preconditions (an index out of range, a length too large) by
+// throwing; core code is built without exceptions, so on this port those reports stop the
+// program like our own checks instead of pulling in the exception runtime.
+namespace std {
+[[noreturn]] void __throw_out_of_range_fmt(const char*, ...) {
+    amb::port::panic("precondition", "libstdc++", 0, "index in range", "out of range");
+}
+[[noreturn]] void __throw_out_of_range(const char*) {
+    amb::port::panic("precondition", "libstdc++", 0, "index in range", "out of range");
+}
+[[noreturn]] void __throw_length_error(const char*) {
+    amb::port::panic("precondition", "libstdc++", 0, "length", "length error");
+}
+[[noreturn]] void __throw_logic_error(const char*) {
+    amb::port::panic("precondition", "libstdc++", 0, "logic", "logic error");
+}
+[[noreturn]] void __throw_invalid_argument(const char*) {
+    amb::port::panic("precondition", "libstdc++", 0, "argument", "invalid argument");
+}
+[[noreturn]] void __throw_bad_alloc() {
+    amb::port::panic("invariant", "libstdc++", 0, "allocation", "out of memory");
+}
+[[noreturn]] void __throw_bad_array_new_length() {
+    amb::port::panic("invariant", "libstdc++", 0, "allocation", "bad array length");
+}
+}  // namespace std
+
+// abort() ends here (after raise()): report through semihosting like a failed check.
+extern "C" [[noreturn]] void _exit(int status) { amb::cortex_m::semihosting::exit(status); }
