@@ -195,6 +195,14 @@ amb::result<void, reason> check_leaf(session& s, const token_view& token, std::s
     return {};
 }
 
+// Records the sequence numbers of a verification that passed every check.
+amb::result<void, reason> commit_sequences(const session& s, std::size_t frames) {
+    for (std::size_t i = 0; i < s.sequence_count; ++i)
+        if (!s.context.sequences->record(s.sequences[i].holder, s.sequences[i].number))
+            return amb::failure{failed(check::sequence_unavailable, 0, frames - 1)};
+    return {};
+}
+
 }  // namespace
 
 amb::result<granted, reason> verify(const secret_key& secret, const token_view& token,
@@ -212,10 +220,9 @@ amb::result<granted, reason> verify(const secret_key& secret, const token_view& 
     if (!leaf)
         return amb::failure{leaf.error()};
     // Everything passed: only now consume the sequence numbers.
-    for (std::size_t i = 0; i < s.sequence_count; ++i) {
-        if (!context.sequences->record(s.sequences[i].holder, s.sequences[i].number))
-            return amb::failure{failed(check::sequence_unavailable, 0, token.frame_count() - 1)};
-    }
+    auto recorded = commit_sequences(s, token.frame_count());
+    if (!recorded)
+        return amb::failure{recorded.error()};
     return granted{&token.leaf(), token.frame_count()};
 }
 
@@ -236,9 +243,9 @@ amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
     auto leaf_checked = check_leaf(s, token, 0, chain);
     if (!leaf_checked)
         return amb::failure{leaf_checked.error()};
-    for (std::size_t i = 0; i < s.sequence_count; ++i)
-        if (!context.sequences->record(s.sequences[i].holder, s.sequences[i].number))
-            return amb::failure{failed(check::sequence_unavailable, 0, token.frame_count() - 1)};
+    auto recorded = commit_sequences(s, token.frame_count());
+    if (!recorded)
+        return amb::failure{recorded.error()};
     tag_bytes shared = chain.back();
     amb::crypto::secure_zero(std::span<std::uint8_t>(tags[0].data(), sizeof tags));
     return shared;
