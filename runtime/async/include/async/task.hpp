@@ -39,12 +39,22 @@ private:
     struct node {
         node* next;
     };
+    // The free lists of one thread; frames still cached when the thread ends are returned to
+    // the system.
+    struct lists {
+        node* heads[classes] = {};
+        ~lists() {
+            for (node*& head : heads)
+                while (head != nullptr)
+                    ::operator delete(std::exchange(head, head->next));
+        }
+    };
     static node*& head(std::size_t size_class) noexcept;
 };
 
 inline frame_pool::node*& frame_pool::head(std::size_t size_class) noexcept {
-    thread_local node* heads[classes] = {};
-    return heads[size_class];
+    thread_local lists per_thread;
+    return per_thread.heads[size_class];
 }
 
 inline void* frame_pool::allocate(std::size_t size) noexcept {
