@@ -176,6 +176,27 @@ class cli_test(unittest.TestCase):
         self.assertIn("call:camera.capture:0102", self.ok("verify", "--key", self.key, "--token", call))
         self.rejected("request", "--token", camera, "--op", "call:camera.reset", expect="refusing")
 
+    def test_capvm_policies(self):
+        alice = self.alice("policy:battery() >= 20 && now() < 4000000000")
+        self.assertIn("constraint  capvm:", self.ok("inspect", "--token", alice))
+        self.ok("verify", "--key", self.key, "--token", alice, "--battery", "55", "--now", "1000")
+        self.rejected("verify", "--key", self.key, "--token", alice, "--battery", "10",
+                      "--now", "1000", expect="CapVM constraint rejected")
+        # No battery level known: the VM call fails, so the policy rejects with a fault.
+        err = self.rejected("verify", "--key", self.key, "--token", alice, "--now", "1000",
+                            expect="CapVM")
+        self.assertIn("fault", err)
+        subnet = self.alice("policy:endpoint() in 10.0.0.0/8")
+        self.ok("verify", "--key", self.key, "--token", subnet, "--endpoint", "10.1.2.3")
+        self.rejected("verify", "--key", self.key, "--token", subnet, "--endpoint", "11.1.2.3",
+                      expect="CapVM")
+        self.rejected("mint", "--key", self.key, "--constraint", "policy:battery( >= 20",
+                      expect="policy:1:")
+        # Derived tokens keep the policy, so a holder cannot shed it.
+        request = self.token("request", "request", "--token", subnet, "--op", "read:/home/alice/x")
+        self.rejected("verify", "--key", self.key, "--token", request, "--endpoint", "11.1.2.3",
+                      expect="CapVM")
+
     def test_bad_input(self):
         self.assertEqual(run()[0], 2)
         self.assertEqual(run("frobnicate")[0], 2)

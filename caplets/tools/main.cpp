@@ -4,9 +4,12 @@
 #include "text.hpp"
 
 #include <caplets/caplets.hpp>
+#include <caplets/capvm_constraints.hpp>
+#include <capvm/host.hpp>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -29,13 +32,14 @@ constexpr const char* usage_text = R"(usage:
   caplets inspect --token TOKFILE [--json]
   caplets verify  --key KEYFILE --token TOKFILE [--aux TOKFILE]... [--now TIME]
                   [--endpoint ADDR] [--revoked LISTFILE] [--seq-state STATEFILE]
+                  [--battery PERCENT] [--sensor N=VALUE]...
   caplets revoke  --token TOKFILE --list LISTFILE [--now TIME]
 
 CAP: root | path:/p:RIGHTS (RIGHTS ⊆ rwxcd) | service:NAME:proc,... | service:NAME:* |
      identity:ID | encrypt | ext:TYPE:HEX
 OP:  read:/p | write:/p | exec:/p | create:/p | delete:/p | call:SERVICE.PROCEDURE[:HEXARGS]
 CON: expires:TIME | not-before:TIME | endpoint:ADDR[/N] | signature:HEXTAG | identity:ID |
-     seq:N | capvm:BASE64
+     seq:N | capvm:BASE64 | policy:"EXPR" (a CapVM policy, e.g. "battery() >= 20")
 TIME: RFC 3339 UTC (2026-01-01T00:00:00Z) or Unix seconds. A file argument may be - (stdin).
 Derived frames keep every constraint of the parent frame; --drop-inherited (with --force)
 writes a frame without them, which verifiers must reject.
@@ -408,9 +412,41 @@ int verify_command(const options& opts) {
             return fail(sequences->error());
         context.sequences = sequences.get();
     }
+    // CapVM constraints see the same context: time, endpoint, battery, sensors.
+    amb::capvm::fixed_context vm_context;
+    vm_context.time = static_cast<std::int64_t>(context.now);
+    if (auto ip = amb::capvm::parse_ipv4(opts.one("--endpoint") ? *opts.one("--endpoint") : ""))
+        vm_context.ipv4 = *ip;
+    else if (auto ip6 = amb::capvm::parse_ipv6(opts.one("--endpoint") ? *opts.one("--endpoint") : ""))
+        vm_context.ipv6 = *ip6;
+    if (const std::string* battery = opts.one("--battery")) {
+        char* end = nullptr;
+        long level = std::strtol(battery->c_str(), &end, 10);
+        if (end == battery->c_str() || *end != 0 || level < 0 || level > 100)
+            return usage("--battery: expected a percentage 0..100");
+        vm_context.battery = level;
+    }
+    for (const std::string& sensor : opts.all("--sensor")) {
+        std::size_t equals = sensor.find('=');
+        char* end_id = nullptr;
+        char* end_value = nullptr;
+        long long id = std::strtoll(sensor.c_str(), &end_id, 10);
+        long long value = equals == std::string::npos ? 0 : std::strtoll(sensor.c_str() + equals + 1, &end_value, 10);
+        if (equals == std::string::npos || end_id != sensor.c_str() + equals || end_value == nullptr ||
+            *end_value != 0 || end_value == sensor.c_str() + equals + 1)
+            return usage("--sensor: expected N=VALUE");
+        vm_context.sensors[id] = value;
+    }
+    capvm_evaluator evaluator(vm_context);
+    context.dynamic = &evaluator;
     auto result = verify(key, *token.view, context);
-    if (!result)
-        return fail("rejected: " + reason_text(result.error()));
+    if (!result) {
+        std::string message = "rejected: " + reason_text(result.error());
+        if (result.error().what == check::dynamic_rejected && evaluator.last_fault())
+            message += std::string(" (CapVM fault: ") + amb::capvm::describe(evaluator.last_fault()->kind) +
+                       " at byte " + std::to_string(evaluator.last_fault()->offset) + ")";
+        return fail(message);
+    }
     std::printf("granted:\n");
     for (const capability& c : result->leaf->capabilities)
         std::printf("  %s\n", text::capability_to_text(c).c_str());
@@ -478,7 +514,9 @@ int main(int argc, char** argv) {
     if (command == "inspect")
         return parse({"--token"}, {"--json"}) ? inspect_command(opts) : usage(error);
     if (command == "verify")
-        return parse({"--key", "--token", "--aux", "--now", "--endpoint", "--revoked", "--seq-state"}, {})
+        return parse({"--key", "--token", "--aux", "--now", "--endpoint", "--revoked", "--seq-state",
+                      "--battery", "--sensor"},
+                     {})
                    ? verify_command(opts)
                    : usage(error);
     if (command == "revoke")

@@ -1,5 +1,7 @@
 #include "text.hpp"
 
+#include <capvm/policy.hpp>
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -375,9 +377,19 @@ bool frame_text::add_constraint(std::string_view text, std::string& error) {
             return false;
         }
         added = spec_.add_capvm(keep(std::move(*bytes)));
+    } else if (kind == "policy") {
+        auto bytecode = amb::capvm::compile_policy(rest);
+        if (!bytecode) {
+            const auto& e = bytecode.error();
+            error = "policy:" + std::to_string(e.line) + ":" + std::to_string(e.column) + ": " +
+                    e.message;
+            return false;
+        }
+        added = spec_.add_capvm(keep(std::move(bytecode.value())));
     } else {
         error = "unknown constraint '" + std::string(text) +
-                "' (expected expires:, not-before:, endpoint:, signature:, identity:, seq: or capvm:)";
+                "' (expected expires:, not-before:, endpoint:, signature:, identity:, seq:, capvm: or "
+                "policy:)";
         return false;
     }
     if (!added)

@@ -6,7 +6,7 @@
 //   OP         read:/p | write:/p | exec:/p | create:/p | delete:/p |
 //              call:SERVICE.PROCEDURE[:HEX arguments]
 //   CON        expires:TIME | not-before:TIME | endpoint:ADDR[/N] | signature:HEXTAG |
-//              identity:ID | seq:N | capvm:BASE64
+//              identity:ID | seq:N | capvm:BASE64 | policy:EXPR (compiled to CapVM)
 //   TIME       RFC 3339 UTC (2026-01-01T00:00:00Z) or Unix seconds
 // Parsers return a message naming what was wrong; formatters give the same forms back.
 #pragma once

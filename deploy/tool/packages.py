@@ -20,6 +20,10 @@ PACKAGES = [
     "nlohmann-json3-dev",
     # bench lidl anchors: Cap'n Proto and FlatBuffers, libraries and schema compilers
     "libcapnp-dev", "capnproto", "libflatbuffers-dev", "flatbuffers-compiler",
+    # bench capvm anchors: Lua 5.4 (eBPF and Wasm come from clang-16, llvm-size-16 with it)
+    "liblua5.4-dev",
+    # bench caplets anchor: classic macaroons
+    "libmacaroons-dev",
     # Cortex-M4 cross build and emulation
     "gcc-arm-none-eabi", "picolibc-arm-none-eabi", "libstdc++-arm-none-eabi-picolibc",
     "qemu-system-arm",
