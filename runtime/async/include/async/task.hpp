@@ -6,10 +6,13 @@
 // requires that the task complete without waiting for an external event (for event-driven
 // work the runtime's event loop drives tasks instead).
 //
-// Frames are allocated from a per-thread recycling pool (size classes up to 1 KiB) so that a
-// call through a generated stub does not reach malloc on the hot path; larger frames and a cold
-// pool fall back to `operator new(std::nothrow)`. If allocation fails the task is empty
-// (`valid()` is false); awaiting an empty task is a precondition violation.
+// Frames come from the calling thread's frame allocator. By default that is a per-thread
+// recycling pool (size classes up to 1 KiB) so that a call through a generated stub does not
+// reach malloc on the hot path; larger frames and a cold pool fall back to
+// `operator new(std::nothrow)`. A port or a test can install its own `frame_allocator` for a
+// thread (a microcontroller installs a `static_frame_allocator`, which serves fixed blocks from
+// static storage and never calls the heap). If allocation fails the task is empty (`valid()` is
+// false); awaiting an empty task is a precondition violation.
 //
 // This library depends on nothing but base/ so that lidl and the runtime can both use it.
 #pragma once
@@ -18,11 +21,101 @@
 
 #include <coroutine>
 #include <cstddef>
+#include <cstring>
 #include <new>
 #include <type_traits>
 #include <utility>
 
 namespace amb {
+
+/// Where task frames come from. Implementations return nullptr when they cannot serve a frame
+/// (the task is then empty). A frame is released to the allocator that served it, whichever
+/// allocator is installed then, on the thread that destroys the frame: an allocator whose frames
+/// may be destroyed on another thread (a task resumed elsewhere) must be thread-safe.
+class frame_allocator {
+public:
+    virtual void* allocate(std::size_t size) noexcept = 0;
+    virtual void release(void* frame, std::size_t size) noexcept = 0;
+
+protected:
+    ~frame_allocator() = default;
+};
+
+/// Serves frames of at most `BlockSize` bytes from `BlockCount` blocks of static storage: no heap,
+/// a fixed upper bound on live frames, and a clean failure (an empty task) when every block is in
+/// use or a frame is too large. Meant for microcontrollers; not thread-safe.
+template <std::size_t BlockSize, std::size_t BlockCount>
+class static_frame_allocator final : public frame_allocator {
+public:
+    static constexpr std::size_t alignment = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+    static constexpr std::size_t block_size = (BlockSize + alignment - 1) / alignment * alignment;
+
+    static_frame_allocator() noexcept {
+        for (std::size_t i = BlockCount; i-- > 0;)
+            push(storage_ + i * block_size);
+    }
+    static_frame_allocator(const static_frame_allocator&) = delete;
+    static_frame_allocator& operator=(const static_frame_allocator&) = delete;
+
+    void* allocate(std::size_t size) noexcept override {
+        if (size > block_size || free_ == nullptr)
+            return nullptr;
+        node* block = free_;
+        free_ = block->next;
+        --available_;
+        return block;
+    }
+    void release(void* frame, std::size_t) noexcept override { push(frame); }
+
+    /// Blocks not in use.
+    std::size_t available() const noexcept { return available_; }
+
+private:
+    struct node {
+        node* next;
+    };
+    void push(void* block) noexcept {
+        node* released = static_cast<node*>(block);
+        released->next = free_;
+        free_ = released;
+        ++available_;
+    }
+
+    static_assert(BlockSize >= sizeof(void*) && BlockCount > 0);
+    alignas(alignment) unsigned char storage_[block_size * BlockCount];
+    node* free_ = nullptr;
+    std::size_t available_ = 0;
+};
+
+namespace detail {
+
+/// The allocator installed on this thread; nullptr selects the recycling `frame_pool`.
+inline frame_allocator*& installed_frame_allocator() noexcept {
+    thread_local frame_allocator* installed = nullptr;
+    return installed;
+}
+
+}  // namespace detail
+
+/// Installs `allocator` for frames created on this thread from now on (nullptr restores the
+/// default recycling pool) and returns the previous one. The allocator must outlive every frame
+/// it serves.
+inline frame_allocator* install_frame_allocator(frame_allocator* allocator) noexcept {
+    return std::exchange(detail::installed_frame_allocator(), allocator);
+}
+
+/// Installs an allocator for the lifetime of a scope (tests, a port's start-up code).
+class scoped_frame_allocator {
+public:
+    explicit scoped_frame_allocator(frame_allocator& allocator) noexcept
+        : previous_(install_frame_allocator(&allocator)) {}
+    ~scoped_frame_allocator() { install_frame_allocator(previous_); }
+    scoped_frame_allocator(const scoped_frame_allocator&) = delete;
+    scoped_frame_allocator& operator=(const scoped_frame_allocator&) = delete;
+
+private:
+    frame_allocator* previous_;
+};
 
 namespace detail {
 
@@ -84,9 +177,25 @@ inline void frame_pool::release(void* frame, std::size_t size) noexcept {
 
 class promise_base {
 public:
-    void* operator new(std::size_t size) noexcept { return frame_pool::allocate(size); }
+    // Each frame records the allocator that served it just past the compiler's frame, so that a
+    // frame is released to its own allocator even if another was installed in the meantime.
+    void* operator new(std::size_t size) noexcept {
+        frame_allocator* allocator = installed_frame_allocator();
+        std::size_t total = size + sizeof(frame_allocator*);
+        void* frame =
+            allocator != nullptr ? allocator->allocate(total) : frame_pool::allocate(total);
+        if (frame != nullptr)
+            std::memcpy(static_cast<unsigned char*>(frame) + size, &allocator, sizeof allocator);
+        return frame;
+    }
     void operator delete(void* frame, std::size_t size) noexcept {
-        frame_pool::release(frame, size);
+        frame_allocator* allocator;
+        std::memcpy(&allocator, static_cast<unsigned char*>(frame) + size, sizeof allocator);
+        std::size_t total = size + sizeof(frame_allocator*);
+        if (allocator != nullptr)
+            allocator->release(frame, total);
+        else
+            frame_pool::release(frame, total);
     }
 
     std::suspend_always initial_suspend() noexcept { return {}; }
@@ -95,7 +204,12 @@ public:
         bool await_ready() noexcept { return false; }
         template <class Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> done) noexcept {
-            std::coroutine_handle<> next = done.promise().continuation_;
+            promise_base& promise = done.promise();
+            std::coroutine_handle<> next = promise.continuation_;
+            // The frame is suspended here, so the notification may destroy it: read nothing
+            // from the frame afterwards.
+            if (promise.notify_ != nullptr)
+                promise.notify_(promise.notify_context_);
             return next ? next : std::noop_coroutine();
         }
         void await_resume() noexcept {}
@@ -107,9 +221,16 @@ public:
     void set_continuation(std::coroutine_handle<> continuation) noexcept {
         continuation_ = continuation;
     }
+    void set_notification(void (*notify)(void*) noexcept, void* context) noexcept {
+        notify_ = notify;
+        notify_context_ = context;
+    }
 
 private:
     std::coroutine_handle<> continuation_;
+    // For a task started from ordinary code (a job adapter): called when the task finishes.
+    void (*notify_)(void*) noexcept = nullptr;
+    void* notify_context_ = nullptr;
 };
 
 template <class T>
@@ -193,6 +314,13 @@ public:
     /// Starts the task without a continuation (used by sync_wait and event loops).
     void start() {
         AMB_REQUIRE(handle_ && !handle_.done(), "starting an empty or finished task");
+        handle_.resume();
+    }
+    /// Starts the task without a continuation; `notify(context)` is called once it has finished
+    /// (from whichever thread finishes it), and may destroy the task.
+    void start_with_notification(void (*notify)(void*) noexcept, void* context) {
+        AMB_REQUIRE(handle_ && !handle_.done(), "starting an empty or finished task");
+        handle_.promise().set_notification(notify, context);
         handle_.resume();
     }
     /// The result of a finished task.

@@ -1,0 +1,110 @@
+#include <hosted/event_driver.hpp>
+
+#include <base/check.hpp>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <utility>
+
+namespace amb::hosted {
+
+namespace {
+
+void close_if_open(int fd) {
+    if (fd >= 0)
+        ::close(fd);
+}
+
+// Reads and discards a counter (eventfd or timerfd expirations); both are non-blocking.
+void drain(int fd) {
+    std::uint64_t count;
+    while (::read(fd, &count, sizeof count) < 0 && errno == EINTR) {
+    }
+}
+
+}  // namespace
+
+result<event_driver, int> event_driver::create() noexcept {
+    int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    int wakeup = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    int error = errno;
+    bool opened = epoll >= 0 && wakeup >= 0 && timer >= 0;
+    if (opened) {
+        epoll_event watch{};
+        watch.events = EPOLLIN;
+        watch.data.fd = wakeup;
+        opened = ::epoll_ctl(epoll, EPOLL_CTL_ADD, wakeup, &watch) == 0;
+        watch.data.fd = timer;
+        opened = opened && ::epoll_ctl(epoll, EPOLL_CTL_ADD, timer, &watch) == 0;
+        error = errno;
+    }
+    if (!opened) {
+        close_if_open(epoll);
+        close_if_open(wakeup);
+        close_if_open(timer);
+        return failure{error};
+    }
+    return event_driver(epoll, wakeup, timer);
+}
+
+event_driver::event_driver(event_driver&& other) noexcept
+    : epoll_(std::exchange(other.epoll_, -1)),
+      wakeup_(std::exchange(other.wakeup_, -1)),
+      timer_(std::exchange(other.timer_, -1)),
+      timer_armed_(other.timer_armed_) {}
+
+event_driver::~event_driver() {
+    close_if_open(timer_);
+    close_if_open(wakeup_);
+    close_if_open(epoll_);
+}
+
+loop_clock::time_point event_driver::now() noexcept {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    return loop_clock::time_point(std::chrono::seconds(now.tv_sec) +
+                                  std::chrono::nanoseconds(now.tv_nsec));
+}
+
+void event_driver::wait(loop_clock::time_point deadline) noexcept {
+    if (deadline != loop_clock::time_point::max()) {
+        std::int64_t nanoseconds = deadline.time_since_epoch().count();
+        // A zero it_value would disarm the timer; a deadline at or before the epoch is "now".
+        if (nanoseconds <= 0)
+            nanoseconds = 1;
+        itimerspec setting{};
+        setting.it_value.tv_sec = static_cast<time_t>(nanoseconds / 1'000'000'000);
+        setting.it_value.tv_nsec = static_cast<long>(nanoseconds % 1'000'000'000);
+        int armed = ::timerfd_settime(timer_, TFD_TIMER_ABSTIME, &setting, nullptr);
+        AMB_ASSERT(armed == 0, "timerfd_settime failed");
+        timer_armed_ = true;
+    } else if (timer_armed_) {
+        itimerspec disarm{};
+        ::timerfd_settime(timer_, 0, &disarm, nullptr);
+        timer_armed_ = false;
+    }
+    epoll_event events[2];
+    int ready;
+    do {
+        ready = ::epoll_wait(epoll_, events, 2, -1);
+    } while (ready < 0 && errno == EINTR);
+    AMB_ASSERT(ready >= 0, "epoll_wait failed");
+    for (int i = 0; i < ready; ++i)
+        drain(events[i].data.fd);
+}
+
+void event_driver::wake() noexcept {
+    std::uint64_t one = 1;
+    // EAGAIN means the counter is saturated: the loop is already due to wake.
+    while (::write(wakeup_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+}
+
+}  // namespace amb::hosted

@@ -1,0 +1,246 @@
+// Event loop and timers: deadline order, cancellation, cross-thread posts, the hosted epoll
+// driver, and tasks destroyed while suspended on a timer.
+#include <runtime/event_loop.hpp>
+
+#include <runtime/job.hpp>
+#include <runtime/timer.hpp>
+
+#include <hosted/event_driver.hpp>
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace amb {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::simulated_driver;
+
+// Records its id in a shared log when run.
+struct logged_work : loop_work {
+    logged_work(std::vector<int>& log, int id) noexcept : loop_work(&record), log(&log), id(id) {}
+    static void record(loop_work& work) noexcept {
+        auto& self = static_cast<logged_work&>(work);
+        self.log->push_back(self.id);
+    }
+    std::vector<int>* log;
+    int id;
+};
+
+TEST(event_loop, posted_work_runs_on_a_later_turn_in_order) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    std::vector<int> log;
+    logged_work a(log, 1), b(log, 2), c(log, 3);
+    loop.post(a);
+    loop.post(b);
+    loop.post(c);
+    EXPECT_TRUE(log.empty());
+    EXPECT_TRUE(loop.cancel(b));
+    EXPECT_FALSE(loop.cancel(b));
+    EXPECT_EQ(loop.poll(), 2u);
+    EXPECT_EQ(log, (std::vector<int>{1, 3}));
+    EXPECT_FALSE(loop.busy());
+}
+
+TEST(event_loop, timers_fire_in_deadline_order) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    std::vector<int> log;
+    auto start = loop.now();
+    logged_work t30(log, 30), t10(log, 10), t20(log, 20), t20b(log, 21), t5(log, 5);
+    loop.run_at(t30, start + 30ms);
+    loop.run_at(t10, start + 10ms);
+    loop.run_at(t20, start + 20ms);
+    loop.run_at(t20b, start + 20ms);  // equal deadlines keep arming order
+    loop.run_at(t5, start + 5ms);
+    EXPECT_EQ(loop.poll(), 0u) << "nothing is due yet";
+    loop.run_until_idle();
+    EXPECT_EQ(log, (std::vector<int>{5, 10, 20, 21, 30}));
+    EXPECT_EQ(loop.now(), start + 30ms);
+}
+
+TEST(event_loop, cancelled_timer_does_not_run) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    std::vector<int> log;
+    logged_work a(log, 1), b(log, 2);
+    loop.run_at(a, loop.now() + 1ms);
+    loop.run_at(b, loop.now() + 2ms);
+    EXPECT_TRUE(loop.cancel(a));
+    loop.run_until_idle();
+    EXPECT_EQ(log, (std::vector<int>{2}));
+}
+
+TEST(timer, sleep_for_resumes_at_the_deadline) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    auto start = loop.now();
+    auto nap = [&]() -> task<loop_clock::duration> {
+        result<void, timer_error> slept = co_await sleep_for(loop, 15ms);
+        EXPECT_TRUE(slept.has_value());
+        (void)co_await sleep_until(loop, start + 40ms);
+        co_return loop.now() - start;
+    };
+    EXPECT_EQ(sync_wait(loop, nap()), 40ms);
+}
+
+TEST(timer, cancelling_a_pending_sleep_resumes_the_task_with_cancelled) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    auto start = loop.now();
+    sleep_job long_sleep = sleep_for(loop, 1h);
+    std::optional<result<void, timer_error>> outcome;
+    auto sleeper = [&]() -> task<void> { outcome = co_await long_sleep; };
+    auto canceller = [&]() -> task<void> {
+        (void)co_await sleep_for(loop, 5ms);
+        EXPECT_TRUE(long_sleep.cancel());
+        EXPECT_FALSE(long_sleep.cancel()) << "already cancelled";
+        EXPECT_FALSE(outcome.has_value()) << "cancellation completes on a later turn";
+    };
+    sync_wait(loop, when_all(sleeper(), canceller()));
+    ASSERT_TRUE(outcome.has_value());
+    ASSERT_FALSE(outcome->has_value());
+    EXPECT_EQ(outcome->error(), timer_error::cancelled);
+    EXPECT_EQ(loop.now(), start + 5ms) << "the hour-long timer was disarmed";
+    EXPECT_FALSE(long_sleep.cancel()) << "completed sleeps cannot be cancelled";
+}
+
+TEST(timer, task_destroyed_while_suspended_leaves_no_timer) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    static_frame_allocator<1024, 4> pool;
+    scoped_frame_allocator installed(pool);
+    auto owner = std::make_shared<int>(0);
+    bool resumed = false;
+    {
+        auto sleeper = [](event_loop& on, std::shared_ptr<int> kept, bool& after) -> task<void> {
+            (void)co_await sleep_for(on, 10ms);
+            after = true;
+            ++*kept;
+        };
+        task<void> work = sleeper(loop, owner, resumed);
+        ASSERT_TRUE(work.valid());
+        work.start();
+        EXPECT_TRUE(loop.busy()) << "the timer is armed";
+        EXPECT_EQ(owner.use_count(), 2);
+    }
+    EXPECT_FALSE(loop.busy()) << "destroying the frame disarmed the timer";
+    EXPECT_EQ(owner.use_count(), 1);
+    EXPECT_EQ(pool.available(), 4u);
+    loop.run_until_idle();
+    EXPECT_FALSE(resumed);
+}
+
+TEST(timer, task_destroyed_after_cancel_but_before_resuming) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    sleep_job* inside = nullptr;
+    bool resumed = false;
+    {
+        auto sleeper = [](event_loop& on, sleep_job*& out, bool& after) -> task<void> {
+            sleep_job nap = sleep_for(on, 10ms);
+            out = &nap;
+            (void)co_await nap;
+            after = true;
+        };
+        task<void> work = sleeper(loop, inside, resumed);
+        work.start();
+        ASSERT_NE(inside, nullptr);
+        EXPECT_TRUE(inside->cancel());
+        EXPECT_TRUE(loop.busy()) << "the cancelled completion is queued";
+    }
+    EXPECT_FALSE(loop.busy()) << "destroying the frame took the queued completion back";
+    loop.run_until_idle();
+    EXPECT_FALSE(resumed);
+}
+
+// --- the hosted driver: epoll, eventfd, timerfd ---
+
+TEST(hosted_event_driver, sleeps_for_real_time) {
+    auto driver = hosted::event_driver::create();
+    ASSERT_TRUE(driver.has_value());
+    event_loop loop(*driver);
+    auto started = std::chrono::steady_clock::now();
+    auto slept = sync_wait(loop, sleep_for(loop, 30ms));
+    EXPECT_TRUE(slept.has_value());
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 30ms);
+}
+
+TEST(hosted_event_driver, timers_fire_in_deadline_order) {
+    auto driver = hosted::event_driver::create();
+    ASSERT_TRUE(driver.has_value());
+    event_loop loop(*driver);
+    std::vector<int> log;
+    auto sleeper = [&](int id, loop_clock::duration delay) -> task<void> {
+        (void)co_await sleep_for(loop, delay);
+        log.push_back(id);
+    };
+    sync_wait(loop, when_all(sleeper(3, 30ms), sleeper(1, 10ms), sleeper(2, 20ms)));
+    EXPECT_EQ(log, (std::vector<int>{1, 2, 3}));
+}
+
+TEST(hosted_event_driver, post_from_another_thread_wakes_the_loop) {
+    auto driver = hosted::event_driver::create();
+    ASSERT_TRUE(driver.has_value());
+    event_loop loop(*driver);
+    std::vector<int> log;
+    logged_work first(log, 1), second(log, 2);
+    std::thread poster([&] {
+        std::this_thread::sleep_for(20ms);
+        loop.post_from_any_thread(first);
+        loop.post_from_any_thread(second);
+    });
+    // No timer is armed: only the eventfd can end this sleep.
+    std::size_t ran = 0;
+    while (ran < 2)
+        ran += loop.run_once();
+    poster.join();
+    EXPECT_EQ(log, (std::vector<int>{1, 2}));
+}
+
+TEST(hosted_event_driver, cross_thread_completion_resumes_through_the_loop) {
+    // A job completed by another thread that hands the completion to the loop, the usual shape
+    // of a device driver: the awaiting task resumes on the loop thread.
+    auto driver = hosted::event_driver::create();
+    ASSERT_TRUE(driver.has_value());
+    event_loop loop(*driver);
+    struct handoff_job final : job_base<int>, loop_work {
+        explicit handoff_job(event_loop& on) : loop_work(&deliver), loop(on) {}
+        void start(completion<int>& done) noexcept {
+            completion_ = &done;
+            worker = std::thread([this] {
+                std::this_thread::sleep_for(10ms);
+                loop.post_from_any_thread(*this);
+            });
+        }
+        static void deliver(loop_work& work) noexcept {
+            static_cast<handoff_job&>(work).completion_->complete(99);
+        }
+        event_loop& loop;
+        completion<int>* completion_ = nullptr;
+        std::thread worker;
+    } operation(loop);
+    std::thread::id resumed_on;
+    auto await_it = [&]() -> task<int> {
+        int value = co_await operation;
+        resumed_on = std::this_thread::get_id();
+        co_return value;
+    };
+    task<int> work = await_it();
+    work.start();
+    while (!work.done())
+        loop.run_once();
+    operation.worker.join();
+    EXPECT_EQ(work.take_result(), 99);
+    EXPECT_EQ(resumed_on, std::this_thread::get_id());
+}
+
+}  // namespace
+}  // namespace amb

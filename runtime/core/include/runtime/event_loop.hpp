@@ -1,0 +1,130 @@
+// amb::event_loop: the portable core of a group's event loop.
+//
+// The loop owns a queue of ready work and a list of timers ordered by deadline; `poll`,
+// `run_once` and `run_until_idle` run them on the calling thread (the loop thread). Everything
+// platform-specific is behind `loop_driver`: reading the clock, sleeping until a deadline or a
+// wakeup, and waking the loop from another thread. The hosted port drives it with epoll, eventfd
+// and timerfd (ports/hosted/event_driver.hpp); a microcontroller port would sleep in WFI and wake
+// on a timer or device interrupt.
+//
+// Work items (`loop_work`) are intrusive: the loop never allocates, and whoever posts an item
+// owns it and keeps it alive until it has run or has been cancelled. Only the loop thread may
+// call anything but `post_from_any_thread` and `loop_driver::wake`.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace amb {
+
+/// The loop's monotonic clock. Time points come from the driver (`event_loop::now`), so tests can
+/// run timers on simulated time.
+struct loop_clock {
+    using rep = std::int64_t;
+    using period = std::nano;
+    using duration = std::chrono::nanoseconds;
+    using time_point = std::chrono::time_point<loop_clock>;
+    static constexpr bool is_steady = true;
+};
+
+/// What a port supplies to an event loop.
+class loop_driver {
+public:
+    /// The current time of the loop clock. Called on the loop thread.
+    virtual loop_clock::time_point now() noexcept = 0;
+    /// Sleeps until `deadline` (`time_point::max()`: no deadline) or until `wake` is called,
+    /// whichever comes first; a wake that happened since the previous `wait` returned makes it
+    /// return at once. It may return early. Called on the loop thread.
+    virtual void wait(loop_clock::time_point deadline) noexcept = 0;
+    /// Makes the current or next `wait` return. Any thread, or an interrupt handler.
+    virtual void wake() noexcept = 0;
+
+protected:
+    ~loop_driver() = default;
+};
+
+/// A unit of work the loop runs: a function and the links the loop needs. Embed one in the
+/// object that owns the operation. It must not move or be destroyed while pending (posted or
+/// armed as a timer); `event_loop::cancel` takes it back.
+class loop_work {
+public:
+    using function = void (*)(loop_work&) noexcept;
+
+    explicit loop_work(function run) noexcept : run_(run) {}
+    loop_work(const loop_work&) = delete;
+    loop_work& operator=(const loop_work&) = delete;
+
+    /// True from being posted or armed until it runs or is cancelled.
+    bool pending() const noexcept { return where_ != place::idle; }
+
+private:
+    friend class event_loop;
+    enum class place : std::uint8_t { idle, ready, timer, remote };
+
+    function run_;
+    loop_work* next_ = nullptr;
+    loop_work* previous_ = nullptr;
+    loop_clock::time_point deadline_{};
+    place where_ = place::idle;
+};
+
+class event_loop {
+public:
+    /// The driver must outlive the loop.
+    explicit event_loop(loop_driver& driver) noexcept : driver_(driver) {}
+    event_loop(const event_loop&) = delete;
+    event_loop& operator=(const event_loop&) = delete;
+    /// Precondition: nothing is pending (no posted work, no armed timers).
+    ~event_loop();
+
+    loop_clock::time_point now() noexcept { return driver_.now(); }
+
+    /// Queues `work` to run on a later turn of the loop (never inside this call).
+    void post(loop_work& work) noexcept;
+    /// Queues `work` from any thread and wakes the loop. Unlike other pending work it cannot be
+    /// cancelled: it must stay alive until it has run.
+    void post_from_any_thread(loop_work& work) noexcept;
+    /// Arms `work` to run once the loop clock reaches `deadline`. Timers with equal deadlines run
+    /// in the order they were armed.
+    void run_at(loop_work& work, loop_clock::time_point deadline) noexcept;
+    /// Takes back posted or armed work before it runs; returns false if it was not pending (it
+    /// already ran, or was never posted). Work posted from another thread cannot be cancelled.
+    bool cancel(loop_work& work) noexcept;
+
+    /// Runs the work that is ready now (remote posts, expired timers, then the ready queue as it
+    /// stood) without sleeping; returns how many items ran.
+    std::size_t poll() noexcept;
+    /// Like `poll`, but if nothing was ready, sleeps in the driver until the next deadline or a
+    /// wakeup first (forever if no timer is armed: use only when another thread will post).
+    std::size_t run_once() noexcept;
+    /// Runs until no work is ready and no timer is armed. Work that other threads will post later
+    /// is not waited for.
+    void run_until_idle() noexcept;
+    /// True when there is work that `run_until_idle` would wait for.
+    bool busy() const noexcept {
+        return ready_head_ != nullptr || timer_head_ != nullptr ||
+               remote_head_.load(std::memory_order_acquire) != nullptr;
+    }
+
+private:
+    void push_ready(loop_work& work) noexcept;
+    void unlink(loop_work*& head, loop_work*& tail, loop_work& work) noexcept;
+    void take_remote() noexcept;
+    std::size_t run_expired_timers() noexcept;
+    static void run(loop_work& work) noexcept;
+
+    loop_driver& driver_;
+    // Ready queue and timer list: doubly linked so that cancellation is O(1).
+    loop_work* ready_head_ = nullptr;
+    loop_work* ready_tail_ = nullptr;
+    // Timers sorted by deadline. TODO(perf): a pairing heap if groups arm many timers at once;
+    // today a handful is typical and insertion is linear.
+    loop_work* timer_head_ = nullptr;
+    loop_work* timer_tail_ = nullptr;
+    // Work posted by other threads: a lock-free stack (LIFO), reversed when taken.
+    std::atomic<loop_work*> remote_head_{nullptr};
+};
+
+}  // namespace amb

@@ -1,0 +1,104 @@
+// Test helpers for runtime/core: a loop driver on simulated time and sample jobs.
+#pragma once
+
+#include <runtime/event_loop.hpp>
+#include <runtime/job.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+namespace amb::testing {
+
+/// A loop driver whose clock only moves when the loop sleeps: `wait` jumps to the deadline.
+class simulated_driver final : public loop_driver {
+public:
+    loop_clock::time_point now() noexcept override { return now_; }
+    void wait(loop_clock::time_point deadline) noexcept override {
+        ++waits;
+        if (deadline == loop_clock::time_point::max()) {
+            ADD_FAILURE() << "the loop would sleep forever";
+            return;
+        }
+        if (deadline > now_)
+            now_ = deadline;
+    }
+    void wake() noexcept override { ++wakes; }
+
+    int waits = 0;
+    int wakes = 0;
+
+private:
+    loop_clock::time_point now_{std::chrono::seconds(1)};
+};
+
+/// Completes with `value` on a later turn of its event loop (like a device completion).
+class loop_job final : public job_base<int>, private loop_work {
+public:
+    loop_job(event_loop& loop, int value) noexcept
+        : loop_work(&fire), loop_(&loop), value_(value) {}
+    loop_job(loop_job&& other) noexcept
+        : loop_work(&fire), loop_(other.loop_), value_(other.value_) {}
+    ~loop_job() { loop_->cancel(*this); }
+
+    void start(completion<int>& done) noexcept {
+        ++starts;
+        done_ = &done;
+        loop_->post(*this);
+    }
+    static inline int starts = 0;
+
+private:
+    static void fire(loop_work& work) noexcept {
+        auto& self = static_cast<loop_job&>(work);
+        self.done_->complete(self.value_);
+    }
+    event_loop* loop_;
+    int value_;
+    completion<int>* done_ = nullptr;
+};
+
+/// Completes with `value` from another thread after `delay`.
+class thread_job final : public job_base<int> {
+public:
+    explicit thread_job(int value, std::chrono::milliseconds delay = std::chrono::milliseconds(5))
+        : value_(value), delay_(delay) {}
+    thread_job(thread_job&& other) noexcept : value_(other.value_), delay_(other.delay_) {}
+    // A coroutine resumed by the worker may destroy the job on the worker thread itself.
+    ~thread_job() {
+        if (!worker_.joinable())
+            return;
+        if (worker_.get_id() == std::this_thread::get_id())
+            worker_.detach();
+        else
+            worker_.join();
+    }
+
+    void start(completion<int>& done) noexcept {
+        completing_thread = {};
+        worker_ = std::thread([this, &done] {
+            std::this_thread::sleep_for(delay_);
+            completing_thread = std::this_thread::get_id();
+            done.complete(value_);
+        });
+    }
+    std::thread::id completing_thread;
+
+private:
+    int value_;
+    std::chrono::milliseconds delay_;
+    std::thread worker_;
+};
+
+/// Completes inside `start`: not allowed for real jobs, but the adapters must survive it.
+class immediate_job final : public job_base<int> {
+public:
+    explicit immediate_job(int value) noexcept : value_(value) {}
+    void start(completion<int>& done) noexcept { done.complete(value_); }
+
+private:
+    int value_;
+};
+
+}  // namespace amb::testing
