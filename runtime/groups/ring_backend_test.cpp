@@ -1,7 +1,10 @@
 // One lidl service implementation, unchanged, called directly, through the generated client over
 // the direct backend, and from another group through a ring region (on one thread, pumped by
 // hand, and on two threads with many calls in flight and full rings).
+#include <groups/doorbell.hpp>
 #include <groups/ring_backend.hpp>
+#include <hosted/event_driver.hpp>
+#include <runtime/job.hpp>
 
 #include "counter.lidl.hpp"
 
@@ -149,6 +152,69 @@ TEST(ring_backend, two_threads_with_many_calls_in_flight) {
         ASSERT_TRUE(worker.done());
     // Every add ran exactly once, on the server's thread.
     EXPECT_EQ(service.total, static_cast<std::uint64_t>(in_flight) * calls_each);
+}
+
+// Two groups, each a thread with its own event loop (epoll on Linux): the caller's loop runs
+// the calling tasks, the server's loop sleeps until the caller's doorbell rings, serves, and
+// rings the caller's doorbell with the responses. Nobody polls an empty ring.
+TEST(ring_backend, groups_on_their_own_event_loops_wake_each_other) {
+    counter_service service;
+    region_memory region(amb::rings::config{});
+    auto server_driver = amb::hosted::event_driver::create();
+    auto client_driver = amb::hosted::event_driver::create();
+    ASSERT_TRUE(server_driver && client_driver);
+    amb::event_loop server_loop(*server_driver);
+    amb::event_loop client_loop(*client_driver);
+
+    std::optional<amb::groups::ring_server<counter>> server;
+    std::optional<amb::groups::ring_caller> caller;
+    std::atomic<int> serve_runs{0};
+    struct server_context {
+        std::optional<amb::groups::ring_server<counter>>* server;
+        std::atomic<int>* runs;
+    } server_state{&server, &serve_runs};
+    amb::groups::doorbell server_bell(
+        server_loop,
+        +[](void* context) noexcept {
+            auto* state = static_cast<server_context*>(context);
+            state->runs->fetch_add(1, std::memory_order_relaxed);
+            (void)(**state->server).serve();
+        },
+        &server_state);
+    amb::groups::doorbell client_bell(
+        client_loop,
+        +[](void* context) noexcept {
+            (void)(*static_cast<std::optional<amb::groups::ring_caller>*>(context))->complete();
+        },
+        &caller);
+    server.emplace(region.kernel(), service,
+                   amb::groups::peer_notification{&amb::groups::doorbell::ring_function, &client_bell});
+    caller.emplace(region.group(),
+                   amb::groups::peer_notification{&amb::groups::doorbell::ring_function, &server_bell});
+
+    std::atomic<bool> stop{false};
+    std::thread server_thread([&] {
+        while (!stop.load(std::memory_order_acquire))
+            server_loop.run_once();
+    });
+
+    groups_test::counter_client<amb::groups::ring_backend<counter>> remote(*caller);
+    auto results = amb::sync_wait(client_loop, amb::when_all(add_many(remote, 2000),
+                                                             add_many(remote, 2000),
+                                                             label_of(remote, "woken")));
+    EXPECT_EQ(std::get<2>(results), "label: woken");
+    EXPECT_EQ(std::max(std::get<0>(results), std::get<1>(results)), 4000u);
+
+    stop.store(true, std::memory_order_release);
+    server_bell.ring();  // wakes the server loop so that it sees `stop`
+    server_thread.join();
+    // Doorbells rung after their loop's last turn are still queued: run them before the loops
+    // go (both loop threads are this one now).
+    server_loop.poll();
+    client_loop.poll();
+    EXPECT_EQ(service.total, 4000u);
+    EXPECT_GT(serve_runs.load(), 0);
+    EXPECT_EQ(caller->in_flight(), 0u);
 }
 
 TEST(ring_backend, a_malformed_request_is_answered_not_run) {

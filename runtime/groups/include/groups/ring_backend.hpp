@@ -27,6 +27,17 @@
 
 namespace amb::groups {
 
+/// Called after a side submits to its peer, to wake the peer's loop (see doorbell.hpp); a null
+/// function means the peer polls on its own.
+struct peer_notification {
+    void (*notify)(void* context) noexcept = nullptr;
+    void* context = nullptr;
+    void operator()() const noexcept {
+        if (notify != nullptr)
+            notify(context);
+    }
+};
+
 /// What a call element's payload holds (same address space only).
 struct call_payload {
     const void* params;
@@ -39,7 +50,8 @@ class ring_caller {
 public:
     static constexpr std::size_t max_waiting = 64;
 
-    explicit ring_caller(rings::endpoint endpoint) : endpoint_(endpoint) {}
+    explicit ring_caller(rings::endpoint endpoint, peer_notification notify_server = {})
+        : endpoint_(endpoint), notify_server_(notify_server) {}
     ring_caller(const ring_caller&) = delete;
     ring_caller& operator=(const ring_caller&) = delete;
 
@@ -117,10 +129,12 @@ private:
             return false;
         }
         ++in_flight_;
+        notify_server_();
         return true;
     }
 
     rings::endpoint endpoint_;
+    peer_notification notify_server_;
     std::array<pending_call, max_waiting> waiting_{};
     std::size_t waiting_first_ = 0;
     std::size_t waiting_count_ = 0;
@@ -163,8 +177,9 @@ class ring_server {
 public:
     static constexpr std::size_t max_running = 64;
 
-    ring_server(rings::endpoint endpoint, Service& implementation)
-        : endpoint_(endpoint), implementation_(implementation) {}
+    ring_server(rings::endpoint endpoint, Service& implementation,
+                peer_notification notify_caller = {})
+        : endpoint_(endpoint), implementation_(implementation), notify_caller_(notify_caller) {}
     ring_server(const ring_server&) = delete;
     ring_server& operator=(const ring_server&) = delete;
 
@@ -229,7 +244,9 @@ private:
 
     // serve() stops taking requests while max_running replies wait, so this never overflows.
     void queue_reply(rings::element_index index) {
-        if (!endpoint_.submit(index))
+        if (endpoint_.submit(index))
+            notify_caller_();
+        else
             replies_[replies_count_++] = index;
     }
 
@@ -246,11 +263,15 @@ private:
         for (std::size_t i = 0; i < replies_count_; ++i)
             if (!endpoint_.submit(replies_[i]))
                 replies_[kept++] = replies_[i];
+        bool sent = kept < replies_count_;
         replies_count_ = kept;
+        if (sent)
+            notify_caller_();
     }
 
     rings::endpoint endpoint_;
     Service& implementation_;
+    peer_notification notify_caller_;
     std::array<running, max_running> running_{};
     std::size_t running_count_ = 0;
     std::array<rings::element_index, max_running * 2> replies_{};
