@@ -12,3 +12,31 @@ endfunction()
 function(amb_tool_options target)
     target_compile_options(${target} PRIVATE -Wall -Wextra)
 endfunction()
+
+# amb_add_fuzzer(NAME target TEST_PREFIX prefix SEEDS seed_target SOURCES ... LIBRARIES ...
+#                [RUN_NAME name] [SECONDS n])
+# A libFuzzer target (clang, with ASan and UBSan) and two CTests: `<prefix>.seeds` runs the seed
+# writer into the corpus directory, `<prefix>.<RUN_NAME>` (default `verify`) fuzzes from it for
+# a bounded time (default 45 s).
+function(amb_add_fuzzer)
+    cmake_parse_arguments(ARG "" "NAME;SEEDS;TEST_PREFIX;SECONDS;RUN_NAME" "SOURCES;LIBRARIES"
+                          ${ARGN})
+    if(NOT ARG_SECONDS)
+        set(ARG_SECONDS 45)
+    endif()
+    if(NOT ARG_RUN_NAME)
+        set(ARG_RUN_NAME verify)
+    endif()
+    add_executable(${ARG_NAME} ${ARG_SOURCES})
+    target_link_libraries(${ARG_NAME} PRIVATE ${ARG_LIBRARIES})
+    target_compile_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
+    set(corpus ${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}_corpus)
+    add_test(NAME ${ARG_TEST_PREFIX}.seeds COMMAND ${ARG_SEEDS} ${corpus})
+    set_tests_properties(${ARG_TEST_PREFIX}.seeds PROPERTIES FIXTURES_SETUP ${ARG_NAME}_corpus)
+    add_test(NAME ${ARG_TEST_PREFIX}.${ARG_RUN_NAME}
+             COMMAND ${ARG_NAME} -max_total_time=${ARG_SECONDS} -timeout=5 -rss_limit_mb=2048
+                     -print_final_stats=1 ${corpus})
+    set_tests_properties(${ARG_TEST_PREFIX}.${ARG_RUN_NAME} PROPERTIES
+        FIXTURES_REQUIRED ${ARG_NAME}_corpus TIMEOUT 120)
+endfunction()

@@ -33,29 +33,25 @@ byte_view literal_bytes(const char (&text)[N]) {
     return {reinterpret_cast<const std::uint8_t*>(text), N};  // N counts the final NUL
 }
 
-void store_be32(std::uint8_t* out, std::uint32_t value) {
-    for (int i = 3; i >= 0; --i, value >>= 8)
+// Big-endian integers of the message and record layouts.
+template <class T>
+void store_be(std::uint8_t* out, T value) {
+    for (std::size_t i = sizeof(T); i-- > 0; value = static_cast<T>(value >> 8))
         out[i] = static_cast<std::uint8_t>(value);
 }
 
-std::uint32_t load_be32(const std::uint8_t* in) {
-    std::uint32_t value = 0;
-    for (int i = 0; i < 4; ++i)
-        value = (value << 8) | in[i];
+template <class T>
+T load_be(const std::uint8_t* in) {
+    T value = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+        value = static_cast<T>((value << 8) | in[i]);
     return value;
 }
 
-void store_be64(std::uint8_t* out, std::uint64_t value) {
-    for (int i = 7; i >= 0; --i, value >>= 8)
-        out[i] = static_cast<std::uint8_t>(value);
-}
-
-std::uint64_t load_be64(const std::uint8_t* in) {
-    std::uint64_t value = 0;
-    for (int i = 0; i < 8; ++i)
-        value = (value << 8) | in[i];
-    return value;
-}
+void store_be32(std::uint8_t* out, std::uint32_t value) { store_be(out, value); }
+std::uint32_t load_be32(const std::uint8_t* in) { return load_be<std::uint32_t>(in); }
+void store_be64(std::uint8_t* out, std::uint64_t value) { store_be(out, value); }
+std::uint64_t load_be64(const std::uint8_t* in) { return load_be<std::uint64_t>(in); }
 
 // HMAC(key, domain(p) || parts...).
 crypto::sha256_digest domain_mac(byte_view key, purpose p, std::initializer_list<byte_view> parts) {
