@@ -28,7 +28,7 @@ PACKAGES = [
     "gcc-arm-none-eabi", "picolibc-arm-none-eabi", "libstdc++-arm-none-eabi-picolibc",
     "qemu-system-arm",
     # clang preset (fuzzing, sanitizers)
-    "clang-16", "libclang-rt-16-dev",
+    "clang-16", "libclang-rt-16-dev", "llvm-16",
     # apt-get source
     "dpkg-dev",
     # bench plots
