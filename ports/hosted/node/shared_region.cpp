@@ -1,0 +1,86 @@
+#include <hosted/node/shared_region.hpp>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace amb::hosted::node {
+
+void unique_fd::reset() noexcept {
+    if (fd_ >= 0)
+        ::close(fd_);
+    fd_ = -1;
+}
+
+result<void, int> keep_across_exec(int fd) noexcept {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0 || ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) < 0)
+        return failure{errno};
+    return {};
+}
+
+namespace {
+
+result<std::byte*, int> map_shared(int fd, std::size_t size) noexcept {
+    void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED)
+        return failure{errno};
+    return static_cast<std::byte*>(base);
+}
+
+}  // namespace
+
+result<shared_region, int> shared_region::create(std::size_t size) noexcept {
+    if (size == 0)
+        return failure{EINVAL};
+    unique_fd fd(::memfd_create("amb-shared-region", MFD_CLOEXEC));
+    if (!fd)
+        return failure{errno};
+    if (::ftruncate(fd.get(), static_cast<off_t>(size)) < 0)
+        return failure{errno};
+    auto base = map_shared(fd.get(), size);
+    if (!base)
+        return failure{base.error()};
+    return shared_region(std::move(fd), *base, size);
+}
+
+result<shared_region, int> shared_region::map(unique_fd fd, std::size_t size) noexcept {
+    if (size == 0 || !fd)
+        return failure{EINVAL};
+    struct stat status {};
+    if (::fstat(fd.get(), &status) < 0)
+        return failure{errno};
+    if (status.st_size < 0 || static_cast<std::size_t>(status.st_size) < size)
+        return failure{EINVAL};
+    auto base = map_shared(fd.get(), size);
+    if (!base)
+        return failure{base.error()};
+    return shared_region(std::move(fd), *base, size);
+}
+
+shared_region::shared_region(shared_region&& other) noexcept
+    : fd_(std::move(other.fd_)),
+      base_(std::exchange(other.base_, nullptr)),
+      size_(std::exchange(other.size_, 0)) {}
+
+shared_region& shared_region::operator=(shared_region&& other) noexcept {
+    if (this != &other) {
+        reset();
+        fd_ = std::move(other.fd_);
+        base_ = std::exchange(other.base_, nullptr);
+        size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+}
+
+void shared_region::reset() noexcept {
+    if (base_ != nullptr)
+        ::munmap(base_, size_);
+    base_ = nullptr;
+    size_ = 0;
+    fd_.reset();
+}
+
+}  // namespace amb::hosted::node
