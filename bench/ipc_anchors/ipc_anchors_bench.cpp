@@ -14,11 +14,25 @@
 // "/real_time". Each run starts its own child and stops it after timing; every echo is checked
 // once before timing, so an anchor that skips the copy fails loudly instead of looking fast.
 // After the runs the program prints the anchor table: median ns per call for each anchor.
+//
+// The Ambience side (the first slice of issue 7: the *user* strategy, one call at a time): a
+// group process forked by hosted::node::node_supervisor serves a lidl `counter` through a ring
+// region in a memfd, woken by eventfds; calls are encoded with the generated codec:
+//   add/ambience           counter.add(u32) -> u64, sequential
+//   rtt/ambience/BYTES     counter.echo(string_view) -> string of BYTES bytes (up to 4000:
+//                          larger calls need the shareable heap, not built yet)
 #include <ipc_anchors/anchors.hpp>
+
+#include <hosted/node/message_channel.hpp>
+#include <hosted/node/node_supervisor.hpp>
+
+#include "counter.lidl.hpp"
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -123,6 +137,107 @@ void in_flight(benchmark::State& state, start_function start, std::size_t count)
         static_cast<double>(state.iterations() * count), benchmark::Counter::kIsRate);
     if (!anchor.running->stop())
         state.SkipWithError("the child did not stop cleanly");
+}
+
+// --- the Ambience side ---
+
+class counter_service final : public node_test::counter {
+public:
+    amb::task<std::uint64_t> add(std::uint32_t amount) override {
+        total_ += amount;
+        co_return total_;
+    }
+    amb::task<std::string_view> echo(std::string_view text, lidl::builder&) override {
+        co_return text;
+    }
+
+private:
+    std::uint64_t total_ = 0;
+};
+
+int serve_counter(const amb::hosted::node::message_link& link) {
+    counter_service service;
+    auto server = amb::hosted::node::message_server<node_test::counter>::attach(link, service);
+    return server ? server->run() : 2;
+}
+
+constexpr amb::rings::config ambience_ring{.element_count = 8, .payload_size = 8192,
+                                           .to_kernel_capacity = 8, .to_group_capacity = 8};
+
+void ambience_add(benchmark::State& state) {
+    using namespace std::chrono_literals;
+    amb::hosted::node::node_supervisor supervisor;
+    auto group = supervisor.start_group(ambience_ring, serve_counter);
+    if (!group) {
+        state.SkipWithError("cannot start the group");
+        return;
+    }
+    auto caller = amb::hosted::node::message_caller::attach((*group)->caller_link(), 10s);
+    if (!caller) {
+        state.SkipWithError("cannot attach to the group");
+        return;
+    }
+    for (auto _ : state) {
+        node_test::counter::add_params params{1};
+        lidl::slot<std::uint64_t> result;
+        if (!caller->call<node_test::counter, 0>(&params, result.address())) {
+            state.SkipWithError("call failed");
+            break;
+        }
+        benchmark::DoNotOptimize(result.take());
+    }
+}
+
+void ambience_echo(benchmark::State& state, std::size_t size) {
+    using namespace std::chrono_literals;
+    amb::hosted::node::node_supervisor supervisor;
+    auto group = supervisor.start_group(ambience_ring, serve_counter);
+    if (!group) {
+        state.SkipWithError("cannot start the group");
+        return;
+    }
+    auto caller = amb::hosted::node::message_caller::attach((*group)->caller_link(), 10s);
+    if (!caller) {
+        state.SkipWithError("cannot attach to the group");
+        return;
+    }
+    std::string text(size, 'a');
+    for (std::size_t i = 0; i < size; ++i)
+        text[i] = static_cast<char>('a' + i % 26);
+    std::vector<std::uint64_t> words(size / 8 + 64);
+    lidl::builder response(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(words.data()),
+                                                   words.size() * 8));
+    auto echo_once = [&]() -> std::optional<std::string_view> {
+        response.reset();
+        node_test::counter::echo_params params{text, &response};
+        lidl::slot<std::string_view> result;
+        if (!caller->template call<node_test::counter, 1>(&params, result.address()))
+            return std::nullopt;
+        return result.take();
+    };
+    auto first = echo_once();
+    if (!first || *first != text) {
+        state.SkipWithError("the echo is not the text");
+        return;
+    }
+    for (auto _ : state) {
+        auto answer = echo_once();
+        if (!answer) {
+            state.SkipWithError("call failed");
+            break;
+        }
+        benchmark::DoNotOptimize(answer->data());
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * size));
+}
+
+void register_ambience() {
+    benchmark::RegisterBenchmark("add/ambience", ambience_add)->UseRealTime();
+    for (std::size_t size : {std::size_t{8}, std::size_t{64}, std::size_t{128}, std::size_t{1024},
+                             std::size_t{4000}})
+        benchmark::RegisterBenchmark(("rtt/ambience/" + std::to_string(size)).c_str(),
+                                     ambience_echo, size)
+            ->UseRealTime();
 }
 
 void register_anchors() {
@@ -234,6 +349,7 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv))
         return 1;
     register_anchors();
+    register_ambience();
     table_reporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
     print_table(reporter);
