@@ -20,30 +20,12 @@ public:
 
     const secret_key& key() const { return key_; }
 
-    token_view mint(const frame_spec& spec) {
-        std::vector<std::uint64_t> frame_storage(512);
-        lidl::builder frame_out(bytes_of(frame_storage));
-        auto frame_bytes = spec.write(frame_out);
-        EXPECT_TRUE(frame_bytes);
-        std::vector<std::uint64_t>& storage = next();
-        lidl::builder out(bytes_of(storage));
-        auto minted = caplets::mint(key_, *frame_bytes, out);
-        EXPECT_TRUE(minted);
-        return parse(*minted);
-    }
+    token_view mint(const frame_spec& spec) { return make(nullptr, spec); }
 
     token_view derive(const token_view& parent, frame_spec spec, bool inherit = true) {
         if (inherit)
             spec.inherit_constraints(parent.leaf());
-        std::vector<std::uint64_t> frame_storage(512);
-        lidl::builder frame_out(bytes_of(frame_storage));
-        auto frame_bytes = spec.write(frame_out);
-        EXPECT_TRUE(frame_bytes);
-        std::vector<std::uint64_t>& storage = next();
-        lidl::builder out(bytes_of(storage));
-        auto derived = caplets::derive(parent, *frame_bytes, out);
-        EXPECT_TRUE(derived);
-        return parse(*derived);
+        return make(&parent, spec);
     }
 
     token_view parse(byte_view bytes) {
@@ -59,6 +41,20 @@ public:
     }
 
 private:
+    // Writes `spec` as a frame and mints it (no parent) or derives it from `parent`.
+    token_view make(const token_view* parent, const frame_spec& spec) {
+        std::vector<std::uint64_t> frame_storage(512);
+        lidl::builder frame_out(bytes_of(frame_storage));
+        auto frame_bytes = spec.write(frame_out);
+        EXPECT_TRUE(frame_bytes);
+        std::vector<std::uint64_t>& storage = next();
+        lidl::builder out(bytes_of(storage));
+        auto token = parent == nullptr ? caplets::mint(key_, *frame_bytes, out)
+                                       : caplets::derive(*parent, *frame_bytes, out);
+        EXPECT_TRUE(token);
+        return parse(*token);
+    }
+
     std::vector<std::uint64_t>& next() {
         storage_.emplace_back(1024);
         return storage_.back();

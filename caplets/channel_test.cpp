@@ -44,29 +44,11 @@ public:
     explicit origin(std::uint8_t fill = 0x42) { key_.bytes.fill(fill); }
     const secret_key& key() const { return key_; }
 
-    token_view mint(const frame_spec& spec) {
-        aligned frame_storage(4096);
-        lidl::builder frame_out(frame_storage.span());
-        auto frame_message = spec.write(frame_out);
-        EXPECT_TRUE(frame_message);
-        aligned& storage = next();
-        lidl::builder out(storage.span());
-        auto minted = caplets::mint(key_, *frame_message, out);
-        EXPECT_TRUE(minted);
-        return keep(*minted);
-    }
+    token_view mint(const frame_spec& spec) { return make(nullptr, spec); }
 
     token_view derive(const token_view& parent, frame_spec spec) {
         spec.inherit_constraints(parent.leaf());
-        aligned frame_storage(4096);
-        lidl::builder frame_out(frame_storage.span());
-        auto frame_message = spec.write(frame_out);
-        EXPECT_TRUE(frame_message);
-        aligned& storage = next();
-        lidl::builder out(storage.span());
-        auto derived = caplets::derive(parent, *frame_message, out);
-        EXPECT_TRUE(derived);
-        return keep(*derived);
+        return make(&parent, spec);
     }
 
     // T_E from T, as a client does it.
@@ -88,6 +70,20 @@ public:
     }
 
 private:
+    // Writes `spec` as a frame and mints it (no parent) or derives it from `parent`.
+    token_view make(const token_view* parent, const frame_spec& spec) {
+        aligned frame_storage(4096);
+        lidl::builder frame_out(frame_storage.span());
+        auto frame_message = spec.write(frame_out);
+        EXPECT_TRUE(frame_message);
+        aligned& storage = next();
+        lidl::builder out(storage.span());
+        auto token = parent == nullptr ? caplets::mint(key_, *frame_message, out)
+                                       : caplets::derive(*parent, *frame_message, out);
+        EXPECT_TRUE(token);
+        return keep(*token);
+    }
+
     aligned& next() { return storage_.emplace_back(std::size_t{8192}); }
 
     secret_key key_;

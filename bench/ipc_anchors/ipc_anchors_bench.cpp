@@ -164,19 +164,34 @@ int serve_counter(const amb::hosted::node::message_link& link) {
 constexpr amb::rings::config ambience_ring{.element_count = 8, .payload_size = 8192,
                                            .to_kernel_capacity = 8, .to_group_capacity = 8};
 
-void ambience_add(benchmark::State& state) {
-    using namespace std::chrono_literals;
+// A group process serving the counter and a caller attached to it, or nullopt (with the
+// benchmark marked as skipped).
+struct ambience_group {
     amb::hosted::node::node_supervisor supervisor;
-    auto group = supervisor.start_group(ambience_ring, serve_counter);
+    std::optional<amb::hosted::node::message_caller> caller;
+};
+
+bool start_ambience_group(benchmark::State& state, ambience_group& out) {
+    using namespace std::chrono_literals;
+    auto group = out.supervisor.start_group(ambience_ring, serve_counter);
     if (!group) {
         state.SkipWithError("cannot start the group");
-        return;
+        return false;
     }
     auto caller = amb::hosted::node::message_caller::attach((*group)->caller_link(), 10s);
     if (!caller) {
         state.SkipWithError("cannot attach to the group");
-        return;
+        return false;
     }
+    out.caller.emplace(std::move(*caller));
+    return true;
+}
+
+void ambience_add(benchmark::State& state) {
+    ambience_group node;
+    if (!start_ambience_group(state, node))
+        return;
+    auto& caller = node.caller;
     for (auto _ : state) {
         node_test::counter::add_params params{1};
         lidl::slot<std::uint64_t> result;
@@ -189,18 +204,10 @@ void ambience_add(benchmark::State& state) {
 }
 
 void ambience_echo(benchmark::State& state, std::size_t size) {
-    using namespace std::chrono_literals;
-    amb::hosted::node::node_supervisor supervisor;
-    auto group = supervisor.start_group(ambience_ring, serve_counter);
-    if (!group) {
-        state.SkipWithError("cannot start the group");
+    ambience_group node;
+    if (!start_ambience_group(state, node))
         return;
-    }
-    auto caller = amb::hosted::node::message_caller::attach((*group)->caller_link(), 10s);
-    if (!caller) {
-        state.SkipWithError("cannot attach to the group");
-        return;
-    }
+    auto& caller = node.caller;
     std::string text(size, 'a');
     for (std::size_t i = 0; i < size; ++i)
         text[i] = static_cast<char>('a' + i % 26);
