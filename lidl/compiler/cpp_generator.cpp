@@ -611,6 +611,12 @@ private:
             w_.line("    using params = " + p.name + "_params;");
             w_.line("    using result = " + p.name + "_result;");
             w_.line("    static constexpr const char* name = \"" + p.name + "\";");
+            // The tuple's members in declaration order (without `response`), for marshallers
+            // that copy tuples between address spaces (<lidl/fields.hpp>).
+            std::string members;
+            for (const field& param : p.params)
+                members += std::string(members.empty() ? "" : ", ") + "&params::" + id(param.name);
+            w_.line("    using fields = ::lidl::field_list<" + members + ">;");
             w_.close("};");
         }
         w_.line();

@@ -21,6 +21,12 @@
 
 namespace lidl {
 
+/// The members of a procedure's parameter tuple in declaration order, as pointers to members
+/// (`lidl_procedure<Id>::fields`). The tuple's `response` builder, if any, is not listed.
+/// Marshallers that copy tuples between address spaces walk it (runtime/groups' marshal.hpp).
+template <auto... Members>
+struct field_list {};
+
 /// Uninitialised storage for a procedure's result, filled by a backend.
 template <class T>
 class slot {

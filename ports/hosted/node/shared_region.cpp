@@ -1,6 +1,7 @@
 #include <hosted/node/shared_region.hpp>
 
 #include <cerrno>
+#include <cstdio>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -23,8 +24,9 @@ result<void, int> keep_across_exec(int fd) noexcept {
 
 namespace {
 
-result<std::byte*, int> map_shared(int fd, std::size_t size) noexcept {
-    void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+result<std::byte*, int> map_shared(int fd, std::size_t size, bool writable = true) noexcept {
+    void* base =
+        ::mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return failure{errno};
     return static_cast<std::byte*>(base);
@@ -47,6 +49,28 @@ result<shared_region, int> shared_region::create(std::size_t size) noexcept {
 }
 
 result<shared_region, int> shared_region::map(unique_fd fd, std::size_t size) noexcept {
+    return map_with(std::move(fd), size, true);
+}
+
+result<shared_region, int> shared_region::map_readonly(unique_fd fd, std::size_t size) noexcept {
+    return map_with(std::move(fd), size, false);
+}
+
+result<unique_fd, int> shared_region::open_readonly() const noexcept {
+    if (!fd_)
+        return failure{EBADF};
+    // Reopening the memfd through /proc gives a descriptor of the same file without write
+    // access: whoever holds only this one cannot map it writable (mmap and mprotect fail).
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd_.get());
+    unique_fd readonly(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!readonly)
+        return failure{errno};
+    return readonly;
+}
+
+result<shared_region, int> shared_region::map_with(unique_fd fd, std::size_t size,
+                                                   bool writable) noexcept {
     if (size == 0 || !fd)
         return failure{EINVAL};
     struct stat status {};
@@ -54,7 +78,7 @@ result<shared_region, int> shared_region::map(unique_fd fd, std::size_t size) no
         return failure{errno};
     if (status.st_size < 0 || static_cast<std::size_t>(status.st_size) < size)
         return failure{EINVAL};
-    auto base = map_shared(fd.get(), size);
+    auto base = map_shared(fd.get(), size, writable);
     if (!base)
         return failure{base.error()};
     return shared_region(std::move(fd), *base, size);

@@ -65,6 +65,14 @@ public:
     /// (a peer cannot make us map past its end), otherwise the errno of fstat or mmap.
     static result<shared_region, int> map(unique_fd fd, std::size_t size) noexcept;
 
+    /// Maps the memfd `fd` (taking ownership) read-only (PROT_READ). With a descriptor from
+    /// `open_readonly` the mapping can never be made writable in this process.
+    static result<shared_region, int> map_readonly(unique_fd fd, std::size_t size) noexcept;
+
+    /// A new descriptor of the same memfd opened read-only (through /proc/self/fd), to give a
+    /// process that must read the region but never write it. Error: errno.
+    result<unique_fd, int> open_readonly() const noexcept;
+
     /// An empty region (no mapping, no descriptor).
     shared_region() = default;
     shared_region(shared_region&& other) noexcept;
@@ -83,6 +91,8 @@ public:
     void reset() noexcept;
 
 private:
+    static result<shared_region, int> map_with(unique_fd fd, std::size_t size,
+                                               bool writable) noexcept;
     shared_region(unique_fd fd, std::byte* base, std::size_t size) noexcept
         : fd_(std::move(fd)), base_(base), size_(size) {}
 

@@ -1,0 +1,376 @@
+#include <hosted/node/channel.hpp>
+
+#include <cerrno>
+#include <poll.h>
+#include <unistd.h>
+
+namespace amb::hosted::node {
+
+void drain_event_descriptor(int event) noexcept {
+    std::uint64_t count = 0;
+    while (::read(event, &count, sizeof count) < 0 && errno == EINTR) {
+    }
+}
+
+result<std::size_t, rings::error> channel_size(const rings::config& ring) {
+    auto size = rings::region_size(ring);
+    if (!size)
+        return failure{size.error()};
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return (channel_ring_offset + *size + page - 1) / page * page;
+}
+
+result<void, rings::error> init_channel(std::span<std::byte> memory, const rings::config& ring) {
+    auto needed = channel_size(ring);
+    if (!needed)
+        return failure{needed.error()};
+    if (memory.size() < *needed)
+        return failure{rings::error::bad_config};
+    auto* control = new (memory.data()) channel_control{};
+    control->magic = channel_control::magic_value;
+    auto region = rings::ring_region::init(memory.subspan(channel_ring_offset), ring);
+    if (!region)
+        return failure{region.error()};
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// group_loop
+
+std::size_t group_loop::poll_once() {
+    std::size_t total = 0;
+    for (loop_source* source : sources_)
+        total += source->progress();
+    return total;
+}
+
+bool group_loop::step(std::chrono::milliseconds timeout) {
+    if (poll_once() > 0)
+        return true;
+    // Nothing ready: keep polling for the spin period before paying for a sleep and a wake-up.
+    const auto until = std::chrono::steady_clock::now() + spin_;
+    for (unsigned round = 0;; ++round) {
+        if (poll_once() > 0)
+            return true;
+        if ((round & 15) == 15 && std::chrono::steady_clock::now() >= until)
+            break;
+    }
+    return sleep(timeout);
+}
+
+bool group_loop::sleep(std::chrono::milliseconds timeout) {
+    std::size_t prepared = 0;
+    bool sleep_now = true;
+    for (; prepared < sources_.size(); ++prepared) {
+        if (!sources_[prepared]->prepare_sleep()) {
+            sleep_now = false;
+            break;
+        }
+    }
+    bool ok = true;
+    if (sleep_now) {
+        ++sleeps_;
+        pollfd watched[16];
+        nfds_t count = 0;
+        for (loop_source* source : sources_)
+            if (source->wake_descriptor() >= 0 && count < 16)
+                watched[count++] = {source->wake_descriptor(), POLLIN, 0};
+        for (;;) {
+            int ready = ::poll(watched, count, static_cast<int>(timeout.count()));
+            if (ready < 0 && errno == EINTR)
+                continue;
+            ok = ready > 0;
+            break;
+        }
+    }
+    // Every source that announced its sleep clears the announcement (and drains its eventfd).
+    for (std::size_t i = 0; i < prepared; ++i)
+        sources_[i]->finish_sleep();
+    return ok || !sleep_now;
+}
+
+// ---------------------------------------------------------------------------------------------
+// channel_caller
+
+result<channel_caller, rings::error> channel_caller::attach(const channel_link& link) {
+    if (link.memory.size() <= channel_ring_offset)
+        return failure{rings::error::bad_config};
+    auto* control = reinterpret_cast<const channel_control*>(link.memory.data());
+    if (control->magic != channel_control::magic_value)
+        return failure{rings::error::bad_magic};
+    auto region = rings::ring_region::attach(link.memory.subspan(channel_ring_offset));
+    if (!region)
+        return failure{region.error()};
+    return channel_caller(link, region->kernel(), region->sizes().element_count,
+                          region->sizes().payload_size);
+}
+
+channel_caller::channel_caller(const channel_link& link, rings::endpoint endpoint,
+                               std::uint32_t elements, std::size_t payload_size)
+    : link_(link),
+      endpoint_(endpoint),
+      payload_size_(payload_size),
+      records_(new record[elements]),
+      element_count_(elements),
+      queue_(new queued[max_queued]),
+      scratch_(payload_size / 8 + 1) {}
+
+namespace {
+
+struct spill_context {
+    shared_heap* heap;
+    std::span<std::byte>* spilled;
+    std::uint8_t* count;
+    std::uint8_t capacity;
+};
+
+bool spill_copy(void* context, std::span<const std::byte> bytes, std::uint64_t& offset) {
+    auto& spill = *static_cast<spill_context*>(context);
+    if (spill.heap == nullptr || *spill.count == spill.capacity)
+        return false;
+    std::span<std::byte> block = spill.heap->allocate(bytes.size());
+    if (block.empty())
+        return false;
+    std::memcpy(block.data(), bytes.data(), bytes.size());
+    spill.spilled[(*spill.count)++] = block;
+    offset = static_cast<std::uint64_t>(block.data() - spill.heap->view().base);
+    return true;
+}
+
+}  // namespace
+
+void channel_caller::follow_epoch() {
+    std::uint32_t epoch = control().epoch.load(std::memory_order_acquire);
+    if (epoch == epoch_)
+        return;
+    auto region = rings::ring_region::attach(link_.memory.subspan(channel_ring_offset));
+    if (!region)
+        return;  // stays broken until a usable ring appears
+    endpoint_ = region->kernel();
+    epoch_ = epoch;
+    drained_ = false;
+    broken_.reset();
+}
+
+bool channel_caller::issue(std::uint32_t procedure, const call_ops& ops, const void* params,
+                           void* result, std::coroutine_handle<> waiting,
+                           std::optional<call_error>* error) {
+    follow_epoch();
+    queued call{procedure, &ops, params, result, waiting, error};
+    if (broken_) {
+        *error = *broken_;
+        if (result != nullptr)
+            ops.fail(result);
+        return false;
+    }
+    if (queued_count_ == 0) {
+        switch (submit(call)) {
+        case submit_result::sent: return true;
+        case submit_result::failed: return false;
+        case submit_result::no_element: break;
+        }
+    }
+    // Posted calls encode their parameters now or never: they do not wait for room.
+    if (!waiting || queued_count_ == max_queued) {
+        *error = call_error::ring;
+        if (result != nullptr)
+            ops.fail(result);
+        return false;
+    }
+    queue_[(queued_first_ + queued_count_++) % max_queued] = call;
+    return true;
+}
+
+channel_caller::submit_result channel_caller::submit(const queued& call) {
+    auto index = endpoint_.allocate();
+    if (!index)
+        return index.error() == rings::error::pool_empty ? submit_result::no_element
+                                                         : submit_result::failed;
+    auto element = endpoint_.element(*index);
+    if (!element || *index >= element_count_) {
+        (void)endpoint_.release(*index);
+        return submit_result::failed;
+    }
+    record& slot = records_[*index];
+    slot.spilled_count = 0;
+    spill_context spill{link_.spill_heap, slot.spilled, &slot.spilled_count, 4};
+    groups::frame_writer out{element->payload, 0, link_.caller_heap, {&spill_copy, &spill}, 0};
+    std::size_t length = 0;
+    request_encoding encoding = request_encoding::frame;
+    bool encoded = false;
+    for (;;) {
+        bool scratch_too_small = false;
+        encoded = call.ops->encode(call.params, out, scratch(), length, encoding,
+                                   scratch_too_small);
+        if (encoded || !scratch_too_small || scratch_.size() * 8 >= max_scratch)
+            break;
+        scratch_.resize(scratch_.size() * 2);
+    }
+    if (!encoded) {
+        for (std::uint8_t i = 0; i < slot.spilled_count; ++i)
+            link_.spill_heap->free(slot.spilled[i]);
+        slot.spilled_count = 0;
+        (void)endpoint_.release(*index);
+        *call.error = call_error::too_large;
+        if (call.result != nullptr)
+            call.ops->fail(call.result);
+        return submit_result::failed;
+    }
+    views_shared_ += out.views_in_heap;
+    std::uint64_t cookie = next_cookie_++;
+    element->header->kind = static_cast<std::uint16_t>(rings::element_kind::request);
+    element->header->status = static_cast<std::uint16_t>(encoding);
+    element->header->procedure = call.procedure;
+    element->header->payload_length = static_cast<std::uint32_t>(length);
+    element->header->cookie = cookie;
+    slot.ops = call.ops;
+    slot.params = call.params;
+    slot.result = call.result;
+    slot.waiting = call.waiting;
+    slot.error = call.error;
+    slot.cookie = cookie;
+    slot.encoding = encoding;
+    slot.active = true;
+    if (!endpoint_.submit(*index)) {
+        slot.active = false;
+        (void)endpoint_.release(*index);
+        broken_ = call_error::ring;
+        *call.error = call_error::ring;
+        if (call.result != nullptr)
+            call.ops->fail(call.result);
+        return submit_result::failed;
+    }
+    ++in_flight_;
+    notify_server();
+    return submit_result::sent;
+}
+
+void channel_caller::notify_server() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (control().server_sleeping.load(std::memory_order_relaxed) != 0)
+        (void)signal_event(link_.request_event);
+}
+
+void channel_caller::finish(record& call, std::optional<call_error> error) {
+    call.active = false;
+    for (std::uint8_t i = 0; i < call.spilled_count; ++i)
+        link_.spill_heap->free(call.spilled[i]);
+    call.spilled_count = 0;
+    --in_flight_;
+    if (error) {
+        *call.error = error;
+        if (call.result != nullptr)
+            call.ops->fail(call.result);
+    }
+    if (call.waiting)
+        call.waiting.resume();
+}
+
+void channel_caller::fail_everything(call_error error) {
+    if (!broken_)
+        broken_ = error;
+    for (std::uint32_t i = 0; i < element_count_; ++i)
+        if (records_[i].active)
+            finish(records_[i], error);
+    while (queued_count_ > 0) {
+        queued call = queue_[queued_first_];
+        queued_first_ = (queued_first_ + 1) % max_queued;
+        --queued_count_;
+        *call.error = error;
+        if (call.result != nullptr)
+            call.ops->fail(call.result);
+        if (call.waiting)
+            call.waiting.resume();
+    }
+}
+
+std::size_t channel_caller::progress() {
+    follow_epoch();
+    if (drained_)
+        return 0;
+    std::size_t done = 0;
+    while (queued_count_ > 0 && !broken_) {
+        queued call = queue_[queued_first_];
+        submit_result sent = submit(call);
+        if (sent == submit_result::no_element)
+            break;
+        queued_first_ = (queued_first_ + 1) % max_queued;
+        --queued_count_;
+        ++done;
+        if (sent == submit_result::failed && call.waiting)
+            call.waiting.resume();  // submit filled the error and the result
+    }
+    while (!broken_) {
+        auto polled = endpoint_.poll();
+        if (!polled) {
+            fail_everything(call_error::bad_reply);
+            return done + 1;
+        }
+        if (!polled.value())
+            break;
+        const rings::element_index index = **polled;
+        auto element = endpoint_.element(index);
+        if (!element || index >= element_count_ || !records_[index].active) {
+            fail_everything(call_error::bad_reply);
+            return done + 1;
+        }
+        record& call = records_[index];
+        // Each shared header field is read once: the server may still write them.
+        const std::uint16_t kind = element->header->kind;
+        const std::uint16_t status = element->header->status;
+        const std::uint32_t length = element->header->payload_length;
+        const std::uint64_t cookie = element->header->cookie;
+        if (kind != static_cast<std::uint16_t>(rings::element_kind::response) ||
+            cookie != call.cookie || length > element->payload.size()) {
+            (void)endpoint_.release(index);
+            finish(call, call_error::bad_reply);
+            fail_everything(call_error::bad_reply);
+            return done + 1;
+        }
+        std::optional<call_error> error;
+        if (status != 0)
+            error = call_error::rejected;
+        else if (call.result != nullptr &&
+                 !call.ops->decode(call.params, call.result, element->payload.first(length),
+                                   call.encoding, scratch()))
+            error = call_error::bad_reply;
+        if (!endpoint_.release(index)) {
+            finish(call, call_error::ring);
+            fail_everything(call_error::ring);
+            return done + 1;
+        }
+        finish(call, error);
+        ++done;
+    }
+    if (control().server_gone.load(std::memory_order_acquire) != 0 && endpoint_.pending() == 0) {
+        // The server's process is gone and nothing more is in the ring: nobody will answer.
+        // Fail what is in flight, keep off the ring and let the supervisor reset it.
+        if (in_flight_ + queued_count_ > 0)
+            ++done;
+        fail_everything(call_error::peer_exited);
+        drained_ = true;
+        control().caller_drained.store(1, std::memory_order_release);
+    }
+    return done;
+}
+
+bool channel_caller::prepare_sleep() {
+    control().caller_sleeping.store(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const bool work =
+        control().epoch.load(std::memory_order_acquire) != epoch_ ||
+        (!drained_ && (endpoint_.pending() > 0 ||
+                       control().server_gone.load(std::memory_order_acquire) != 0));
+    if (work) {
+        control().caller_sleeping.store(0, std::memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+void channel_caller::finish_sleep() {
+    control().caller_sleeping.store(0, std::memory_order_relaxed);
+    drain_event_descriptor(link_.reply_event);
+}
+
+}  // namespace amb::hosted::node

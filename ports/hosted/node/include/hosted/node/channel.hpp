@@ -1,0 +1,821 @@
+// Asynchronous calls between groups in different processes (DESIGN.md §3 case 2, §8), with the
+// three argument strategies: *static* (the default), *dynamic* and *user*.
+//
+// A channel joins one calling group to one serving group: a memfd holding a `channel_control`
+// block and a ring region (docs/runtime-rings.md), two eventfds (requests, replies), and the
+// caller's shareable heap, which the server maps read-only. Any number of calls may be in flight.
+//
+//     // calling group                                 // serving group
+//     auto caller = channel_caller::attach(link);      auto server =
+//     counter_client<channel_backend<counter>>             channel_server<counter>::attach(
+//         remote(*caller);                                      link, implementation);
+//     group_loop loop; loop.add(*caller);              group_loop loop; loop.add(*server);
+//     loop.run(job_that_awaits(remote.add(5)));        loop.run_forever();
+//
+// Strategies (template parameter of channel_backend and channel_server):
+// - `static_types`: the caller writes the parameter tuple as a frame (groups/marshal.hpp) with
+//   code generated from the lidl types; views inside the caller's shareable heap cross as
+//   offsets (zero copy, read-only to the callee), small views are copied into the frame, other
+//   large ones are copied once into the heap. The callee rebuilds the tuple in place.
+// - `dynamic_types`: the same frame, written and read by walking a runtime list of typed
+//   pointers with one indirect call per argument.
+// - `user`: the tuple is serialised into a lidl message in a private buffer, copied into the
+//   element, copied out by the callee and deserialised (verified), as a pipe would.
+// Procedures whose types a frame cannot carry use lidl messages with every strategy
+// (groups::static_capable). The callee learns nothing about the path: it is called with the
+// same tuple either way.
+//
+// Waking (adaptive): each side polls its ring while it has work; `group_loop` keeps polling for
+// a short spin period after the last progress, then announces that it sleeps (a flag in the
+// control block) and sleeps in poll() on its eventfds. A side that submits rings the peer's
+// eventfd only when that flag is set, so busy channels make no system calls and idle groups use
+// no CPU. The flag and the ring are ordered with sequentially consistent fences on both sides.
+//
+// Failure: everything read from the channel is untrusted. A malformed request is answered with a
+// non-zero status (`call_status`) and the server keeps serving; a malformed reply fails that
+// call and *breaks* the caller (every call then fails at once: the peer misbehaves). When the
+// supervisor sees the peer's process exit it marks the control block; in-flight calls fail with
+// `call_error::peer_exited`. Generated client stubs have no error channel, so a failed call
+// completes with a value-initialised result and `channel_backend::last_error()` says why.
+//
+// Threading: each caller, server and loop belongs to one thread.
+#pragma once
+
+#include <hosted/node/message_channel.hpp>
+#include <hosted/node/shared_heap.hpp>
+
+#include <groups/marshal.hpp>
+#include <lidl/service.hpp>
+#include <rings/ring.hpp>
+
+#include <async/task.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace amb::hosted::node {
+
+/// Resets a non-blocking eventfd after a wake-up.
+void drain_event_descriptor(int event) noexcept;
+
+/// How arguments cross (DESIGN.md §3).
+enum class strategy : std::uint8_t { static_types, dynamic_types, user };
+
+/// What a request element carries, in its header's `status` field (ABI).
+enum class request_encoding : std::uint16_t {
+    frame = 0,    ///< a groups::marshal frame
+    message = 1,  ///< a lidl call message
+    /// a lidl call message too large for the element, copied into the caller's heap: the
+    /// payload is a groups::view_ref to it
+    message_in_heap = 2,
+};
+
+/// The control block at offset 0 of a channel memfd (ABI). The ring region starts at
+/// `channel_ring_offset`.
+struct channel_control {
+    static constexpr std::uint32_t magic_value = 0x414d4348;  // "AMCH"
+    std::uint32_t magic;
+    std::uint32_t reserved;
+    /// 1 while the server sleeps (the caller must ring the request eventfd).
+    alignas(64) std::atomic<std::uint32_t> server_sleeping;
+    /// 1 while the caller sleeps (the server must ring the reply eventfd).
+    alignas(64) std::atomic<std::uint32_t> caller_sleeping;
+    /// Written by the supervisor: non-zero once the serving process has exited.
+    alignas(64) std::atomic<std::uint32_t> server_gone;
+    /// Written by the supervisor: non-zero once the calling process has exited.
+    std::atomic<std::uint32_t> caller_gone;
+    /// Written by the surviving side once it no longer touches the ring (after the peer left).
+    std::atomic<std::uint32_t> caller_drained;
+    std::atomic<std::uint32_t> server_drained;
+    /// Incremented by the supervisor each time it re-initialises the ring (a restart): each
+    /// side then attaches to the fresh ring.
+    std::atomic<std::uint32_t> epoch;
+};
+inline constexpr std::size_t channel_ring_offset = 256;
+static_assert(sizeof(channel_control) <= channel_ring_offset);
+
+/// Bytes a channel whose ring has `ring` sizes needs (a whole number of pages), or bad_config.
+result<std::size_t, rings::error> channel_size(const rings::config& ring);
+/// Initialises the control block and the ring region of a zeroed channel mapping.
+result<void, rings::error> init_channel(std::span<std::byte> memory, const rings::config& ring);
+
+/// What one side needs to use a channel. Owns nothing.
+struct channel_link {
+    /// The whole channel mapping (control block and ring region).
+    std::span<std::byte> memory;
+    int request_event = -1;
+    int reply_event = -1;
+    /// Caller side: its own shareable heap (views inside it cross without a copy). Server side:
+    /// the caller's heap mapped read-only. Empty when there is none.
+    groups::heap_view caller_heap;
+    /// Caller side: where large views are copied once (may be null: they are then refused).
+    shared_heap* spill_heap = nullptr;
+};
+
+/// Something a `group_loop` drives: it makes progress when polled and can sleep on a descriptor.
+class loop_source {
+public:
+    /// Does whatever work is ready; returns how much (0: nothing was ready).
+    virtual std::size_t progress() = 0;
+    /// Announces that this side sleeps; false if work arrived meanwhile (do not sleep then).
+    virtual bool prepare_sleep() = 0;
+    /// Clears the announcement after waking (or after a refused prepare_sleep of another
+    /// source) and drains the descriptor.
+    virtual void finish_sleep() = 0;
+    /// The descriptor that becomes readable when there may be work (-1: none).
+    virtual int wake_descriptor() const = 0;
+
+protected:
+    ~loop_source() = default;
+};
+
+/// Runs a group's sources: polls them while they make progress, spins for `spin` after the last
+/// progress, then sleeps in poll() on their descriptors. One thread.
+class group_loop {
+public:
+    explicit group_loop(std::chrono::microseconds spin = std::chrono::microseconds(50))
+        : spin_(spin) {}
+
+    void add(loop_source& source) { sources_.push_back(&source); }
+
+    /// One pass over every source; returns the total progress.
+    std::size_t poll_once();
+    /// Runs until `done()` is true; sleeps when nothing progresses for the spin period.
+    /// `timeout` (negative: none) bounds each sleep; false if a sleep timed out or poll failed.
+    template <class Done>
+    bool run_until(Done&& done, std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) {
+        while (!done()) {
+            if (!step(timeout))
+                return false;
+        }
+        return true;
+    }
+    /// Number of times the loop went to sleep (for tests and benchmarks).
+    std::uint64_t sleeps() const { return sleeps_; }
+
+private:
+    bool step(std::chrono::milliseconds timeout);
+    bool sleep(std::chrono::milliseconds timeout);
+
+    std::chrono::microseconds spin_;
+    std::vector<loop_source*> sources_;
+    std::uint64_t sleeps_ = 0;
+};
+
+/// The calling side of a channel.
+class channel_caller final : public loop_source {
+public:
+    /// Calls waiting for a free element beyond this fail with call_error::ring.
+    static constexpr std::size_t max_queued = 256;
+    /// Largest serialised message the user strategy builds (bigger calls fail with too_large).
+    static constexpr std::size_t max_scratch = std::size_t{64} << 20;
+
+    /// Attaches to an initialised channel.
+    static result<channel_caller, rings::error> attach(const channel_link& link);
+
+    channel_caller(channel_caller&&) noexcept = default;
+    channel_caller(const channel_caller&) = delete;
+
+    /// How a call is encoded into an element and how its reply is decoded (one instance per
+    /// procedure and strategy, generated by channel_backend).
+    struct call_ops {
+        /// Writes the request into `out.frame` (views may go to the heap through `out`); false
+        /// if it does not fit. `scratch` is private memory for serialising. Sets `encoding`.
+        bool (*encode)(const void* params, groups::frame_writer& out,
+                       std::span<std::uint8_t> scratch, std::size_t& length,
+                       request_encoding& encoding, bool& scratch_too_small);
+        /// Decodes a reply payload (in the shared element) into
+        /// the result slot; false if it is malformed. A lidl message is first copied into
+        /// `scratch` (private) so that the peer cannot change it between verify and use. Not
+        /// called for posted calls.
+        bool (*decode)(const void* params, void* result, std::span<const std::byte> reply,
+                       request_encoding encoding, std::span<std::uint8_t> scratch);
+        /// Fills the result slot with a value-initialised result after a failure.
+        void (*fail)(void* result);
+    };
+
+    /// Issues a call; `waiting` resumes from progress() once it completed (or failed: then
+    /// `*error` is set and the result slot is value-initialised). A null `waiting` posts the call
+    /// (nobody waits: the reply is dropped). Returns false if the call failed at once (error set,
+    /// slot filled; the caller must not suspend).
+    bool issue(std::uint32_t procedure, const call_ops& ops, const void* params, void* result,
+               std::coroutine_handle<> waiting, std::optional<call_error>* error);
+
+    // loop_source
+    std::size_t progress() override;
+    bool prepare_sleep() override;
+    void finish_sleep() override;
+    int wake_descriptor() const override { return link_.reply_event; }
+
+    /// Calls issued and not completed.
+    std::size_t in_flight() const { return in_flight_ + queued_count_; }
+    bool broken() const { return broken_.has_value(); }
+    /// Views that crossed by reference to the heap so far (zero-copy transfers).
+    std::uint64_t views_shared() const { return views_shared_; }
+    std::size_t payload_size() const { return payload_size_; }
+    /// Private scratch for the user strategy (serialisation happens here, then is copied).
+    std::span<std::uint8_t> scratch() {
+        return {reinterpret_cast<std::uint8_t*>(scratch_.data()), scratch_.size() * 8};
+    }
+
+private:
+    struct record {
+        const call_ops* ops = nullptr;
+        const void* params = nullptr;
+        void* result = nullptr;
+        std::coroutine_handle<> waiting;
+        std::optional<call_error>* error = nullptr;
+        std::uint64_t cookie = 0;
+        request_encoding encoding = request_encoding::frame;
+        std::span<std::byte> spilled[4];
+        std::uint8_t spilled_count = 0;
+        bool active = false;
+    };
+    struct queued {
+        std::uint32_t procedure;
+        const call_ops* ops;
+        const void* params;
+        void* result;
+        std::coroutine_handle<> waiting;
+        std::optional<call_error>* error;
+    };
+
+    channel_caller(const channel_link& link, rings::endpoint endpoint, std::uint32_t elements,
+                   std::size_t payload_size);
+    // Puts the call into a free element; false when there is none (call stays queued).
+    enum class submit_result { sent, no_element, failed };
+    submit_result submit(const queued& call);
+    void finish(record& call, std::optional<call_error> error);
+    void fail_everything(call_error error);
+    void notify_server();
+    channel_control& control() const {
+        return *reinterpret_cast<channel_control*>(link_.memory.data());
+    }
+
+    // Attaches to a ring the supervisor re-initialised (after the server was restarted).
+    void follow_epoch();
+
+    channel_link link_;
+    rings::endpoint endpoint_;
+    std::uint32_t epoch_ = 0;
+    bool drained_ = false;  // the server left; waiting for the supervisor to reset the ring
+    std::size_t payload_size_;
+    std::unique_ptr<record[]> records_;
+    std::uint32_t element_count_;
+    std::unique_ptr<queued[]> queue_;
+    std::size_t queued_first_ = 0;
+    std::size_t queued_count_ = 0;
+    std::size_t in_flight_ = 0;
+    std::uint64_t next_cookie_ = 1;
+    std::uint64_t views_shared_ = 0;
+    // Grows (up to max_scratch) when a serialised message does not fit.
+    std::vector<std::uint64_t> scratch_;
+    std::optional<call_error> broken_;
+};
+
+/// Marshalling of one procedure's parameters and result for a strategy (used by both sides).
+template <class S, std::uint32_t Id, strategy Strategy>
+struct procedure_codec {
+    using procedure = typename S::template lidl_procedure<Id>;
+    using params_type = typename procedure::params;
+    using result_type = typename procedure::result;
+    using fields = typename procedure::fields;
+    // Stands in for void results in signatures (never used for them).
+    using result_value = std::conditional_t<std::is_void_v<result_type>, char, result_type>;
+    static constexpr bool frames = Strategy != strategy::user && groups::static_capable<S, Id>;
+
+    static bool write_params(const params_type& params, groups::frame_writer& out,
+                             std::size_t& length) {
+        if constexpr (Strategy == strategy::dynamic_types) {
+            auto arguments = groups::typed_pointers(fields{}, const_cast<params_type&>(params));
+            return groups::dynamic_marshal::write(arguments, out, length);
+        } else {
+            return groups::static_marshal<fields>::write(params, out, length);
+        }
+    }
+    static bool read_params(params_type& params, groups::frame_reader& in) {
+        if constexpr (Strategy == strategy::dynamic_types) {
+            auto arguments = groups::typed_pointers(fields{}, params);
+            return groups::dynamic_marshal::read(arguments, in);
+        } else {
+            return groups::static_marshal<fields>::read(params, in);
+        }
+    }
+    // A result travels as a frame of one slot at offset 0 (views inline only).
+    static bool write_result(const result_value& value, groups::frame_writer& out,
+                             std::size_t& length) {
+        using ops = groups::value_ops<result_value>;
+        constexpr std::size_t fixed = groups::align_up(ops::slot_size, 8);
+        if (out.frame.size() < fixed)
+            return false;
+        out.data = fixed;
+        if constexpr (Strategy == strategy::dynamic_types) {
+            const groups::argument_ops& dynamic = groups::argument_ops_for<result_value>;
+            if (!dynamic.write(&value, out.frame.data(), out))
+                return false;
+        } else if (!ops::write(value, out.frame.data(), out)) {
+            return false;
+        }
+        length = out.data;
+        return true;
+    }
+    static bool read_result(result_value& value, groups::frame_reader& in) {
+        using ops = groups::value_ops<result_value>;
+        in.fixed_size = groups::align_up(ops::slot_size, 8);
+        if (in.frame.size() < in.fixed_size)
+            return false;
+        if constexpr (Strategy == strategy::dynamic_types)
+            return groups::argument_ops_for<result_value>.read(&value, in.frame.data(), in);
+        else
+            return ops::read(value, in.frame.data(), in);
+    }
+};
+
+/// The lidl backend for generated clients over a channel_caller:
+/// `S_client<channel_backend<S, strategy::static_types>>`.
+template <class S, strategy Strategy = strategy::static_types>
+class channel_backend {
+public:
+    explicit channel_backend(channel_caller& caller) : caller_(&caller) {}
+
+    /// The error of the most recent call that failed (cleared by none: reset it yourself).
+    std::optional<call_error>& last_error() { return last_error_; }
+
+    template <std::uint32_t Id>
+    struct awaiter {
+        channel_backend* backend;
+        const void* params;
+        void* result;
+        bool await_ready() const noexcept { return false; }
+        bool await_suspend(std::coroutine_handle<> waiting) {
+            return backend->caller_->issue(Id, ops<Id>, params, result, waiting,
+                                           &backend->last_error_);
+        }
+        void await_resume() const noexcept {}
+    };
+
+    template <std::uint32_t Id>
+    awaiter<Id> execute(const void* params, void* result) {
+        static_assert(Id < S::lidl_procedure_count);
+        return awaiter<Id>{this, params, result};
+    }
+
+    /// Sends procedure `Id` without waiting for (or reading) the reply; false if it could not
+    /// be sent. `params` is encoded before this returns.
+    template <std::uint32_t Id>
+    bool post(const typename S::template lidl_procedure<Id>::params& params) {
+        return caller_->issue(Id, ops<Id>, &params, nullptr, {}, &last_error_);
+    }
+
+private:
+    template <std::uint32_t Id>
+    using codec = procedure_codec<S, Id, Strategy>;
+
+    template <std::uint32_t Id>
+    static bool encode(const void* params, groups::frame_writer& out,
+                       std::span<std::uint8_t> scratch, std::size_t& length,
+                       request_encoding& encoding, bool& scratch_too_small) {
+        using params_type = typename codec<Id>::params_type;
+        if constexpr (codec<Id>::frames) {
+            encoding = request_encoding::frame;
+            return codec<Id>::write_params(*static_cast<const params_type*>(params), out, length);
+        } else {
+            encoding = request_encoding::message;
+            // User strategy (or a type a frame cannot carry): serialise privately, then copy.
+            lidl::builder message(scratch);
+            if (!S::lidl_codec::encode_call(Id, params, message) || message.failed()) {
+                scratch_too_small = true;
+                return false;
+            }
+            auto bytes = message.written();
+            if (bytes.size() <= out.frame.size()) {
+                std::memcpy(out.frame.data(), bytes.data(), bytes.size());
+                length = bytes.size();
+                return true;
+            }
+            // Too large for the element: copied once more, into the heap (spill).
+            groups::view_ref ref{};
+            out.data = sizeof ref;
+            if (out.frame.size() < sizeof ref || !out.put_view(bytes.data(), bytes.size(), 8, ref))
+                return false;
+            std::memcpy(out.frame.data(), &ref, sizeof ref);
+            encoding = request_encoding::message_in_heap;
+            length = sizeof ref;
+            return true;
+        }
+    }
+
+    template <std::uint32_t Id>
+    static bool decode(const void* params, void* result, std::span<const std::byte> reply,
+                       request_encoding encoding, std::span<std::uint8_t> scratch) {
+        using result_type = typename codec<Id>::result_type;
+        using params_type = typename codec<Id>::params_type;
+        if (encoding != request_encoding::frame) {
+            if (reply.size() > scratch.size())
+                return false;
+            std::memcpy(scratch.data(), reply.data(), reply.size());
+            return static_cast<bool>(
+                S::lidl_codec::decode_reply(Id, scratch.first(reply.size()), params, result));
+        }
+        if constexpr (codec<Id>::frames) {
+            if constexpr (std::is_void_v<result_type>) {
+                static_cast<lidl::slot<void>*>(result)->take();
+                return true;
+            } else {
+                groups::frame_reader in{reply, 0, {}};
+                result_type value{};
+                if (!codec<Id>::read_result(value, in))
+                    return false;
+                // Views point into the shared element: copy them into the caller's response
+                // builder, where generated clients expect results to live.
+                if constexpr (std::is_same_v<result_type, std::string_view>) {
+                    auto& response = *static_cast<const params_type*>(params)->response;
+                    std::string_view copy = response.copy(value);
+                    if (copy.size() != value.size())
+                        return false;
+                    value = copy;
+                } else if constexpr (groups::is_span<result_type>::value) {
+                    using element = typename groups::is_span<result_type>::element;
+                    auto& response = *static_cast<const params_type*>(params)->response;
+                    element* copy = response.template allocate<element>(value.size());
+                    if (copy == nullptr && !value.empty())
+                        return false;
+                    if (!value.empty())
+                        std::memcpy(copy, value.data(), value.size_bytes());
+                    value = {copy, value.size()};
+                }
+                static_cast<lidl::slot<result_type>*>(result)->emplace(value);
+                return true;
+            }
+        } else {
+            return false;  // a frame reply to a message request
+        }
+    }
+
+    template <std::uint32_t Id>
+    static void fail(void* result) {
+        using result_type = typename codec<Id>::result_type;
+        if constexpr (!std::is_void_v<result_type>)
+            static_cast<lidl::slot<result_type>*>(result)->emplace(result_type{});
+    }
+
+    template <std::uint32_t Id>
+    static constexpr channel_caller::call_ops ops{&encode<Id>, &decode<Id>, &fail<Id>};
+
+    channel_caller* caller_;
+    std::optional<call_error> last_error_;
+};
+
+/// Per-request information for the node's request log (see node services).
+struct request_record {
+    std::uint32_t procedure;
+    std::uint16_t status;  ///< a call_status
+    std::uint64_t duration_ns;
+};
+
+/// The serving side of a channel: runs calls on an implementation of `S`, up to `max_running`
+/// at once (a call that suspends does not block the others).
+template <class S, strategy Strategy = strategy::static_types>
+class channel_server final : public loop_source {
+public:
+    static constexpr std::size_t max_running = 64;
+    /// Called after each answered request (may be null), for example to log it.
+    struct request_hook {
+        void (*record)(void* context, const request_record& request) = nullptr;
+        void* context = nullptr;
+    };
+
+    static result<channel_server, rings::error> attach(const channel_link& link, S& implementation,
+                                                       request_hook hook = {}) {
+        if (link.memory.size() <= channel_ring_offset)
+            return failure{rings::error::bad_config};
+        auto region = rings::ring_region::attach(link.memory.subspan(channel_ring_offset));
+        if (!region)
+            return failure{region.error()};
+        return channel_server(link, region->group(), implementation, hook,
+                              region->sizes().payload_size);
+    }
+
+    channel_server(channel_server&&) noexcept = default;
+    channel_server(const channel_server&) = delete;
+
+    std::size_t progress() override {
+        if (!follow_epoch())
+            return 0;
+        std::size_t done = retire();
+        while (running_count_ < max_running) {
+            auto polled = endpoint_.poll();
+            if (!polled) {
+                if (polled.error() == rings::error::bad_index) {
+                    ++rejected_;  // a bad entry was consumed and dropped
+                    continue;
+                }
+                ring_error_ = polled.error();
+                break;
+            }
+            if (!polled.value())
+                break;
+            start(**polled);
+            ++done;
+        }
+        return done + retire();
+    }
+
+    bool prepare_sleep() override {
+        channel_control& shared = control();
+        shared.server_sleeping.store(1, std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        bool work = false;
+        if (shared.epoch.load(std::memory_order_acquire) != epoch_)
+            work = true;  // attach to the fresh ring
+        else if (drained_)
+            work = false;  // nothing to do until the supervisor resets the ring
+        else if (shared.caller_gone.load(std::memory_order_acquire) != 0)
+            work = running_count_ == finished_;  // ready to drain
+        else
+            work = endpoint_.pending() > 0 || finished_ > 0;
+        if (work)
+            shared.server_sleeping.store(0, std::memory_order_relaxed);
+        return !work;
+    }
+    void finish_sleep() override {
+        control().server_sleeping.store(0, std::memory_order_relaxed);
+        drain(link_.request_event);
+    }
+    int wake_descriptor() const override { return link_.request_event; }
+
+    /// Requests answered with a non-zero status, or dropped, so far.
+    std::uint64_t rejected() const { return rejected_; }
+    /// Requests answered so far.
+    std::uint64_t answered() const { return answered_; }
+    /// The ring error that stopped serving (the caller corrupted the ring), if any.
+    std::optional<rings::error> ring_error() const { return ring_error_; }
+    /// Calls running now.
+    std::size_t running() const { return running_count_; }
+
+private:
+    struct running_call {
+        amb::task<void> work;
+        rings::element_index element = 0;
+        std::uint32_t procedure = 0;
+        std::chrono::steady_clock::time_point started;
+        bool finished = false;
+    };
+
+    channel_server(const channel_link& link, rings::endpoint endpoint, S& implementation,
+                   request_hook hook, std::size_t payload_size)
+        : link_(link),
+          endpoint_(endpoint),
+          implementation_(&implementation),
+          hook_(hook),
+          payload_size_(payload_size),
+          running_(new running_call[max_running]),
+          buffers_(new std::uint64_t[(payload_size / 8 + 1) * 2 * max_running]()) {}
+
+    channel_control& control() const {
+        return *reinterpret_cast<channel_control*>(link_.memory.data());
+    }
+    static void drain(int event) noexcept;
+    // Private buffers of running slot `i`: [0] request copy / response builder, [1] spare.
+    std::span<std::uint8_t> buffer(std::size_t slot, std::size_t which) {
+        std::size_t words = payload_size_ / 8 + 1;
+        return {reinterpret_cast<std::uint8_t*>(buffers_.get() + (slot * 2 + which) * words),
+                payload_size_};
+    }
+
+    void start(rings::element_index index) {
+        auto element = endpoint_.element(index);
+        if (!element)
+            return;
+        running_call* slot = nullptr;
+        std::size_t which = 0;
+        for (std::size_t i = 0; i < max_running; ++i) {
+            if (!running_[i].work.valid()) {
+                slot = &running_[i];
+                which = i;
+                break;
+            }
+        }
+        AMB_ASSERT(slot != nullptr, "running_count_ out of step with the slots");
+        const std::uint32_t procedure = element->header->procedure;
+        slot->element = index;
+        slot->procedure = procedure;
+        slot->finished = false;
+        if (hook_.record != nullptr)
+            slot->started = std::chrono::steady_clock::now();
+        slot->work = dispatch(index, *element, which, slot,
+                              std::make_integer_sequence<std::uint32_t, S::lidl_procedure_count>{});
+        ++running_count_;
+        slot->work.start();
+    }
+
+    // False while the caller is gone and this side must keep off the ring until it is reset.
+    bool follow_epoch() {
+        channel_control& shared = control();
+        std::uint32_t epoch = shared.epoch.load(std::memory_order_acquire);
+        if (epoch != epoch_) {
+            auto region = rings::ring_region::attach(link_.memory.subspan(channel_ring_offset));
+            if (!region)
+                return false;
+            endpoint_ = region->group();
+            epoch_ = epoch;
+            drained_ = false;
+            ring_error_.reset();
+        }
+        if (drained_)
+            return false;
+        if (shared.caller_gone.load(std::memory_order_acquire) == 0)
+            return true;
+        // The caller's process is gone: finish what runs, answer nobody, then tell the
+        // supervisor that the ring is free to reset.
+        if (running_count_ > finished_)
+            return false;
+        for (std::size_t i = 0; i < max_running; ++i)
+            if (running_[i].work.valid() && running_[i].finished)
+                running_[i].work = amb::task<void>();
+        running_count_ = 0;
+        finished_ = 0;
+        drained_ = true;
+        shared.server_drained.store(1, std::memory_order_release);
+        return false;
+    }
+
+    void mark_finished(running_call* slot) {
+        slot->finished = true;
+        ++finished_;
+    }
+
+    template <std::uint32_t... Ids>
+    amb::task<void> dispatch(rings::element_index index, rings::element_view element,
+                             std::size_t which, running_call* slot,
+                             std::integer_sequence<std::uint32_t, Ids...>) {
+        const std::uint32_t procedure = slot->procedure;
+        amb::task<void> work;
+        (void)((procedure == Ids && (work = run<Ids>(element, which, slot), true)) || ...);
+        if (!work.valid())
+            return reject(element, slot, call_status::unknown_procedure);
+        return work;
+    }
+
+    amb::task<void> reject(rings::element_view element, running_call* slot, call_status status) {
+        answer(element, status, 0);
+        mark_finished(slot);
+        co_return;
+    }
+
+    void answer(rings::element_view element, call_status status, std::size_t length) {
+        element.header->kind = static_cast<std::uint16_t>(rings::element_kind::response);
+        element.header->status = static_cast<std::uint16_t>(status);
+        element.header->payload_length = static_cast<std::uint32_t>(length);
+    }
+
+    template <std::uint32_t Id>
+    amb::task<void> run(rings::element_view element, std::size_t which, running_call* slot) {
+        using codec = procedure_codec<S, Id, Strategy>;
+        typename codec::params_type params{};
+        lidl::slot<typename codec::result_type> result;
+        lidl::builder response(buffer(which, 0));
+        std::unique_ptr<std::uint64_t[]> large_copy;  // only for message_in_heap
+        // Read each shared header field once: the caller may change it at any time.
+        const std::uint16_t kind = element.header->kind;
+        const std::uint16_t encoding = element.header->status;
+        const std::uint32_t length = element.header->payload_length;
+        if (kind != static_cast<std::uint16_t>(rings::element_kind::request) ||
+            length > element.payload.size()) {
+            answer(element, call_status::malformed_request, 0);
+            mark_finished(slot);
+            co_return;
+        }
+        bool decoded = false;
+        if (encoding == static_cast<std::uint16_t>(request_encoding::frame)) {
+            if constexpr (codec::frames) {
+                groups::frame_reader in{element.payload.first(length), 0, link_.caller_heap};
+                decoded = codec::read_params(params, in);
+                if constexpr (requires { params.response; })
+                    params.response = &response;
+            }
+        } else if (encoding == static_cast<std::uint16_t>(request_encoding::message)) {
+            // Copy before verifying: the caller could change shared bytes after the check.
+            std::span<std::uint8_t> copy = buffer(which, 1).first(length);
+            std::memcpy(copy.data(), element.payload.data(), length);
+            decoded = static_cast<bool>(S::lidl_codec::decode_call(Id, copy, &params, &response));
+        } else if (encoding == static_cast<std::uint16_t>(request_encoding::message_in_heap)) {
+            // A large message in the caller's heap: copied out (user strategy: no sharing).
+            groups::view_ref ref{};
+            groups::frame_reader in{element.payload.first(length), sizeof ref, link_.caller_heap};
+            const std::byte* bytes = nullptr;
+            if (length == sizeof ref) {
+                std::memcpy(&ref, element.payload.data(), sizeof ref);
+                bytes = in.get_view(ref, 8);
+            }
+            if (bytes != nullptr) {
+                large_copy.reset(new (std::nothrow) std::uint64_t[ref.length / 8 + 1]);
+                if (large_copy) {
+                    std::span<std::uint8_t> copy(reinterpret_cast<std::uint8_t*>(large_copy.get()),
+                                                 ref.length);
+                    std::memcpy(copy.data(), bytes, ref.length);
+                    decoded = static_cast<bool>(
+                        S::lidl_codec::decode_call(Id, copy, &params, &response));
+                }
+            }
+        }
+        if (!decoded) {
+            answer(element, call_status::malformed_request, 0);
+            mark_finished(slot);
+            co_return;
+        }
+        co_await S::lidl_dispatch::execute(*implementation_, Id, &params, result.address());
+        std::size_t written = 0;
+        bool fits = false;
+        if (encoding == static_cast<std::uint16_t>(request_encoding::frame)) {
+            if constexpr (codec::frames) {
+                if constexpr (std::is_void_v<typename codec::result_type>) {
+                    fits = true;
+                } else {
+                    groups::frame_writer out{element.payload, 0, {}, {}, 0};
+                    fits = codec::write_result(result.take(), out, written);
+                }
+            }
+        } else {
+            // The request copy is no longer needed: its buffer holds the spare builder.
+            lidl::builder spare(buffer(which, 1));
+            std::span<const std::uint8_t> reply =
+                S::lidl_codec::encode_reply(Id, result.address(), response, spare);
+            fits = !reply.empty() && reply.size() <= element.payload.size();
+            if (fits) {
+                std::memcpy(element.payload.data(), reply.data(), reply.size());
+                written = reply.size();
+            }
+        }
+        answer(element, fits ? call_status::ok : call_status::reply_too_large, fits ? written : 0);
+        mark_finished(slot);
+    }
+
+    // Submits the replies of finished calls and frees their slots.
+    std::size_t retire() {
+        if (finished_ == 0)
+            return 0;
+        std::size_t retired = 0;
+        for (std::size_t i = 0; i < max_running; ++i) {
+            running_call& call = running_[i];
+            if (!call.work.valid() || !call.finished)
+                continue;
+            auto element = endpoint_.element(call.element);
+            std::uint16_t status = element ? element->header->status : 0;
+            if (!endpoint_.submit(call.element))
+                continue;  // the ring is full: retry on the next pass
+            if (status != 0)
+                ++rejected_;
+            ++answered_;
+            if (hook_.record != nullptr) {
+                auto elapsed = std::chrono::steady_clock::now() - call.started;
+                hook_.record(hook_.context,
+                             {call.procedure, status,
+                              static_cast<std::uint64_t>(
+                                  std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed)
+                                      .count())});
+            }
+            call.work = amb::task<void>();
+            --running_count_;
+            --finished_;
+            ++retired;
+        }
+        if (retired > 0) {
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if (control().caller_sleeping.load(std::memory_order_relaxed) != 0)
+                (void)signal_event(link_.reply_event);
+        }
+        return retired;
+    }
+
+    channel_link link_;
+    rings::endpoint endpoint_;
+    std::uint32_t epoch_ = 0;
+    bool drained_ = false;
+    S* implementation_;
+    request_hook hook_;
+    std::size_t payload_size_;
+    std::unique_ptr<running_call[]> running_;
+    std::unique_ptr<std::uint64_t[]> buffers_;
+    std::size_t running_count_ = 0;
+    std::size_t finished_ = 0;
+    std::uint64_t rejected_ = 0;
+    std::uint64_t answered_ = 0;
+    std::optional<rings::error> ring_error_;
+};
+
+template <class S, strategy Strategy>
+void channel_server<S, Strategy>::drain(int event) noexcept {
+    drain_event_descriptor(event);
+}
+
+}  // namespace amb::hosted::node

@@ -1,0 +1,176 @@
+// The node kernel of the hosted port (DESIGN.md §8): a supervisor process that runs each user
+// group of a node as a child process, joined by channels (channel.hpp).
+//
+// A node is described before it starts (by hand today; by the deployment tool's generated glue
+// later): its groups, each with the function its process runs, a shareable heap size and a
+// restart policy, and the channels between them (a caller group, a serving group, ring sizes).
+// The kernel group itself (`kernel_group`) may call and serve too: node services run there.
+//
+//     node_kernel kernel;
+//     group_id store = kernel.add_group({"store", serve_store});
+//     group_id app = kernel.add_group({"app", run_app});
+//     channel_id to_store = *kernel.connect(app, store, ring_config);
+//     kernel.start();                       // heaps, channels, then one process per group
+//     group_loop loop; loop.add(kernel);    // reaps, reports and restarts groups
+//     ...
+//     kernel.stop();                        // SIGTERM, then SIGKILL; nothing left behind
+//
+// `start` creates, before forking anything, one memfd per group heap (plus a descriptor opened
+// read-only), one memfd per channel (control block and ring region, mapped here) and two eventfds
+// per channel. Each group process then keeps only what is its own: its heap (read-write), the
+// heaps of the groups that call it (read-only descriptors, so it can never write them), and the
+// channels it is an end of; everything else is unmapped and closed in the child before `main`
+// runs. See docs/hosted.md for the isolation this gives and what it does not.
+//
+// When a group's process exits, the kernel marks each of its channels (the peer's in-flight calls
+// fail with call_error::peer_exited), reports it through the `on_exit` callback and, if its policy
+// says so, restarts it: it waits until every peer has drained the channel (acknowledged in the
+// control block), re-initialises the ring in place and forks the group again. Peers attach to
+// the fresh ring on their next call. SIGINT/SIGTERM (with `watch_stop_signals`) make the loop
+// source report `stop_requested()`; `stop()` ends every group and closes every descriptor.
+//
+// Threading: one thread (the kernel's loop). Not copyable.
+#pragma once
+
+#include <hosted/node/channel.hpp>
+#include <hosted/node/shared_heap.hpp>
+#include <hosted/node/shared_region.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace amb::hosted::node {
+
+using group_id = std::uint32_t;
+using channel_id = std::uint32_t;
+/// The kernel group: the supervisor process itself.
+inline constexpr group_id kernel_group = 0;
+
+class group_context;
+
+enum class restart_policy : std::uint8_t {
+    never,       ///< report the exit; the group stays down
+    on_failure,  ///< restart after a crash or a non-zero exit status (up to max_restarts)
+    always,      ///< restart after any exit (up to max_restarts)
+};
+
+struct group_spec {
+    std::string name;
+    /// Runs in the group's process; its return value is the exit status.
+    std::function<int(group_context&)> main;
+    /// Bytes of the group's shareable heap.
+    std::size_t heap_size = std::size_t{1} << 20;
+    restart_policy restart = restart_policy::never;
+    unsigned max_restarts = 3;
+};
+
+/// What a group's process (or the kernel, for kernel_group) sees of the node.
+class group_context {
+public:
+    const std::string& name() const { return name_; }
+    group_id id() const { return id_; }
+    /// How many times this group was restarted before this run.
+    unsigned restarts() const { return restarts_; }
+    /// The group's own shareable heap (read-write).
+    shared_heap& heap() { return heap_; }
+    /// The link to call through `channel` (this group must be its caller).
+    result<channel_link, int> caller_link(channel_id channel);
+    /// The link to serve `channel` (this group must be its server).
+    result<channel_link, int> server_link(channel_id channel);
+
+private:
+    friend class node_kernel;
+    std::string name_;
+    group_id id_ = 0;
+    unsigned restarts_ = 0;
+    shared_heap heap_;
+    class node_kernel* kernel_ = nullptr;
+    // Read-only mappings of the heaps of groups that call this one, by group id.
+    std::vector<shared_region> caller_heaps_;
+};
+
+/// A group's fate, for `on_exit`.
+struct group_exit {
+    group_id group;
+    std::string name;
+    int wait_status;   ///< as from waitpid
+    bool restarting;   ///< the policy restarts it
+};
+
+class node_kernel final : public loop_source {
+public:
+    explicit node_kernel(std::chrono::milliseconds stop_timeout = std::chrono::seconds(2));
+    node_kernel(const node_kernel&) = delete;
+    node_kernel& operator=(const node_kernel&) = delete;
+    /// Stops every group and restores the signal mask.
+    ~node_kernel();
+
+    /// Declares a group (before start). Ids start at 1.
+    group_id add_group(group_spec spec);
+    /// Declares a channel from `caller` to `server` (before start; either may be kernel_group).
+    /// EINVAL for unknown groups, a group calling itself or bad ring sizes.
+    result<channel_id, int> connect(group_id caller, group_id server, const rings::config& ring);
+
+    /// Creates heaps and channels and starts every group. Error: errno (nothing is left running).
+    result<void, int> start();
+
+    /// The kernel group's context (its heap and its ends of channels). Valid after start.
+    group_context& kernel() { return kernel_context_; }
+
+    /// Blocks SIGTERM and SIGINT and receives them through a signalfd; the loop source then
+    /// reports them through stop_requested(). Error: errno.
+    result<void, int> watch_stop_signals();
+    bool stop_requested() const { return stop_requested_; }
+
+    /// Called (from progress) for each group that exits.
+    std::function<void(const group_exit&)> on_exit;
+
+    /// Stops every group (SIGTERM, then SIGKILL after the stop timeout), reaps them and closes
+    /// every channel, heap and descriptor. Idempotent.
+    void stop();
+
+    /// Processes of groups running now.
+    std::size_t running() const;
+    /// pid of a group's current process (-1 when not running).
+    pid_t pid_of(group_id group) const;
+    /// Times a group was restarted.
+    unsigned restarts_of(group_id group) const;
+
+    // loop_source: reaps exited groups, marks their channels, restarts them when their peers
+    // have drained; wakes on a stop signal or a group's exit.
+    std::size_t progress() override;
+    bool prepare_sleep() override { return true; }
+    void finish_sleep() override {}
+    int wake_descriptor() const override { return epoll_.get(); }
+
+private:
+    friend class group_context;
+    struct group_state;
+    struct channel_state;
+
+    result<void, int> fork_group(group_state& group);
+    [[noreturn]] void enter_child(group_state& group);
+    void mark_exited(group_state& group, int status);
+    bool try_restart(group_state& group);
+    void reset_channel(channel_state& channel);
+    void stop_group(group_state& group);
+
+    std::chrono::milliseconds stop_timeout_;
+    std::vector<std::unique_ptr<group_state>> groups_;  // [0] is the kernel group
+    std::vector<std::unique_ptr<channel_state>> channels_;
+    group_context kernel_context_;
+    unique_fd epoll_;
+    unique_fd signals_;
+    sigset_t saved_mask_{};
+    bool started_ = false;
+    bool stop_requested_ = false;
+    pid_t kernel_pid_;
+};
+
+}  // namespace amb::hosted::node

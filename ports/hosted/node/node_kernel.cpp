@@ -1,0 +1,456 @@
+#include <hosted/node/node_kernel.hpp>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace amb::hosted::node {
+
+struct node_kernel::group_state {
+    group_spec spec;
+    group_id id = 0;
+    shared_region heap;           // read-write (mapped only in the owner)
+    unique_fd heap_readonly;      // the same memfd opened read-only, for the groups it calls
+    pid_t pid = -1;
+    unique_fd pidfd;
+    bool running = false;
+    bool restart_pending = false;  // exited; restarts once its channels are reset
+    unsigned restarts = 0;
+    int last_status = -1;
+};
+
+struct node_kernel::channel_state {
+    group_id caller = 0;
+    group_id server = 0;
+    rings::config ring{};
+    shared_region memory;  // control block + ring region, mapped here
+    unique_fd request_event;
+    unique_fd reply_event;
+    bool resetting = false;  // a side left; waiting for the other to drain
+    channel_control& control() const {
+        return *reinterpret_cast<channel_control*>(memory.bytes().data());
+    }
+};
+
+namespace {
+
+result<unique_fd, int> open_pidfd(pid_t pid) noexcept {
+    long fd = ::syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return failure{errno};
+    return unique_fd(static_cast<int>(fd));
+}
+
+bool readable(int fd, int timeout_ms) noexcept {
+    pollfd watched{fd, POLLIN, 0};
+    for (;;) {
+        int ready = ::poll(&watched, 1, timeout_ms);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        return ready > 0;
+    }
+}
+
+bool failed(int status) {
+    return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// group_context
+
+result<channel_link, int> group_context::caller_link(channel_id channel) {
+    if (kernel_ == nullptr || channel >= kernel_->channels_.size())
+        return failure{EINVAL};
+    auto& state = *kernel_->channels_[channel];
+    if (state.caller != id_ || !state.memory.bytes().data())
+        return failure{EINVAL};
+    return channel_link{state.memory.bytes(), state.request_event.get(), state.reply_event.get(),
+                        heap_.view(), &heap_};
+}
+
+result<channel_link, int> group_context::server_link(channel_id channel) {
+    if (kernel_ == nullptr || channel >= kernel_->channels_.size())
+        return failure{EINVAL};
+    auto& state = *kernel_->channels_[channel];
+    if (state.server != id_ || !state.memory.bytes().data() || state.caller >= caller_heaps_.size())
+        return failure{EINVAL};
+    const shared_region& heap = caller_heaps_[state.caller];
+    return channel_link{state.memory.bytes(), state.request_event.get(), state.reply_event.get(),
+                        {heap.bytes().data(), heap.bytes().size()}, nullptr};
+}
+
+// ---------------------------------------------------------------------------------------------
+// node_kernel
+
+node_kernel::node_kernel(std::chrono::milliseconds stop_timeout)
+    : stop_timeout_(stop_timeout), kernel_pid_(::getpid()) {
+    auto kernel = std::make_unique<group_state>();
+    kernel->spec.name = "kernel";
+    kernel->id = kernel_group;
+    groups_.push_back(std::move(kernel));
+}
+
+node_kernel::~node_kernel() {
+    stop();
+    if (signals_) {
+        signals_.reset();
+        ::pthread_sigmask(SIG_SETMASK, &saved_mask_, nullptr);
+    }
+}
+
+group_id node_kernel::add_group(group_spec spec) {
+    AMB_REQUIRE(!started_, "node_kernel::add_group after start");
+    auto group = std::make_unique<group_state>();
+    group->spec = std::move(spec);
+    group->id = static_cast<group_id>(groups_.size());
+    groups_.push_back(std::move(group));
+    return groups_.back()->id;
+}
+
+result<channel_id, int> node_kernel::connect(group_id caller, group_id server,
+                                             const rings::config& ring) {
+    AMB_REQUIRE(!started_, "node_kernel::connect after start");
+    if (caller >= groups_.size() || server >= groups_.size() || caller == server ||
+        !channel_size(ring))
+        return failure{EINVAL};
+    auto channel = std::make_unique<channel_state>();
+    channel->caller = caller;
+    channel->server = server;
+    channel->ring = ring;
+    channels_.push_back(std::move(channel));
+    return static_cast<channel_id>(channels_.size() - 1);
+}
+
+result<void, int> node_kernel::start() {
+    AMB_REQUIRE(!started_, "node_kernel::start twice");
+    started_ = true;
+    epoll_ = unique_fd(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_)
+        return failure{errno};
+    if (signals_) {
+        epoll_event event{EPOLLIN, {.u64 = UINT64_MAX}};
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_.get(), &event) < 0)
+            return failure{errno};
+    }
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    for (auto& group : groups_) {
+        std::size_t size = (group->spec.heap_size + page - 1) / page * page;
+        if (size == 0)
+            size = page;
+        auto heap = shared_region::create(size);
+        if (!heap)
+            return failure{heap.error()};
+        auto readonly = heap->open_readonly();
+        if (!readonly)
+            return failure{readonly.error()};
+        group->heap = std::move(*heap);
+        group->heap_readonly = std::move(*readonly);
+    }
+    for (auto& channel : channels_) {
+        auto size = channel_size(channel->ring);
+        auto memory = shared_region::create(*size);
+        if (!memory)
+            return failure{memory.error()};
+        channel->memory = std::move(*memory);
+        if (!init_channel(channel->memory.bytes(), channel->ring))
+            return failure{EINVAL};
+        channel->request_event = unique_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        channel->reply_event = unique_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        if (!channel->request_event || !channel->reply_event)
+            return failure{errno};
+    }
+    // The kernel group's own context: its heap and read-only views of its callers' heaps.
+    kernel_context_.name_ = "kernel";
+    kernel_context_.id_ = kernel_group;
+    kernel_context_.kernel_ = this;
+    {
+        // The kernel maps its heap from a duplicate so that groups_[0] keeps the original.
+        unique_fd copy(::fcntl(groups_[0]->heap.fd(), F_DUPFD_CLOEXEC, 0));
+        auto mapped = shared_region::map(std::move(copy), groups_[0]->heap.bytes().size());
+        if (!mapped)
+            return failure{mapped.error()};
+        kernel_context_.heap_ = shared_heap(std::move(*mapped));
+        kernel_context_.caller_heaps_.resize(groups_.size());
+        for (auto& channel : channels_) {
+            if (channel->server != kernel_group ||
+                kernel_context_.caller_heaps_[channel->caller].bytes().data())
+                continue;
+            auto& caller = *groups_[channel->caller];
+            unique_fd readonly(::fcntl(caller.heap_readonly.get(), F_DUPFD_CLOEXEC, 0));
+            auto view = shared_region::map_readonly(std::move(readonly), caller.heap.bytes().size());
+            if (!view)
+                return failure{view.error()};
+            kernel_context_.caller_heaps_[channel->caller] = std::move(*view);
+        }
+    }
+    for (std::size_t i = 1; i < groups_.size(); ++i) {
+        if (auto forked = fork_group(*groups_[i]); !forked) {
+            stop();
+            return failure{forked.error()};
+        }
+    }
+    return {};
+}
+
+result<void, int> node_kernel::fork_group(group_state& group) {
+    pid_t pid = ::fork();
+    if (pid < 0)
+        return failure{errno};
+    if (pid == 0)
+        enter_child(group);
+    group.pid = pid;
+    auto pidfd = open_pidfd(pid);
+    if (!pidfd) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        return failure{pidfd.error()};
+    }
+    group.pidfd = std::move(*pidfd);
+    group.running = true;
+    epoll_event event{EPOLLIN, {.u64 = group.id}};
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, group.pidfd.get(), &event) < 0)
+        return failure{errno};
+    return {};
+}
+
+void node_kernel::enter_child(group_state& group) {
+    // Die with the kernel, and do not miss its death between fork and prctl.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != kernel_pid_)
+        ::_exit(126);
+    sigset_t none;
+    sigemptyset(&none);
+    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGINT, SIG_DFL);
+    signals_.reset();
+    epoll_.reset();
+
+    group_context context;
+    context.name_ = group.spec.name;
+    context.id_ = group.id;
+    context.restarts_ = group.restarts;
+    context.kernel_ = this;
+    context.caller_heaps_.resize(groups_.size());
+    // Its own heap, read-write.
+    if (auto mapped = shared_region::map(unique_fd(::dup(group.heap.fd())), group.heap.bytes().size()))
+        context.heap_ = shared_heap(std::move(*mapped));
+    else
+        ::_exit(125);
+    // The heaps of the groups that call it, read-only, from read-only descriptors.
+    for (auto& channel : channels_) {
+        if (channel->server != group.id || context.caller_heaps_[channel->caller].bytes().data())
+            continue;
+        auto& caller = *groups_[channel->caller];
+        auto view = shared_region::map_readonly(unique_fd(::dup(caller.heap_readonly.get())),
+                                                caller.heap.bytes().size());
+        if (!view)
+            ::_exit(125);
+        context.caller_heaps_[channel->caller] = std::move(*view);
+    }
+    // Nothing else of the node stays reachable: other channels are unmapped and closed, and no
+    // read-write descriptor of any heap survives (its own heap is mapped; the mapping keeps the
+    // memory, the descriptor is not needed).
+    for (auto& channel : channels_) {
+        if (channel->caller == group.id || channel->server == group.id)
+            continue;
+        channel->memory.reset();
+        channel->request_event.reset();
+        channel->reply_event.reset();
+    }
+    for (auto& other : groups_) {
+        other->heap.reset();
+        other->heap_readonly.reset();
+        other->pidfd.reset();
+    }
+    kernel_context_.heap_ = shared_heap();
+    kernel_context_.caller_heaps_.clear();
+    int status = group.spec.main ? group.spec.main(context) : 0;
+    ::_exit(status);
+}
+
+result<void, int> node_kernel::watch_stop_signals() {
+    if (signals_)
+        return {};
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    if (int error = ::pthread_sigmask(SIG_BLOCK, &stop_signals, &saved_mask_); error != 0)
+        return failure{error};
+    signals_ = unique_fd(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signals_) {
+        int error = errno;
+        ::pthread_sigmask(SIG_SETMASK, &saved_mask_, nullptr);
+        return failure{error};
+    }
+    if (epoll_) {
+        epoll_event event{EPOLLIN, {.u64 = UINT64_MAX}};
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_.get(), &event) < 0)
+            return failure{errno};
+    }
+    return {};
+}
+
+std::size_t node_kernel::progress() {
+    if (!epoll_)
+        return 0;
+    std::size_t done = 0;
+    epoll_event events[16];
+    int ready = ::epoll_wait(epoll_.get(), events, 16, 0);
+    for (int i = 0; i < ready; ++i) {
+        if (events[i].data.u64 == UINT64_MAX) {
+            signalfd_siginfo received{};
+            while (::read(signals_.get(), &received, sizeof received) > 0) {
+            }
+            stop_requested_ = true;
+            ++done;
+            continue;
+        }
+        auto id = static_cast<group_id>(events[i].data.u64);
+        if (id == kernel_group || id >= groups_.size())
+            continue;
+        group_state& group = *groups_[id];
+        int status = 0;
+        pid_t reaped = ::waitpid(group.pid, &status, WNOHANG);
+        if (reaped != group.pid)
+            continue;
+        mark_exited(group, status);
+        ++done;
+    }
+    for (auto& channel : channels_)
+        if (channel->resetting) {
+            reset_channel(*channel);
+            ++done;  // keep polling until the peers drained
+        }
+    for (auto& group : groups_)
+        if (group->restart_pending && try_restart(*group))
+            ++done;
+    return done;
+}
+
+void node_kernel::mark_exited(group_state& group, int status) {
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, group.pidfd.get(), nullptr);
+    group.pidfd.reset();
+    group.running = false;
+    group.pid = -1;
+    group.last_status = status;
+    const bool wanted = group.spec.restart == restart_policy::always ||
+                        (group.spec.restart == restart_policy::on_failure && failed(status));
+    group.restart_pending = wanted && group.restarts < group.spec.max_restarts && !stop_requested_;
+    // Its peers learn at once: in-flight calls fail instead of waiting for a dead process.
+    for (auto& channel : channels_) {
+        if (channel->server == group.id) {
+            channel->control().server_gone.store(1, std::memory_order_release);
+            (void)signal_event(channel->reply_event.get());
+            channel->resetting = group.restart_pending;
+        } else if (channel->caller == group.id) {
+            channel->control().caller_gone.store(1, std::memory_order_release);
+            (void)signal_event(channel->request_event.get());
+            channel->resetting = group.restart_pending;
+        }
+    }
+    if (on_exit)
+        on_exit(group_exit{group.id, group.spec.name, status, group.restart_pending});
+}
+
+void node_kernel::reset_channel(channel_state& channel) {
+    channel_control& control = channel.control();
+    const bool server_left = control.server_gone.load(std::memory_order_acquire) != 0;
+    const bool caller_left = control.caller_gone.load(std::memory_order_acquire) != 0;
+    // The surviving side must have stopped touching the ring (or be gone as well).
+    auto peer_quiet = [&](group_id peer, const std::atomic<std::uint32_t>& drained) {
+        return drained.load(std::memory_order_acquire) != 0 ||
+               (peer != kernel_group && !groups_[peer]->running);
+    };
+    if (server_left && !caller_left && !peer_quiet(channel.caller, control.caller_drained))
+        return;
+    if (caller_left && !server_left && !peer_quiet(channel.server, control.server_drained))
+        return;
+    if (!rings::ring_region::init(channel.memory.bytes().subspan(channel_ring_offset), channel.ring))
+        return;
+    control.server_gone.store(0, std::memory_order_relaxed);
+    control.caller_gone.store(0, std::memory_order_relaxed);
+    control.caller_drained.store(0, std::memory_order_relaxed);
+    control.server_drained.store(0, std::memory_order_relaxed);
+    control.server_sleeping.store(0, std::memory_order_relaxed);
+    control.caller_sleeping.store(0, std::memory_order_relaxed);
+    control.epoch.fetch_add(1, std::memory_order_acq_rel);
+    channel.resetting = false;
+    (void)signal_event(channel.request_event.get());
+    (void)signal_event(channel.reply_event.get());
+}
+
+bool node_kernel::try_restart(group_state& group) {
+    for (auto& channel : channels_)
+        if (channel->resetting && (channel->caller == group.id || channel->server == group.id))
+            return false;
+    group.restart_pending = false;
+    ++group.restarts;
+    if (!fork_group(group)) {
+        if (on_exit)
+            on_exit(group_exit{group.id, group.spec.name, group.last_status, false});
+        return false;
+    }
+    return true;
+}
+
+void node_kernel::stop_group(group_state& group) {
+    if (group.running && group.pid > 0) {
+        ::kill(group.pid, SIGTERM);
+        if (!readable(group.pidfd.get(), static_cast<int>(stop_timeout_.count())))
+            ::kill(group.pid, SIGKILL);
+        int status = 0;
+        while (::waitpid(group.pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        group.last_status = status;
+    }
+    group.running = false;
+    group.restart_pending = false;
+    group.pid = -1;
+    group.pidfd.reset();
+}
+
+void node_kernel::stop() {
+    for (std::size_t i = 1; i < groups_.size(); ++i)
+        stop_group(*groups_[i]);
+    kernel_context_.heap_ = shared_heap();
+    kernel_context_.caller_heaps_.clear();
+    for (auto& channel : channels_) {
+        channel->memory.reset();
+        channel->request_event.reset();
+        channel->reply_event.reset();
+        channel->resetting = false;
+    }
+    for (auto& group : groups_) {
+        group->heap.reset();
+        group->heap_readonly.reset();
+    }
+    epoll_.reset();
+}
+
+std::size_t node_kernel::running() const {
+    std::size_t count = 0;
+    for (auto& group : groups_)
+        if (group->running)
+            ++count;
+    return count;
+}
+
+pid_t node_kernel::pid_of(group_id group) const {
+    return group < groups_.size() ? groups_[group]->pid : -1;
+}
+
+unsigned node_kernel::restarts_of(group_id group) const {
+    return group < groups_.size() ? groups_[group]->restarts : 0;
+}
+
+}  // namespace amb::hosted::node
