@@ -269,8 +269,8 @@ class _checker:
                             f"node '{node.name}': {address!r} is not an IP address for "
                             f"{network.kind} network '{name}' (write e.g. \"10.0.0.2\")"))
                         continue
-                if network.kind == "serial":
-                    pass  # a device name, local to each node
+                if network.kind in ("serial", "http"):
+                    pass  # a device name or a listening address, local to each node
                 elif (name, key) in addresses:
                     other = addresses[(name, key)]
                     self.d.error(node.where, (
