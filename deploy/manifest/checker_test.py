@@ -5,7 +5,6 @@ import os
 import unittest
 
 from manifest import analyse, checker, dsl
-from manifest.diagnostics import diagnostics
 from manifest.test_support import TESTDATA, lidlc, summary
 
 E = "errors/{}/deployment.py"

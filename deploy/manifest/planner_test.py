@@ -7,7 +7,7 @@ import textwrap
 import unittest
 
 from manifest import analyse, dsl, planner
-from manifest.test_support import TESTDATA, analyse_source, lidlc, temporary_deployment
+from manifest.test_support import TESTDATA, analyse_source, lidlc
 
 # Three pipelines on nodes a and b; the network part varies per test.
 PIPELINE = """\
