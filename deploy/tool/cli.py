@@ -6,6 +6,9 @@
                       the Cortex-M4 preset (vector tests on QEMU mps2-an386)
   demo                build and run the main demo
   bench [NAME ...]    run benchmarks, print their tables, write bench-results/NAME.json
+  plan DIR [--json | --dot]
+                      check the deployment manifest DIR/deployment.py and print its placement,
+                      bindings and routes (docs/deploy.md)
 """
 
 import argparse
@@ -14,6 +17,7 @@ import subprocess
 import sys
 import time
 
+from manifest import command as plan_command
 from tool import bench, packages
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -88,6 +92,14 @@ def demo():
           "verified tokens itself, refusing an expired, a widened and a tampered one.")
 
 
+def build_lidlc():
+    """Builds lidlc for `plan` (progress on standard error: standard output holds the plan)."""
+    if not os.path.exists(os.path.join(ROOT, "build", "default", "CMakeCache.txt")):
+        run(["cmake", "--preset", "default"], stdout=subprocess.DEVNULL)
+    print("==> building lidlc in preset default", file=sys.stderr, flush=True)
+    run(["cmake", "--build", "--preset", "default", "--target", "lidlc"], stdout=sys.stderr)
+
+
 def main(argv):
     parser = argparse.ArgumentParser(prog="ambience", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,6 +112,8 @@ def main(argv):
     sub.add_parser("demo", help="run the main demo")
     p_bench = sub.add_parser("bench", help="run benchmarks")
     p_bench.add_argument("names", nargs="*", help=f"benchmarks ({', '.join(bench.names(ROOT))})")
+    p_plan = sub.add_parser("plan", help="check a deployment and print its plan")
+    plan_command.add_arguments(p_plan)
     args = parser.parse_args(argv)
 
     if args.command == "setup":
@@ -113,4 +127,6 @@ def main(argv):
     elif args.command == "bench":
         binary_dir = build("default")
         return bench.run(ROOT, binary_dir, args.names or bench.names(ROOT))
+    elif args.command == "plan":
+        return plan_command.run(args, build_lidlc)
     return 0

@@ -33,6 +33,8 @@ PACKAGES = [
     "dpkg-dev",
     # bench plots
     "python3-matplotlib",
+    # deployment planner: the network graph and its routes (deploy/manifest/)
+    "python3-networkx",
 ]
 
 SOURCE_LIST = "/etc/apt/sources.list.d/ambience-deb-src.sources"

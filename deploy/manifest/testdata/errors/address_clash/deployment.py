@@ -1,0 +1,7 @@
+include("../../services.py")
+network(name="lan", kind="udp")
+node(name="a", networks={"lan": "10.0.0.1"})
+node(name="b", networks={"lan": "10.0.0.2"})
+node(name="c", networks={"lan": "10.0.0.1"})
+instance(name="sensor", service=temperature_sensor)
+deploy(node="a", groups=["sensor"])

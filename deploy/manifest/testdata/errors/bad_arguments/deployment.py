@@ -1,0 +1,7 @@
+include("../../services.py")
+network(name="lan", kind="udpp")
+network(name="lan", kind="tcp", colour="blue")
+node(name="a", platform="cortexm", networks={"lan": "10.0.0.1"})
+instance(name="sensor", service=temperature_sensor, config={"read": print})
+instance(name="9th", service=temperature_sensor)
+deploy(node="a", groups=["sensor", "9th"])

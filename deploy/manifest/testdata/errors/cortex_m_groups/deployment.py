@@ -1,0 +1,7 @@
+include("../../services.py")
+network(name="field", kind="serial")
+node(name="edge", platform="cortex-m", networks={"field": "uart0"})
+instance(name="sensor", service=temperature_sensor)
+instance(name="store", service=log_store)
+deploy(node="edge", groups=["sensor"])
+deploy(node="edge", groups=["store"])

@@ -1,0 +1,7 @@
+include("../../services.py")
+network(name="lan", kind="udp")
+network(name="web", kind="http")
+node(name="a", networks={"lan": "10.0.0.1"})
+instance(name="sensor", service=temperature_sensor)
+deploy(node="a", groups=["sensor"])
+export(service="sensor", networks={"web": "/sensor"})

@@ -1,0 +1,6 @@
+include("../../services.py")
+network(name="web", kind="http")
+node(name="a", networks={"web": "0.0.0.0:8080"})
+instance(name="sensor", service=temperature_sensor)
+deploy(node="a", groups=["sensor"])
+export(service="sensor", networks={"wbe": "/sensor"})

@@ -1,0 +1,6 @@
+include("../../services.py")
+network(name="lan", kind="udp")
+node(name="a", networks={"lan": "10.0.0.1"})
+instance(name="sensor", service=temperature_sensor)
+instance(name="aggregator", service=averager, dependencies={"source": "sensor"})
+deploy(node="a", groups=["sensor", "aggregator"])

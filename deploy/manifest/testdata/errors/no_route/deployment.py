@@ -1,0 +1,13 @@
+include("../../services.py")
+network(name="lan", kind="udp")
+network(name="field", kind="serial")
+node(name="cloud", networks={"lan": "10.0.0.1"})
+node(name="edge", platform="cortex-m", networks={"field": "uart0"})
+node(name="gateway", networks={"field": "/dev/ttyS0"})
+instance(name="sensor", service=temperature_sensor)
+instance(name="store", service=log_store)
+instance(name="aggregator", service=averager,
+         dependencies={"source": "sensor", "sink": "store"})
+group(name="pipeline", services=["aggregator", "store"])
+deploy(node="edge", groups=["sensor"])
+deploy(node="cloud", groups=["pipeline"])

@@ -1,0 +1,7 @@
+include("../../services.py")
+network(name="field", kind="serial")
+node(name="a", networks={"field": "uart0"})
+node(name="b", networks={"field": "uart0"})
+node(name="c", networks={"field": "uart1"})
+instance(name="sensor", service=temperature_sensor)
+deploy(node="a", groups=["sensor"])

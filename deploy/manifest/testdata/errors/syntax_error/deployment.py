@@ -1,0 +1,3 @@
+include("../../services.py")
+network(name="lan", kind="udp"
+node(name="a", networks={"lan": "10.0.0.1"})

@@ -1,0 +1,7 @@
+include("../../services.py")
+network(name="lan", kind="udp")
+node(name="a", networks={"lan": "10.0.0.1"})
+instance(name="sensor", service=temperature_sensor)
+instance(name="store", service=log_store)
+group(name="storage", services=["store"])
+deploy(node="a", groups=["sensor", "storag"])

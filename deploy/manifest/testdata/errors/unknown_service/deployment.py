@@ -1,0 +1,5 @@
+include("../../services.py")
+network(name="lan", kind="udp")
+node(name="a", networks={"lan": "10.0.0.1"})
+instance(name="sensor", service="temperature_sensr")
+deploy(node="a", groups=["sensor"])
