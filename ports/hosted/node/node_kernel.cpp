@@ -107,6 +107,11 @@ node_kernel::~node_kernel() {
     }
 }
 
+void node_kernel::set_kernel_heap_size(std::size_t bytes) {
+    AMB_REQUIRE(!started_, "node_kernel::set_kernel_heap_size after start");
+    groups_[0]->spec.heap_size = bytes;
+}
+
 group_id node_kernel::add_group(group_spec spec) {
     AMB_REQUIRE(!started_, "node_kernel::add_group after start");
     auto group = std::make_unique<group_state>();

@@ -220,3 +220,296 @@ TEST(channel, the_same_service_answers_the_same_in_every_placement) {
                 expected);
     EXPECT_TRUE(in_process(std::integral_constant<strategy, strategy::user>{}) == expected);
 }
+
+namespace {
+
+// A node with one probe group served over a channel from the kernel, static strategy.
+struct probe_node {
+    node_kernel kernel{std::chrono::milliseconds(500)};
+    channel_id channel = 0;
+    group_id server = 0;
+    std::optional<channel_caller> caller;
+    group_loop loop;
+    std::vector<group_exit> exits;
+
+    explicit probe_node(restart_policy restart = restart_policy::never) {
+        server = kernel.add_group({"probe",
+                                   [this](group_context& context) {
+                                       return serve_probe<strategy::static_types>(context, channel);
+                                   },
+                                   std::size_t{1} << 20, restart, 3});
+        channel = *kernel.connect(kernel_group, server, ring_config);
+        kernel.on_exit = [this](const group_exit& exit) { exits.push_back(exit); };
+    }
+    void start() {
+        ASSERT_TRUE(kernel.start());
+        auto link = kernel.kernel().caller_link(channel);
+        ASSERT_TRUE(link);
+        auto attached = channel_caller::attach(*link);
+        ASSERT_TRUE(attached);
+        caller.emplace(std::move(*attached));
+        loop.add(*caller);
+        loop.add(kernel);
+    }
+};
+
+std::string mapping_of(pid_t pid, std::uintptr_t address) {
+    FILE* maps = std::fopen(("/proc/" + std::to_string(pid) + "/maps").c_str(), "r");
+    if (maps == nullptr)
+        return {};
+    char line[512];
+    std::string found;
+    while (std::fgets(line, sizeof line, maps) != nullptr) {
+        unsigned long start = 0, end = 0;
+        char permissions[8] = {};
+        if (std::sscanf(line, "%lx-%lx %7s", &start, &end, permissions) == 3 && address >= start &&
+            address < end)
+            found = permissions;
+    }
+    std::fclose(maps);
+    return found;
+}
+
+}  // namespace
+
+TEST(channel, buffers_in_the_callers_heap_cross_without_a_copy_and_read_only) {
+    probe_node node;
+    node.kernel.set_kernel_heap_size(std::size_t{4} << 20);
+    node.start();
+    shared_heap& heap = node.kernel.kernel().heap();
+    std::span<std::byte> block = heap.allocate(std::size_t{1} << 20);
+    ASSERT_EQ(block.size(), std::size_t{1} << 20);
+    auto* bytes = reinterpret_cast<std::uint8_t*>(block.data());
+    for (std::size_t i = 0; i < block.size(); ++i)
+        bytes[i] = static_cast<std::uint8_t>(i % 251);
+    std::span<const std::uint8_t> buffer(bytes, block.size());
+
+    node_test::probe_client<channel_backend<probe>> remote(*node.caller);
+    std::uint64_t before = node.caller->views_shared();
+    std::uint64_t sum = run(node.loop, remote.checksum(buffer));
+    std::uint64_t expected = 0;
+    for (std::uint8_t b : buffer)
+        expected += b;
+    EXPECT_EQ(sum, expected);
+    EXPECT_EQ(node.caller->views_shared(), before + 1);
+
+    // The server sees the caller's bytes in place, in a mapping it can only read.
+    std::uint64_t address = run(node.loop, remote.where(buffer));
+    EXPECT_EQ(mapping_of(node.kernel.pid_of(node.server), address).substr(0, 3), "r--");
+
+    // A buffer outside the heap that does not fit in the element is copied once into the heap.
+    std::vector<std::uint8_t> outside(100000, 1);
+    before = node.caller->views_shared();
+    EXPECT_EQ(run(node.loop, remote.checksum(outside)), 100000u);
+    EXPECT_EQ(node.caller->views_shared(), before + 1);
+    EXPECT_FALSE(remote.backend().last_error());
+    heap.free(block);
+}
+
+TEST(channel, a_callee_that_writes_into_a_shared_buffer_faults_and_the_caller_gets_an_error) {
+    probe_node node;
+    node.start();
+    std::span<std::byte> block = node.kernel.kernel().heap().allocate(4096);
+    std::memset(block.data(), 7, block.size());
+    node_test::probe_client<channel_backend<probe>> remote(*node.caller);
+    run(node.loop, remote.scribble(std::span<const std::uint8_t>(
+                       reinterpret_cast<const std::uint8_t*>(block.data()), block.size())));
+    ASSERT_TRUE(remote.backend().last_error());
+    EXPECT_EQ(*remote.backend().last_error(), call_error::peer_exited);
+    // The caller's bytes are unchanged; the group died of the fault.
+    EXPECT_EQ(std::to_integer<int>(block[0]), 7);
+    ASSERT_EQ(node.exits.size(), 1u);
+    EXPECT_TRUE(WIFSIGNALED(node.exits[0].wait_status));
+    EXPECT_EQ(WTERMSIG(node.exits[0].wait_status), SIGSEGV);
+}
+
+TEST(channel, a_group_that_crashes_mid_call_fails_the_call_and_is_restarted) {
+    probe_node node(restart_policy::on_failure);
+    node.start();
+    node_test::probe_client<channel_backend<probe>> remote(*node.caller);
+    EXPECT_EQ(run(node.loop, remote.measure(std::vector<std::uint8_t>{1, 2, 3})), 3u + 1 + 3);
+    pid_t first = node.kernel.pid_of(node.server);
+
+    run(node.loop, remote.crash());
+    ASSERT_TRUE(remote.backend().last_error());
+    EXPECT_EQ(*remote.backend().last_error(), call_error::peer_exited);
+    ASSERT_EQ(node.exits.size(), 1u);
+    EXPECT_TRUE(node.exits[0].restarting);
+    EXPECT_EQ(WEXITSTATUS(node.exits[0].wait_status), 3);
+
+    // The kernel resets the channel once the caller drained it, then starts the group again.
+    ASSERT_TRUE(node.loop.run_until([&] { return node.kernel.restarts_of(node.server) == 1; },
+                                    std::chrono::milliseconds(5000)));
+    EXPECT_NE(node.kernel.pid_of(node.server), first);
+    remote.backend().last_error().reset();
+    EXPECT_EQ(run(node.loop, remote.mix(1, 2, false, node_test::mode::plain, 1.0)), 3u);
+    EXPECT_FALSE(remote.backend().last_error());
+}
+
+TEST(channel, many_calls_in_flight_complete_with_their_own_results) {
+    probe_node node;
+    node.start();
+    node_test::probe_client<channel_backend<probe>> remote(*node.caller);
+    // More calls than ring elements: the rest wait in the caller's queue.
+    constexpr int calls = 200;
+    std::vector<amb::task<std::uint64_t>> work;
+    for (int i = 0; i < calls; ++i)
+        work.push_back(remote.mix(static_cast<std::uint64_t>(i), 1, false, node_test::mode::plain,
+                                  1.0));
+    for (auto& w : work)
+        w.start();
+    EXPECT_GT(node.caller->in_flight(), 64u);
+    ASSERT_TRUE(node.loop.run_until(
+        [&] {
+            for (auto& w : work)
+                if (!w.done())
+                    return false;
+            return true;
+        },
+        std::chrono::milliseconds(10000)));
+    for (int i = 0; i < calls; ++i)
+        EXPECT_EQ(work[static_cast<std::size_t>(i)].take_result(), static_cast<std::uint64_t>(i + 1));
+    EXPECT_FALSE(remote.backend().last_error());
+}
+
+TEST(channel, garbage_in_the_ring_is_rejected_and_the_group_keeps_serving) {
+    probe_node node;
+    node.start();
+    auto link = *node.kernel.kernel().caller_link(node.channel);
+    // Talk to the ring directly, as a misbehaving caller would.
+    auto region = *amb::rings::ring_region::attach(link.memory.subspan(channel_ring_offset));
+    amb::rings::endpoint raw = region.kernel();
+    using amb::groups::view_ref;
+    struct garbage {
+        std::uint16_t kind, encoding;
+        std::uint32_t procedure, length;
+        std::vector<std::uint8_t> payload;
+    };
+    auto frame_with_view = [](std::uint64_t offset, std::uint32_t length, std::uint32_t place) {
+        view_ref ref{offset, length, place};
+        std::vector<std::uint8_t> bytes(64, 0);
+        std::memcpy(bytes.data(), &ref, sizeof ref);
+        return bytes;
+    };
+    std::vector<std::uint8_t> mix_frame(40, 0);
+    mix_frame[12] = 5;  // flag: a bool that is neither 0 nor 1
+    std::vector<std::uint8_t> bad_enum(40, 0);
+    bad_enum[13] = 1;  // mode 1 is not declared
+    const std::uint32_t measure = 1, touch = 8, mix = 0, weigh = 6;
+    const garbage cases[] = {
+        {2, 0, touch, 0, {}},                                   // a response, not a request
+        {1, 0, touch, 100000, {}},                              // length past the payload
+        {1, 0, 99, 0, {}},                                      // unknown procedure
+        {1, 7, touch, 0, {}},                                   // unknown encoding
+        {1, 0, measure, 64, frame_with_view(8, 16, 0)},         // inline view inside the fixed part
+        {1, 0, measure, 64, frame_with_view(40, 1000, 0)},      // inline view past the frame
+        {1, 0, measure, 64, frame_with_view(1u << 30, 16, 1)},  // heap view past the heap
+        {1, 0, measure, 64, frame_with_view(0, 16, 9)},         // unknown place
+        {1, 0, measure, 8, {}},                                 // frame shorter than its fields
+        {1, 0, mix, 40, mix_frame},                             // bad bool
+        {1, 0, mix, 40, bad_enum},                              // bad enum
+        {1, 1, weigh, 32, std::vector<std::uint8_t>(32, 0xff)},  // a message that does not verify
+        {1, 2, weigh, 16, frame_with_view(1u << 30, 64, 1)},     // message in heap, outside it
+    };
+    std::size_t sent = 0;
+    for (const garbage& g : cases) {
+        auto index = raw.allocate();
+        ASSERT_TRUE(index);
+        auto element = *raw.element(*index);
+        element.header->kind = g.kind;
+        element.header->status = g.encoding;
+        element.header->procedure = g.procedure;
+        element.header->payload_length = g.length;
+        element.header->cookie = 1000 + sent;
+        if (!g.payload.empty())
+            std::memcpy(element.payload.data(), g.payload.data(), g.payload.size());
+        ASSERT_TRUE(raw.submit(*index));
+        ++sent;
+    }
+    (void)signal_event(link.request_event);
+    // Every one comes back with a non-zero status.
+    std::size_t answered = 0;
+    for (int spins = 0; answered < sent && spins < 2000000; ++spins) {
+        auto polled = raw.poll();
+        ASSERT_TRUE(polled);
+        if (!*polled) {
+            (void)signal_event(link.request_event);
+            ::usleep(100);
+            continue;
+        }
+        auto element = *raw.element(**polled);
+        EXPECT_NE(element.header->status, 0) << "case " << element.header->cookie - 1000;
+        ASSERT_TRUE(raw.release(**polled));
+        ++answered;
+    }
+    EXPECT_EQ(answered, sent);
+    // A corrupt ring index is dropped too; the group still answers proper calls afterwards.
+    node_test::probe_client<channel_backend<probe>> remote(*node.caller);
+    EXPECT_EQ(run(node.loop, remote.mix(40, 2, true, node_test::mode::doubled, 1.0)), 86u);
+    EXPECT_FALSE(remote.backend().last_error());
+    EXPECT_TRUE(node.exits.empty());
+}
+
+TEST(node_kernel, stop_leaves_no_process_descriptor_or_shared_memory_behind) {
+    int descriptors = open_descriptors();
+    pid_t server_pid = -1;
+    {
+        probe_node node;
+        node.start();
+        server_pid = node.kernel.pid_of(node.server);
+        ASSERT_GT(server_pid, 0);
+        node_test::probe_client<channel_backend<probe>> remote(*node.caller);
+        EXPECT_EQ(run(node.loop, remote.mix(1, 1, false, node_test::mode::plain, 1.0)), 2u);
+        node.kernel.stop();
+        EXPECT_EQ(node.kernel.running(), 0u);
+    }
+    EXPECT_EQ(::kill(server_pid, 0), -1);
+    EXPECT_EQ(errno, ESRCH);
+    EXPECT_EQ(open_descriptors(), descriptors);
+    // No memfd of ours stays mapped.
+    FILE* maps = std::fopen("/proc/self/maps", "r");
+    char line[512];
+    bool memfd_left = false;
+    while (std::fgets(line, sizeof line, maps) != nullptr)
+        memfd_left |= std::strstr(line, "amb-shared-region") != nullptr;
+    std::fclose(maps);
+    EXPECT_FALSE(memfd_left);
+}
+
+TEST(node_kernel, groups_call_each_other_without_the_kernel_in_the_path) {
+    node_kernel kernel(std::chrono::milliseconds(500));
+    channel_id channel = 0;
+    group_id server = kernel.add_group(
+        {"probe", [&](group_context& context) {
+             return serve_probe<strategy::static_types>(context, channel);
+         }});
+    group_id client = kernel.add_group(
+        {"client", [&](group_context& context) {
+             auto link = context.caller_link(channel);
+             if (!link)
+                 return 20;
+             auto caller = channel_caller::attach(*link);
+             if (!caller)
+                 return 21;
+             node_test::probe_client<channel_backend<probe>> remote(*caller);
+             group_loop loop;
+             loop.add(*caller);
+             // A buffer in the client's own heap crosses to the server without a copy.
+             std::span<std::byte> block = context.heap().allocate(300000);
+             std::memset(block.data(), 2, block.size());
+             std::uint64_t sum = run(loop, remote.checksum(std::span<const std::uint8_t>(
+                                             reinterpret_cast<const std::uint8_t*>(block.data()),
+                                             block.size())));
+             return sum == 600000 && caller->views_shared() == 1 ? 0 : 22;
+         }});
+    channel = *kernel.connect(client, server, ring_config);
+    std::vector<group_exit> exits;
+    kernel.on_exit = [&](const group_exit& exit) { exits.push_back(exit); };
+    ASSERT_TRUE(kernel.start());
+    group_loop loop;
+    loop.add(kernel);
+    ASSERT_TRUE(loop.run_until([&] { return !exits.empty(); }, std::chrono::milliseconds(10000)));
+    EXPECT_EQ(exits[0].name, "client");
+    EXPECT_TRUE(WIFEXITED(exits[0].wait_status));
+    EXPECT_EQ(WEXITSTATUS(exits[0].wait_status), 0);
+}

@@ -111,6 +111,9 @@ public:
     /// Stops every group and restores the signal mask.
     ~node_kernel();
 
+    /// Sets the size of the kernel group's own shareable heap (before start; default 1 MiB).
+    void set_kernel_heap_size(std::size_t bytes);
+
     /// Declares a group (before start). Ids start at 1.
     group_id add_group(group_spec spec);
     /// Declares a channel from `caller` to `server` (before start; either may be kernel_group).

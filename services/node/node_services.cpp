@@ -1,0 +1,132 @@
+#include "node_services.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <unistd.h>
+
+namespace amb::node_services {
+
+void write_to_stderr(std::string_view line) {
+    std::string out(line);
+    out += '\n';
+    std::size_t written = 0;
+    while (written < out.size()) {
+        ssize_t n = ::write(STDERR_FILENO, out.data() + written, out.size() - written);
+        if (n <= 0)
+            return;
+        written += static_cast<std::size_t>(n);
+    }
+}
+
+void append_json_escaped(std::string& out, std::string_view text) {
+    for (char c : text) {
+        auto byte = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (byte < 0x20 || byte == 0x7f) {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", byte);
+            out += escaped;
+        } else {
+            out += c;
+        }
+    }
+}
+
+namespace {
+
+const char* level_name(amb_node::level severity) {
+    switch (severity) {
+    case amb_node::level::debug: return "debug";
+    case amb_node::level::info: return "info";
+    case amb_node::level::warning: return "warning";
+    case amb_node::level::error: return "error";
+    }
+    return "unknown";
+}
+
+}  // namespace
+
+amb::task<void> log_service::write(amb_node::level severity, std::string_view text) {
+    line_ = "{\"group\":\"";
+    append_json_escaped(line_, group_);
+    line_ += "\",\"level\":\"";
+    line_ += level_name(severity);
+    line_ += "\",\"text\":\"";
+    append_json_escaped(line_, text);
+    line_ += "\"}";
+    ++lines_;
+    sink_(line_);
+    co_return;
+}
+
+amb::task<void> log_service::request(std::string_view service, std::string_view procedure,
+                                     std::uint16_t status, std::uint64_t duration_ns) {
+    line_ = "{\"group\":\"";
+    append_json_escaped(line_, group_);
+    line_ += "\",\"service\":\"";
+    append_json_escaped(line_, service);
+    line_ += "\",\"procedure\":\"";
+    append_json_escaped(line_, procedure);
+    line_ += "\",\"status\":";
+    line_ += std::to_string(status);
+    line_ += ",\"duration_ns\":";
+    line_ += std::to_string(duration_ns);
+    line_ += "}";
+    ++lines_;
+    sink_(line_);
+    co_return;
+}
+
+result<kernel_services::group_channels, int> kernel_services::connect(
+    hosted::node::node_kernel& kernel, hosted::node::group_id group) {
+    auto log = kernel.connect(group, hosted::node::kernel_group, ring);
+    if (!log)
+        return failure{log.error()};
+    auto clock = kernel.connect(group, hosted::node::kernel_group, ring);
+    if (!clock)
+        return failure{clock.error()};
+    return group_channels{*log, *clock};
+}
+
+result<void, int> kernel_services::serve(const std::string& group_name,
+                                         const group_channels& channels) {
+    auto entry = std::make_unique<served>();
+    entry->log = std::make_unique<log_service>(group_name, sink_);
+    auto log_link = kernel_->kernel().server_link(channels.log);
+    auto clock_link = kernel_->kernel().server_link(channels.clock);
+    if (!log_link || !clock_link)
+        return failure{EINVAL};
+    auto log_server = hosted::node::channel_server<amb_node::log>::attach(*log_link, *entry->log);
+    auto clock_server =
+        hosted::node::channel_server<amb_node::clock>::attach(*clock_link, entry->clock);
+    if (!log_server || !clock_server)
+        return failure{EPROTO};
+    entry->log_server.emplace(std::move(*log_server));
+    entry->clock_server.emplace(std::move(*clock_server));
+    served_.push_back(std::move(entry));
+    return {};
+}
+
+void kernel_services::add_to(hosted::node::group_loop& loop) {
+    for (auto& entry : served_) {
+        loop.add(*entry->log_server);
+        loop.add(*entry->clock_server);
+    }
+}
+
+amb::task<std::uint64_t> clock_service::now() {
+    auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+    co_return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count());
+}
+
+amb::task<std::uint64_t> clock_service::monotonic() {
+    auto since_start = std::chrono::steady_clock::now().time_since_epoch();
+    co_return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(since_start).count());
+}
+
+}  // namespace amb::node_services

@@ -1,0 +1,133 @@
+// Implementations of the node services (node_services.lidl) as the kernel group serves them,
+// and the group-side helper that feeds the request log.
+//
+// `log_service` turns each call into one structured line (a JSON object) naming the group whose
+// channel it came from, and hands it to a sink (the node's standard error by default; tests
+// capture it):
+//
+//     {"group":"resolver","service":"demo::resolver","procedure":"resolve","status":0,"duration_ns":5120}
+//     {"group":"resolver","level":"info","text":"cache warmed"}
+//
+// Text from a group is escaped (quotes, backslashes, control bytes) so a group cannot forge
+// fields or lines. `clock_service` reads the node's clocks.
+//
+// `request_logger<S>` is a `channel_server::request_hook` for a group that serves `S`: after each
+// request it *posts* (sends without waiting) `log.request` through the group's log channel, so
+// logging never delays the reply; if the log channel is full the line is dropped and counted.
+//
+// Threading: one thread each (the kernel's loop, the group's loop).
+#pragma once
+
+#include "node_services.lidl.hpp"
+
+#include <hosted/node/channel.hpp>
+#include <hosted/node/node_kernel.hpp>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace amb::node_services {
+
+/// Where log lines go (one call per line, without the newline).
+using log_sink = std::function<void(std::string_view line)>;
+
+/// Writes `line` and a newline to standard error in one write.
+void write_to_stderr(std::string_view line);
+
+/// Appends `text` to `out` as the inside of a JSON string.
+void append_json_escaped(std::string& out, std::string_view text);
+
+class log_service final : public amb_node::log {
+public:
+    log_service(std::string group, log_sink sink) : group_(std::move(group)), sink_(std::move(sink)) {}
+
+    amb::task<void> write(amb_node::level severity, std::string_view text) override;
+    amb::task<void> request(std::string_view service, std::string_view procedure,
+                            std::uint16_t status, std::uint64_t duration_ns) override;
+
+    std::uint64_t lines() const { return lines_; }
+
+private:
+    std::string group_;
+    log_sink sink_;
+    std::string line_;
+    std::uint64_t lines_ = 0;
+};
+
+class clock_service final : public amb_node::clock {
+public:
+    amb::task<std::uint64_t> now() override;
+    amb::task<std::uint64_t> monotonic() override;
+};
+
+/// The kernel side of the node services: one log and one clock channel per group that asked for
+/// them, served on the kernel's loop.
+///
+///     auto channels = kernel_services::connect(kernel, group);   // before kernel.start()
+///     kernel.start();
+///     kernel_services services(kernel, write_to_stderr);
+///     services.serve(group, *channels);                           // after start
+///     loop.add(services)...                                       // each server is a source
+class kernel_services {
+public:
+    struct group_channels {
+        hosted::node::channel_id log = 0;
+        hosted::node::channel_id clock = 0;
+    };
+    static constexpr rings::config ring{64, 512, 64, 64};
+
+    /// Declares the group's log and clock channels (before the kernel starts). Error: errno.
+    static result<group_channels, int> connect(hosted::node::node_kernel& kernel,
+                                               hosted::node::group_id group);
+
+    kernel_services(hosted::node::node_kernel& kernel, log_sink sink)
+        : kernel_(&kernel), sink_(std::move(sink)) {}
+
+    /// Starts serving a group's channels (after the kernel started) under the group's name.
+    result<void, int> serve(const std::string& group_name, const group_channels& channels);
+
+    /// Adds every server to `loop`.
+    void add_to(hosted::node::group_loop& loop);
+
+private:
+    struct served {
+        std::unique_ptr<log_service> log;
+        clock_service clock;
+        std::optional<hosted::node::channel_server<amb_node::log>> log_server;
+        std::optional<hosted::node::channel_server<amb_node::clock>> clock_server;
+    };
+    hosted::node::node_kernel* kernel_;
+    log_sink sink_;
+    std::vector<std::unique_ptr<served>> served_;
+};
+
+/// Feeds the request log of a group serving `S` (see the header comment).
+template <class S>
+class request_logger {
+public:
+    explicit request_logger(hosted::node::channel_caller& log_channel) : log_(log_channel) {}
+
+    hosted::node::channel_server<S>::request_hook hook() { return {&record, this}; }
+    std::uint64_t dropped() const { return dropped_; }
+
+private:
+    static void record(void* context, const hosted::node::request_record& request) {
+        auto& self = *static_cast<request_logger*>(context);
+        const char* procedure = S::lidl_procedure_name(request.procedure);
+        amb_node::log::request_params params{S::lidl_name, procedure ? procedure : "?",
+                                             request.status, request.duration_ns};
+        if (!self.log_.template post<1>(params))
+            ++self.dropped_;
+    }
+
+    hosted::node::channel_backend<amb_node::log> log_;
+    std::uint64_t dropped_ = 0;
+};
+
+}  // namespace amb::node_services
