@@ -871,7 +871,7 @@ private:
         w_.line("/// The reply message of procedure `id` from its filled result slot: a struct or");
         w_.line("/// union result that the implementation built as the root of `response` is sent");
         w_.line("/// as it is (no copy); anything else is built in `spare`. Empty on failure.");
-        w_.open("static std::span<const std::uint8_t> encode_reply(std::uint32_t id, void* result, "
+        w_.open("static std::span<const std::uint8_t> encode_reply(std::uint32_t id, [[maybe_unused]] void* result, "
                 "[[maybe_unused]] ::lidl::builder& response, ::lidl::builder& spare) {");
         w_.line("switch (id) {");
         for (const procedure& p : d.procedures)

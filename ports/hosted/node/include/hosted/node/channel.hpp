@@ -612,7 +612,7 @@ private:
         slot->finished = false;
         if (hook_.record != nullptr)
             slot->started = std::chrono::steady_clock::now();
-        slot->work = dispatch(index, *element, which, slot,
+        slot->work = dispatch(*element, which, slot,
                               std::make_integer_sequence<std::uint32_t, S::lidl_procedure_count>{});
         ++running_count_;
         slot->work.start();
@@ -655,7 +655,7 @@ private:
     }
 
     template <std::uint32_t... Ids>
-    amb::task<void> dispatch(rings::element_index index, rings::element_view element,
+    amb::task<void> dispatch(rings::element_view element,
                              std::size_t which, running_call* slot,
                              std::integer_sequence<std::uint32_t, Ids...>) {
         const std::uint32_t procedure = slot->procedure;
