@@ -127,9 +127,10 @@ bool run(peer& a, peer& b, direction& a_to_b, direction& b_to_a, time_point& now
         return moved;
     };
     for (int step = 0; step < max_steps; ++step) {
-        bool moved = step_peer(a, a_to_b) | step_peer(b, b_to_a);
-        moved = receive(b, a, a_to_b) | moved;
-        moved = receive(a, b, b_to_a) | moved;
+        bool moved = step_peer(a, a_to_b);
+        moved = step_peer(b, b_to_a) || moved;
+        moved = receive(b, a, a_to_b) || moved;
+        moved = receive(a, b, b_to_a) || moved;
         bool done = !a.endpoint.sending() && !b.endpoint.sending() && a.to_send.empty() &&
                     b.to_send.empty() && a_to_b.queue.empty() && b_to_a.queue.empty();
         if (done)
