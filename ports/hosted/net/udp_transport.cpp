@@ -175,10 +175,10 @@ void udp_transport::on_events(short revents, loop_clock::time_point now) {
                                                                outcome.delivered->end())});
             if (outcome.completed)
                 complete(*source, *outcome.completed, now);
-            // Acknowledge at once: the peer's window waits for it.
-            flush(*source, now);
         }
     }
+    // Acknowledgements go out after the whole batch, so that the datagrams of one burst share
+    // one ack per peer; an endpoint with an ack due reports a deadline of min().
     for (auto& [address, target] : peers_)
         if (target->endpoint.next_deadline() <= now)
             flush(*target, now);

@@ -12,7 +12,9 @@
 // layer above retries if it must); garbage on the line is skipped; all of it is counted in
 // `frame_counters()` and `counters()`. A serial line has no acknowledgements, so there are no
 // timers (`next_deadline` is `max()`). The line speed is whatever the descriptor was set to;
-// `open` only switches a tty to raw mode. Single-threaded.
+// `open` only switches a tty to raw mode. When the other side of a pty closes, poll reports
+// POLLHUP on every call and reads fail with EIO (`last_error()`): the owner should stop watching
+// the descriptor until the line comes back. Single-threaded.
 #pragma once
 
 #include <hosted/net/transport.hpp>
