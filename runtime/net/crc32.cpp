@@ -20,7 +20,7 @@ constexpr std::array<std::uint32_t, 256> make_table() {
 
 constexpr std::array<std::uint32_t, 256> table = make_table();
 
-}  // namespace
+} // namespace
 
 std::uint32_t crc32_update(std::uint32_t state, std::span<const std::uint8_t> bytes) noexcept {
     for (std::uint8_t byte : bytes)
@@ -28,4 +28,4 @@ std::uint32_t crc32_update(std::uint32_t state, std::span<const std::uint8_t> by
     return state;
 }
 
-}  // namespace amb::net
+} // namespace amb::net

@@ -71,7 +71,7 @@ bytes ack_datagram(std::uint8_t status, std::uint16_t count, std::uint8_t bits) 
     return out;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     if (argc != 2) {
@@ -87,9 +87,9 @@ int main(int argc, char** argv) {
     write_file(directory / "xbee_three", xbee_line(130));
     // Datagrams are joined with 0xff 0xfe separators (see fuzz_datagram.cpp).
     bytes joined;
-    for (const bytes& datagram :
-         {data_datagram(1, 0, 2, 20, bytes(16, 1)), data_datagram(1, 1, 2, 20, bytes(4, 2)),
-          ack_datagram(0, 7, 0x05), ack_datagram(1, 0, 0), data_datagram(1, 1, 2, 20, bytes(4, 2))}) {
+    for (const bytes& datagram : {data_datagram(1, 0, 2, 20, bytes(16, 1)),
+                                  data_datagram(1, 1, 2, 20, bytes(4, 2)), ack_datagram(0, 7, 0x05),
+                                  ack_datagram(1, 0, 0), data_datagram(1, 1, 2, 20, bytes(4, 2))}) {
         joined.insert(joined.end(), datagram.begin(), datagram.end());
         joined.push_back(0xff);
         joined.push_back(0xfe);

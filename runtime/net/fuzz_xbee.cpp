@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t chunk = input.empty() ? 1 : 1 + input[0] % 64;
     std::size_t messages = 0;
     while (!input.empty()) {
-        std::span<const std::uint8_t> piece = input.first(chunk < input.size() ? chunk : input.size());
+        std::span<const std::uint8_t> piece =
+            input.first(chunk < input.size() ? chunk : input.size());
         input = input.subspan(piece.size());
         while (!piece.empty()) {
             auto step = receiver.feed(piece);

@@ -53,4 +53,4 @@ stream_step length_prefixed_decoder::feed(std::span<const std::uint8_t> input) n
     return step;
 }
 
-}  // namespace amb::net
+} // namespace amb::net

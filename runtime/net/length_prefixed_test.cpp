@@ -59,5 +59,5 @@ TEST(length_prefixed, an_oversize_length_fails_the_stream) {
     EXPECT_EQ(again.consumed, 0u);
 }
 
-}  // namespace
-}  // namespace amb::net
+} // namespace
+} // namespace amb::net

@@ -9,7 +9,9 @@ namespace amb::net {
 
 namespace {
 
-std::size_t bitmap_size(std::size_t fragments) noexcept { return (fragments + 7) / 8; }
+std::size_t bitmap_size(std::size_t fragments) noexcept {
+    return (fragments + 7) / 8;
+}
 
 // Serial-number comparison (RFC 1982 style): sequence numbers may wrap around.
 std::int32_t sequence_distance(std::uint32_t later, std::uint32_t earlier) noexcept {
@@ -32,30 +34,44 @@ std::size_t seal(std::span<std::uint8_t> out, std::size_t size) noexcept {
     return size + datagram_trailer_size;
 }
 
-}  // namespace
+} // namespace
 
 const char* to_string(send_failure failure) noexcept {
     switch (failure) {
-    case send_failure::retry_limit: return "retry limit reached without acknowledgement";
-    case send_failure::refused: return "peer refused the message (too large)";
+    case send_failure::retry_limit:
+        return "retry limit reached without acknowledgement";
+    case send_failure::refused:
+        return "peer refused the message (too large)";
     }
     return "unknown send failure";
 }
 
 const char* to_string(datagram_error error) noexcept {
     switch (error) {
-    case datagram_error::too_short: return "datagram too short";
-    case datagram_error::bad_magic: return "bad magic";
-    case datagram_error::bad_version: return "unsupported version";
-    case datagram_error::bad_kind: return "bad kind or flags";
-    case datagram_error::bad_crc: return "bad CRC";
-    case datagram_error::bad_length: return "length disagrees with header";
-    case datagram_error::bad_fragment: return "bad fragment index, count or chunk";
-    case datagram_error::inconsistent: return "inconsistent with earlier fragments";
-    case datagram_error::duplicate: return "duplicate";
-    case datagram_error::stale: return "stale sequence number";
-    case datagram_error::wrong_session: return "acknowledgement for another session";
-    case datagram_error::refused: return "message too large, refused";
+    case datagram_error::too_short:
+        return "datagram too short";
+    case datagram_error::bad_magic:
+        return "bad magic";
+    case datagram_error::bad_version:
+        return "unsupported version";
+    case datagram_error::bad_kind:
+        return "bad kind or flags";
+    case datagram_error::bad_crc:
+        return "bad CRC";
+    case datagram_error::bad_length:
+        return "length disagrees with header";
+    case datagram_error::bad_fragment:
+        return "bad fragment index, count or chunk";
+    case datagram_error::inconsistent:
+        return "inconsistent with earlier fragments";
+    case datagram_error::duplicate:
+        return "duplicate";
+    case datagram_error::stale:
+        return "stale sequence number";
+    case datagram_error::wrong_session:
+        return "acknowledgement for another session";
+    case datagram_error::refused:
+        return "message too large, refused";
     }
     return "unknown datagram error";
 }
@@ -261,8 +277,8 @@ datagram_outcome reliable_endpoint::on_data(std::span<const std::uint8_t> datagr
     if (payload_size > 0)
         std::memcpy(receive_buffer_.data() + std::size_t{index} * chunk,
                     datagram.data() + data_header_size, payload_size);
-    receive_bitmap_[index / 8] = static_cast<std::uint8_t>(receive_bitmap_[index / 8] |
-                                                           (1u << (index % 8)));
+    receive_bitmap_[index / 8] =
+        static_cast<std::uint8_t>(receive_bitmap_[index / 8] | (1u << (index % 8)));
     ++received_fragments_;
     if (received_fragments_ < count) {
         request_ack(sequence, ack_status::partial);
@@ -436,4 +452,4 @@ loop_clock::time_point reliable_endpoint::next_deadline() const noexcept {
     return deadline;
 }
 
-}  // namespace amb::net
+} // namespace amb::net

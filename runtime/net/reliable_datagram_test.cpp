@@ -38,19 +38,19 @@ struct peer {
     bytes storage;
     reliable_endpoint endpoint;
     bytes buffer;
-    std::deque<bytes> to_send;            // messages waiting for the endpoint
-    std::vector<bytes> sent;              // messages acknowledged
-    std::vector<bytes> delivered;         // messages received
+    std::deque<bytes> to_send;    // messages waiting for the endpoint
+    std::vector<bytes> sent;      // messages acknowledged
+    std::vector<bytes> delivered; // messages received
     std::vector<send_completion> completions;
     bytes in_flight;
 };
 
 // What the link does to datagrams; counters are per direction.
 struct link_policy {
-    unsigned drop_every = 0;       // drop every k-th datagram
-    unsigned duplicate_every = 0;  // send every k-th twice
-    unsigned corrupt_every = 0;    // flip a byte of every k-th
-    unsigned reorder_every = 0;    // hold every k-th back behind the next one
+    unsigned drop_every = 0;      // drop every k-th datagram
+    unsigned duplicate_every = 0; // send every k-th twice
+    unsigned corrupt_every = 0;   // flip a byte of every k-th
+    unsigned reorder_every = 0;   // hold every k-th back behind the next one
     bool drop_all = false;
 };
 
@@ -97,10 +97,10 @@ bool run(peer& a, peer& b, direction& a_to_b, direction& b_to_a, time_point& now
         while (true) {
             auto polled = self.endpoint.poll(now, self.buffer);
             if (polled.datagram_size)
-                out.carry(bytes(self.buffer.begin(),
-                                self.buffer.begin() +
-                                    static_cast<std::ptrdiff_t>(polled.datagram_size)),
-                          random);
+                out.carry(
+                    bytes(self.buffer.begin(),
+                          self.buffer.begin() + static_cast<std::ptrdiff_t>(polled.datagram_size)),
+                    random);
             if (polled.completed)
                 self.completions.push_back(*polled.completed);
             if (!polled.datagram_size && !polled.completed)
@@ -206,18 +206,19 @@ TEST_P(reliable_lossy, delivers_every_message_exactly_once_in_full) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    links, reliable_lossy,
-    ::testing::Values(lossy_case{"perfect", {}}, lossy_case{"drop_every_3", {.drop_every = 3}},
-                      lossy_case{"drop_every_7", {.drop_every = 7}},
-                      lossy_case{"duplicate_every_2", {.duplicate_every = 2}},
-                      lossy_case{"reorder_every_3", {.reorder_every = 3}},
-                      lossy_case{"corrupt_every_5", {.corrupt_every = 5}},
-                      lossy_case{"everything", {.drop_every = 11,
-                                                .duplicate_every = 4,
-                                                .corrupt_every = 9,
-                                                .reorder_every = 5}}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(links, reliable_lossy,
+                         ::testing::Values(lossy_case{"perfect", {}},
+                                           lossy_case{"drop_every_3", {.drop_every = 3}},
+                                           lossy_case{"drop_every_7", {.drop_every = 7}},
+                                           lossy_case{"duplicate_every_2", {.duplicate_every = 2}},
+                                           lossy_case{"reorder_every_3", {.reorder_every = 3}},
+                                           lossy_case{"corrupt_every_5", {.corrupt_every = 5}},
+                                           lossy_case{"everything",
+                                                      {.drop_every = 11,
+                                                       .duplicate_every = 4,
+                                                       .corrupt_every = 9,
+                                                       .reorder_every = 5}}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(reliable_datagram, the_retry_limit_fails_the_send) {
     std::mt19937 random(43);
@@ -320,11 +321,13 @@ TEST(reliable_datagram, every_bad_field_is_dropped_without_changing_delivered_st
     peer b(small_config());
     time_point now{};
     // Deliver message 1 (two fragments of 4 and 2 bytes), and start message 2.
-    ASSERT_FALSE(b.endpoint.on_datagram(data_datagram(7, 1, 6, 0, 2, 4, {1, 2, 3, 4}), now).dropped);
+    ASSERT_FALSE(
+        b.endpoint.on_datagram(data_datagram(7, 1, 6, 0, 2, 4, {1, 2, 3, 4}), now).dropped);
     auto done = b.endpoint.on_datagram(data_datagram(7, 1, 6, 1, 2, 4, {5, 6}), now);
     ASSERT_TRUE(done.delivered);
     EXPECT_EQ(bytes(done.delivered->begin(), done.delivered->end()), (bytes{1, 2, 3, 4, 5, 6}));
-    ASSERT_FALSE(b.endpoint.on_datagram(data_datagram(7, 2, 6, 0, 2, 4, {9, 9, 9, 9}), now).dropped);
+    ASSERT_FALSE(
+        b.endpoint.on_datagram(data_datagram(7, 2, 6, 0, 2, 4, {9, 9, 9, 9}), now).dropped);
 
     auto error_of = [&](bytes datagram) {
         auto outcome = b.endpoint.on_datagram(datagram, now);
@@ -348,12 +351,12 @@ TEST(reliable_datagram, every_bad_field_is_dropped_without_changing_delivered_st
     reseal(bad);
     EXPECT_EQ(error_of(bad), datagram_error::bad_kind);
     bad = good;
-    bad[23] ^= 1;  // payload byte, CRC not updated
+    bad[23] ^= 1; // payload byte, CRC not updated
     EXPECT_EQ(error_of(bad), datagram_error::bad_crc);
     EXPECT_EQ(error_of(data_datagram(7, 2, 6, 2, 2, 4, {8, 8})), datagram_error::bad_fragment);
     EXPECT_EQ(error_of(data_datagram(7, 2, 6, 0, 0, 4, {})), datagram_error::bad_fragment);
     EXPECT_EQ(error_of(data_datagram(7, 2, 6, 0, 3, 4, {8, 8, 8, 8})),
-              datagram_error::bad_fragment);  // count disagrees with length and chunk
+              datagram_error::bad_fragment); // count disagrees with length and chunk
     EXPECT_EQ(error_of(data_datagram(7, 2, 6, 0, 2, 0, {})), datagram_error::bad_fragment);
     EXPECT_EQ(error_of(data_datagram(7, 2, 6, 1, 2, 4, {8})), datagram_error::bad_length);
     EXPECT_EQ(error_of(data_datagram(7, 2, 6, 0, 2, 4, {8, 8, 8})), datagram_error::bad_length);
@@ -373,16 +376,16 @@ TEST(reliable_datagram, every_bad_field_is_dropped_without_changing_delivered_st
     write_u32(ack, 8, 1);
     ack[12] = 0;
     write_u16(ack, 13, 2);
-    ack[15] = 0x04;  // a bit past the count
+    ack[15] = 0x04; // a bit past the count
     reseal(ack);
     EXPECT_EQ(error_of(ack), datagram_error::bad_fragment);
     ack[15] = 0x01;
-    write_u16(ack, 13, 9);  // needs two bitmap bytes
+    write_u16(ack, 13, 9); // needs two bitmap bytes
     reseal(ack);
     EXPECT_EQ(error_of(ack), datagram_error::bad_length);
     write_u16(ack, 13, 2);
     reseal(ack);
-    EXPECT_EQ(error_of(ack), datagram_error::stale);  // nothing in flight
+    EXPECT_EQ(error_of(ack), datagram_error::stale); // nothing in flight
     write_u32(ack, 4, 0x9999);
     reseal(ack);
     EXPECT_EQ(error_of(ack), datagram_error::wrong_session);
@@ -399,8 +402,9 @@ TEST(reliable_datagram, every_bad_field_is_dropped_without_changing_delivered_st
 TEST(reliable_datagram, an_incomplete_message_times_out) {
     peer b(small_config());
     time_point now{};
-    ASSERT_FALSE(b.endpoint.on_datagram(data_datagram(7, 1, 6, 0, 2, 4, {1, 2, 3, 4}), now).dropped);
-    EXPECT_EQ(b.endpoint.next_deadline(), time_point::min());  // an ack is due
+    ASSERT_FALSE(
+        b.endpoint.on_datagram(data_datagram(7, 1, 6, 0, 2, 4, {1, 2, 3, 4}), now).dropped);
+    EXPECT_EQ(b.endpoint.next_deadline(), time_point::min()); // an ack is due
     while (b.endpoint.poll(now, b.buffer).datagram_size) {
     }
     EXPECT_EQ(b.endpoint.next_deadline(), now + b.endpoint.config().reassembly_timeout);
@@ -412,5 +416,5 @@ TEST(reliable_datagram, an_incomplete_message_times_out) {
     EXPECT_FALSE(outcome.delivered);
 }
 
-}  // namespace
-}  // namespace amb::net
+} // namespace
+} // namespace amb::net

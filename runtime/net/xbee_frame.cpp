@@ -15,9 +15,11 @@ std::size_t put_escaped(std::span<std::uint8_t> out, std::size_t at, std::uint8_
     return at + 1;
 }
 
-std::size_t escaped_size(std::uint8_t byte) noexcept { return needs_escape(byte) ? 2 : 1; }
+std::size_t escaped_size(std::uint8_t byte) noexcept {
+    return needs_escape(byte) ? 2 : 1;
+}
 
-}  // namespace
+} // namespace
 
 std::uint8_t checksum(std::span<const std::uint8_t> data) noexcept {
     std::uint8_t sum = 0;
@@ -52,11 +54,16 @@ result<std::size_t, encode_error> encode_frame(std::span<const std::uint8_t> dat
 
 const char* to_string(decode_error error) noexcept {
     switch (error) {
-    case decode_error::garbage: return "garbage between frames";
-    case decode_error::bad_checksum: return "bad checksum";
-    case decode_error::oversize_length: return "frame length exceeds capacity";
-    case decode_error::bad_escape: return "bad escape sequence";
-    case decode_error::interrupted: return "frame interrupted by a start delimiter";
+    case decode_error::garbage:
+        return "garbage between frames";
+    case decode_error::bad_checksum:
+        return "bad checksum";
+    case decode_error::oversize_length:
+        return "frame length exceeds capacity";
+    case decode_error::bad_escape:
+        return "bad escape sequence";
+    case decode_error::interrupted:
+        return "frame interrupted by a start delimiter";
     }
     return "unknown decode error";
 }
@@ -82,11 +89,21 @@ void frame_decoder::start_frame() noexcept {
 
 void frame_decoder::fail(decode_error error) noexcept {
     switch (error) {
-    case decode_error::garbage: ++counters_.garbage_runs; break;
-    case decode_error::bad_checksum: ++counters_.bad_checksum; break;
-    case decode_error::oversize_length: ++counters_.oversize_length; break;
-    case decode_error::bad_escape: ++counters_.bad_escape; break;
-    case decode_error::interrupted: ++counters_.interrupted; break;
+    case decode_error::garbage:
+        ++counters_.garbage_runs;
+        break;
+    case decode_error::bad_checksum:
+        ++counters_.bad_checksum;
+        break;
+    case decode_error::oversize_length:
+        ++counters_.oversize_length;
+        break;
+    case decode_error::bad_escape:
+        ++counters_.bad_escape;
+        break;
+    case decode_error::interrupted:
+        ++counters_.interrupted;
+        break;
     }
     state_ = state::hunting;
     escaped_ = false;
@@ -172,10 +189,10 @@ decode_step frame_decoder::feed(std::span<const std::uint8_t> input) noexcept {
             step.frame = std::span<const std::uint8_t>(storage_.data(), filled_);
             return step;
         case state::hunting:
-            break;  // handled above
+            break; // handled above
         }
     }
     return step;
 }
 
-}  // namespace amb::net::xbee
+} // namespace amb::net::xbee

@@ -108,7 +108,7 @@ TEST(xbee_frame, round_trips_in_any_chunking) {
 TEST(xbee_frame, every_truncation_is_dropped_and_the_next_frame_decodes) {
     std::mt19937 random(11);
     bytes data = random_bytes(random, 200);
-    data[10] = start_delimiter;  // make sure escapes are in play
+    data[10] = start_delimiter; // make sure escapes are in play
     data[20] = escape_byte;
     bytes frame = encode(data);
     bytes next_data{1, 2, 3, 4};
@@ -184,7 +184,7 @@ TEST(xbee_frame, oversize_bad_escape_and_bad_checksum_are_reported_and_counted) 
     bytes storage(10);
     frame_decoder decoder(storage);
     bytes good{1, 2, 3};
-    bytes line = encode(bytes(11, 0x42));   // one byte over the capacity
+    bytes line = encode(bytes(11, 0x42)); // one byte over the capacity
     bytes bad_escape{0x7e, 0x00, 0x01, 0x7d, 0x00, 0xff};
     bytes bad_sum{0x7e, 0x00, 0x01, 0x05, 0x00};
     line.insert(line.end(), bad_escape.begin(), bad_escape.end());
@@ -204,5 +204,5 @@ TEST(xbee_frame, oversize_bad_escape_and_bad_checksum_are_reported_and_counted) 
     EXPECT_STREQ(to_string(decode_error::bad_checksum), "bad checksum");
 }
 
-}  // namespace
-}  // namespace amb::net::xbee
+} // namespace
+} // namespace amb::net::xbee

@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::size_t max_fragments = 0xffff;
 
-}  // namespace
+} // namespace
 
 std::size_t fragment_count(std::size_t message_size, std::size_t max_frame_data) noexcept {
     AMB_REQUIRE(max_frame_data >= min_fragment_frame_size, "frames too small for a fragment");
@@ -94,13 +94,20 @@ result<std::size_t, encode_error> message_sender::next_frame(std::span<std::uint
 
 const char* to_string(fragment_error error) noexcept {
     switch (error) {
-    case fragment_error::not_a_fragment: return "frame is not a message fragment";
-    case fragment_error::bad_header: return "bad fragment header";
-    case fragment_error::message_too_large: return "message larger than the receive storage";
-    case fragment_error::out_of_order: return "fragment out of order";
-    case fragment_error::inconsistent: return "fragment inconsistent with its message";
-    case fragment_error::abandoned: return "incomplete message abandoned";
-    case fragment_error::bad_message_crc: return "message CRC mismatch";
+    case fragment_error::not_a_fragment:
+        return "frame is not a message fragment";
+    case fragment_error::bad_header:
+        return "bad fragment header";
+    case fragment_error::message_too_large:
+        return "message larger than the receive storage";
+    case fragment_error::out_of_order:
+        return "fragment out of order";
+    case fragment_error::inconsistent:
+        return "fragment inconsistent with its message";
+    case fragment_error::abandoned:
+        return "incomplete message abandoned";
+    case fragment_error::bad_message_crc:
+        return "message CRC mismatch";
     }
     return "unknown fragment error";
 }
@@ -121,13 +128,27 @@ receive_step message_receiver::feed(std::span<const std::uint8_t> input) noexcep
 
 receive_step message_receiver::reject(fragment_error error) noexcept {
     switch (error) {
-    case fragment_error::not_a_fragment: ++counters_.not_a_fragment; break;
-    case fragment_error::bad_header: ++counters_.bad_header; break;
-    case fragment_error::message_too_large: ++counters_.message_too_large; break;
-    case fragment_error::out_of_order: ++counters_.out_of_order; break;
-    case fragment_error::inconsistent: ++counters_.inconsistent; break;
-    case fragment_error::abandoned: ++counters_.abandoned; break;
-    case fragment_error::bad_message_crc: ++counters_.bad_message_crc; break;
+    case fragment_error::not_a_fragment:
+        ++counters_.not_a_fragment;
+        break;
+    case fragment_error::bad_header:
+        ++counters_.bad_header;
+        break;
+    case fragment_error::message_too_large:
+        ++counters_.message_too_large;
+        break;
+    case fragment_error::out_of_order:
+        ++counters_.out_of_order;
+        break;
+    case fragment_error::inconsistent:
+        ++counters_.inconsistent;
+        break;
+    case fragment_error::abandoned:
+        ++counters_.abandoned;
+        break;
+    case fragment_error::bad_message_crc:
+        ++counters_.bad_message_crc;
+        break;
     }
     receive_step step;
     step.fragment_error = error;
@@ -193,4 +214,4 @@ receive_step message_receiver::accept_frame(std::span<const std::uint8_t> frame)
     return step;
 }
 
-}  // namespace amb::net::xbee
+} // namespace amb::net::xbee

@@ -67,7 +67,7 @@ bytes join(const std::vector<bytes>& frames) {
 }
 
 TEST(xbee_message, round_trips_sizes_0_to_70000) {
-    constexpr std::size_t max_frame = 255;  // a typical radio frame bound
+    constexpr std::size_t max_frame = 255; // a typical radio frame bound
     constexpr std::size_t chunk = max_frame - fragment_header_size;
     std::vector<std::size_t> sizes;
     for (std::size_t size = 0; size <= 600; ++size)
@@ -136,7 +136,7 @@ TEST(xbee_message, damaged_frames_and_garbage_lose_nothing_else) {
         } else {
             sent.push_back(message);
         }
-        line.insert(line.end(), {0x00, 0x11, 0x42});  // line noise between messages
+        line.insert(line.end(), {0x00, 0x11, 0x42}); // line noise between messages
         bytes joined = join(frames);
         line.insert(line.end(), joined.begin(), joined.end());
     }
@@ -170,11 +170,11 @@ TEST(xbee_message, headers_are_validated) {
               fragment_error::not_a_fragment);
     EXPECT_EQ(error_of({0xa7, 0, 1}), fragment_error::not_a_fragment);
     EXPECT_EQ(error_of({0xa7, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 7}),
-              fragment_error::bad_header);  // count 0
+              fragment_error::bad_header); // count 0
     EXPECT_EQ(error_of({0xa7, 0, 1, 0, 2, 0, 2, 0, 0, 0, 2, 0, 0, 0, 0, 7}),
-              fragment_error::bad_header);  // index past count
+              fragment_error::bad_header); // index past count
     EXPECT_EQ(error_of({0xa7, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 7}),
-              fragment_error::bad_header);  // last fragment shorter than the length
+              fragment_error::bad_header); // last fragment shorter than the length
     EXPECT_EQ(error_of({0xa7, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 7}),
               fragment_error::bad_message_crc);
     EXPECT_EQ(error_of({0xa7, 0, 1, 0, 1, 0, 2, 0, 0, 0, 2, 0, 0, 0, 0, 7}),
@@ -182,5 +182,5 @@ TEST(xbee_message, headers_are_validated) {
     EXPECT_EQ(receiver.counters().messages, 0u);
 }
 
-}  // namespace
-}  // namespace amb::net::xbee
+} // namespace
+} // namespace amb::net::xbee

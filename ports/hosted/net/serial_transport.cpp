@@ -40,7 +40,9 @@ serial_transport::serial_transport(int fd, const serial_config& config)
       message_storage_(config.max_message_size), receiver_(frame_storage_, message_storage_),
       sender_(config.max_frame_data) {}
 
-serial_transport::~serial_transport() { ::close(fd_); }
+serial_transport::~serial_transport() {
+    ::close(fd_);
+}
 
 result<void, transport_error> serial_transport::send(std::span<const std::uint8_t> message) {
     if (message.size() > config_.max_message_size)
@@ -52,7 +54,8 @@ result<void, transport_error> serial_transport::send(std::span<const std::uint8_
     if (!sender_.begin(message))
         return failure{transport_error::message_too_large};
     if (output_offset_ > 0 && output_offset_ >= output_.size() / 2) {
-        output_.erase(output_.begin(), output_.begin() + static_cast<std::ptrdiff_t>(output_offset_));
+        output_.erase(output_.begin(),
+                      output_.begin() + static_cast<std::ptrdiff_t>(output_offset_));
         output_offset_ = 0;
     }
     std::size_t frame_bound = amb::net::xbee::max_encoded_size(config_.max_frame_data);
@@ -129,4 +132,4 @@ void serial_transport::write_ready() {
     output_offset_ = 0;
 }
 
-}  // namespace amb::hosted::net
+} // namespace amb::hosted::net

@@ -128,5 +128,5 @@ TEST(serial_transport, a_damaged_frame_loses_only_its_message) {
     ::close(pty.controller);
 }
 
-}  // namespace
-}  // namespace amb::hosted::net
+} // namespace
+} // namespace amb::hosted::net

@@ -28,7 +28,7 @@ void set_no_delay(int fd) {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-}  // namespace
+} // namespace
 
 result<std::unique_ptr<tcp_connection>, int> tcp_connection::connect(ipv4_endpoint to,
                                                                      const tcp_config& config) {
@@ -63,7 +63,9 @@ tcp_connection::~tcp_connection() {
         ::close(fd_);
 }
 
-void tcp_connection::close() noexcept { fail(close_reason::closed_locally); }
+void tcp_connection::close() noexcept {
+    fail(close_reason::closed_locally);
+}
 
 void tcp_connection::fail(close_reason why, int error) noexcept {
     if (state_ == state::closed)
@@ -86,14 +88,15 @@ result<void, transport_error> tcp_connection::send(std::span<const std::uint8_t>
     if (pending_output() + amb::net::length_prefix_size + message.size() > config_.max_queued_bytes)
         return failure{transport_error::queue_full};
     if (output_offset_ > 0 && output_offset_ >= output_.size() / 2) {
-        output_.erase(output_.begin(), output_.begin() + static_cast<std::ptrdiff_t>(output_offset_));
+        output_.erase(output_.begin(),
+                      output_.begin() + static_cast<std::ptrdiff_t>(output_offset_));
         output_offset_ = 0;
     }
     auto header = amb::net::encode_length_prefix(message.size());
     output_.insert(output_.end(), header.begin(), header.end());
     output_.insert(output_.end(), message.begin(), message.end());
     if (state_ == state::open)
-        write_ready();  // try at once; most small messages go out without waiting for POLLOUT
+        write_ready(); // try at once; most small messages go out without waiting for POLLOUT
     return {};
 }
 
@@ -166,8 +169,8 @@ void tcp_connection::read_ready() {
 
 void tcp_connection::write_ready() {
     while (pending_output() > 0) {
-        ssize_t written = ::send(fd_, output_.data() + output_offset_, pending_output(),
-                                 MSG_NOSIGNAL);
+        ssize_t written =
+            ::send(fd_, output_.data() + output_offset_, pending_output(), MSG_NOSIGNAL);
         if (written < 0 && errno == EINTR)
             continue;
         if (written < 0) {
@@ -200,7 +203,9 @@ result<std::unique_ptr<tcp_listener>, int> tcp_listener::listen(ipv4_endpoint bi
     return std::unique_ptr<tcp_listener>(new tcp_listener(fd, local));
 }
 
-tcp_listener::~tcp_listener() { ::close(fd_); }
+tcp_listener::~tcp_listener() {
+    ::close(fd_);
+}
 
 std::unique_ptr<tcp_connection> tcp_listener::accept(const tcp_config& config) {
     int fd;
@@ -212,4 +217,4 @@ std::unique_ptr<tcp_connection> tcp_listener::accept(const tcp_config& config) {
     return tcp_connection::adopt(fd, config);
 }
 
-}  // namespace amb::hosted::net
+} // namespace amb::hosted::net

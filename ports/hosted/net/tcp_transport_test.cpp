@@ -121,5 +121,5 @@ TEST(tcp_transport, connecting_to_a_closed_port_fails) {
     EXPECT_EQ(client->socket_error(), ECONNREFUSED);
 }
 
-}  // namespace
-}  // namespace amb::hosted::net
+} // namespace
+} // namespace amb::hosted::net

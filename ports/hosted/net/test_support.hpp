@@ -35,4 +35,4 @@ bool drive_until(Done done, Transports&... transports) {
     return true;
 }
 
-}  // namespace amb::hosted::net::testing
+} // namespace amb::hosted::net::testing

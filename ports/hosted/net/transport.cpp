@@ -12,10 +12,14 @@ std::string ipv4_endpoint::to_string() const {
 
 const char* to_string(transport_error error) noexcept {
     switch (error) {
-    case transport_error::message_too_large: return "message too large";
-    case transport_error::queue_full: return "send queue full";
-    case transport_error::closed: return "connection closed";
-    case transport_error::too_many_peers: return "too many peers";
+    case transport_error::message_too_large:
+        return "message too large";
+    case transport_error::queue_full:
+        return "send queue full";
+    case transport_error::closed:
+        return "connection closed";
+    case transport_error::too_many_peers:
+        return "too many peers";
     }
     return "unknown transport error";
 }
@@ -27,4 +31,4 @@ loop_clock::time_point monotonic_now() noexcept {
                                   std::chrono::nanoseconds(now.tv_nsec));
 }
 
-}  // namespace amb::hosted::net
+} // namespace amb::hosted::net

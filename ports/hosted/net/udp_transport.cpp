@@ -41,7 +41,7 @@ std::uint32_t random_session() {
 // rest of the loop.
 constexpr int max_datagrams_per_event = 512;
 
-}  // namespace
+} // namespace
 
 struct udp_transport::peer {
     peer(ipv4_endpoint where, const amb::net::reliable_config& config)
@@ -73,7 +73,9 @@ result<std::unique_ptr<udp_transport>, int> udp_transport::open(const udp_config
 udp_transport::udp_transport(int fd, const udp_config& config, ipv4_endpoint local)
     : fd_(fd), config_(config), local_(local), datagram_buffer_(amb::net::max_datagram_size) {}
 
-udp_transport::~udp_transport() { ::close(fd_); }
+udp_transport::~udp_transport() {
+    ::close(fd_);
+}
 
 udp_transport::peer* udp_transport::find_or_add(ipv4_endpoint address) {
     auto found = peers_.find(address);
@@ -158,7 +160,7 @@ void udp_transport::on_events(short revents, loop_clock::time_point now) {
             if (size < 0 && errno == EINTR)
                 continue;
             if (size < 0)
-                break;  // EAGAIN: drained. Other errors (e.g. ICMP refusals) are transient.
+                break; // EAGAIN: drained. Other errors (e.g. ICMP refusals) are transient.
             ++counters_.datagrams_received;
             peer* source = find_or_add(from_sockaddr(address));
             if (source == nullptr) {
@@ -212,4 +214,4 @@ const amb::net::reliable_counters* udp_transport::peer_counters(ipv4_endpoint ad
     return found == peers_.end() ? nullptr : &found->second->endpoint.counters();
 }
 
-}  // namespace amb::hosted::net
+} // namespace amb::hosted::net

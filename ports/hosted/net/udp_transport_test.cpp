@@ -4,9 +4,9 @@
 
 #include "test_support.hpp"
 
-#include <sys/socket.h>
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace amb::hosted::net {
@@ -100,12 +100,12 @@ TEST(udp_transport, send_checks_size_and_queue) {
     auto too_large = a->send(target, bytes(64 * 1024 + 1), monotonic_now());
     ASSERT_FALSE(too_large.has_value());
     EXPECT_EQ(too_large.error(), transport_error::message_too_large);
-    EXPECT_TRUE(a->send(target, bytes(10), monotonic_now()).has_value());  // in flight
-    EXPECT_TRUE(a->send(target, bytes(10), monotonic_now()).has_value());  // queued
+    EXPECT_TRUE(a->send(target, bytes(10), monotonic_now()).has_value()); // in flight
+    EXPECT_TRUE(a->send(target, bytes(10), monotonic_now()).has_value()); // queued
     auto full = a->send(target, bytes(10), monotonic_now());
     ASSERT_FALSE(full.has_value());
     EXPECT_EQ(full.error(), transport_error::queue_full);
 }
 
-}  // namespace
-}  // namespace amb::hosted::net
+} // namespace
+} // namespace amb::hosted::net

@@ -30,4 +30,4 @@ inline void write_u32(std::span<std::uint8_t> bytes, std::size_t at, std::uint32
     bytes[at + 3] = static_cast<std::uint8_t>(value);
 }
 
-}  // namespace amb::net
+} // namespace amb::net

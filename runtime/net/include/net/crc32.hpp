@@ -19,11 +19,13 @@ inline constexpr std::uint32_t crc32_initial = 0xffffffffu;
 std::uint32_t crc32_update(std::uint32_t state, std::span<const std::uint8_t> bytes) noexcept;
 
 /// The CRC value of a finished state.
-constexpr std::uint32_t crc32_finish(std::uint32_t state) noexcept { return state ^ 0xffffffffu; }
+constexpr std::uint32_t crc32_finish(std::uint32_t state) noexcept {
+    return state ^ 0xffffffffu;
+}
 
 /// CRC-32 of one contiguous buffer ("123456789" gives 0xCBF43926).
 inline std::uint32_t crc32(std::span<const std::uint8_t> bytes) noexcept {
     return crc32_finish(crc32_update(crc32_initial, bytes));
 }
 
-}  // namespace amb::net
+} // namespace amb::net

@@ -24,7 +24,7 @@ inline constexpr std::size_t length_prefix_size = 4;
 std::array<std::uint8_t, length_prefix_size> encode_length_prefix(std::size_t size) noexcept;
 
 enum class stream_error : std::uint8_t {
-    message_too_large = 1,  ///< the announced length exceeds the storage; the stream is dead
+    message_too_large = 1, ///< the announced length exceeds the storage; the stream is dead
 };
 
 struct stream_step {
@@ -60,4 +60,4 @@ private:
     std::size_t filled_ = 0;
 };
 
-}  // namespace amb::net
+} // namespace amb::net

@@ -58,7 +58,7 @@ inline constexpr std::uint8_t datagram_version = 1;
 inline constexpr std::size_t datagram_common_header_size = 12;
 inline constexpr std::size_t data_header_size = 22;
 inline constexpr std::size_t ack_header_size = 15;
-inline constexpr std::size_t datagram_trailer_size = 4;  // CRC-32
+inline constexpr std::size_t datagram_trailer_size = 4; // CRC-32
 /// Bytes of a data datagram that are not message payload.
 inline constexpr std::size_t data_overhead = data_header_size + datagram_trailer_size;
 /// The largest UDP payload over IPv4.
@@ -87,13 +87,13 @@ struct reliable_config {
 };
 
 enum class send_error : std::uint8_t {
-    busy = 1,           ///< a message is in flight; retry after its completion
-    message_too_large,  ///< larger than `max_message_size`
+    busy = 1,          ///< a message is in flight; retry after its completion
+    message_too_large, ///< larger than `max_message_size`
 };
 
 enum class send_failure : std::uint8_t {
-    retry_limit = 1,  ///< no progress after `retry_limit` retransmission timeouts
-    refused,          ///< the peer cannot take a message this large (its configuration differs)
+    retry_limit = 1, ///< no progress after `retry_limit` retransmission timeouts
+    refused,         ///< the peer cannot take a message this large (its configuration differs)
 };
 
 const char* to_string(send_failure failure) noexcept;
@@ -106,18 +106,18 @@ struct send_completion {
 
 /// Why a received datagram was dropped. Every value has a counter.
 enum class datagram_error : std::uint8_t {
-    too_short = 0,      ///< shorter than its kind's header and trailer
-    bad_magic,          ///< not one of ours
-    bad_version,        ///< another protocol version
-    bad_kind,           ///< unknown kind or nonzero flags
-    bad_crc,            ///< corrupted
-    bad_length,         ///< a payload or bitmap length that disagrees with the header
-    bad_fragment,       ///< count 0, index >= count, count or chunk impossible for the length
-    inconsistent,       ///< disagrees with earlier fragments of the same message
-    duplicate,          ///< a fragment or message already received (acknowledged again)
-    stale,              ///< an old sequence number, or an ack for a message no longer in flight
-    wrong_session,      ///< an ack for another session of ours (from before a restart)
-    refused,            ///< a message larger than we accept; refused in the ack
+    too_short = 0, ///< shorter than its kind's header and trailer
+    bad_magic,     ///< not one of ours
+    bad_version,   ///< another protocol version
+    bad_kind,      ///< unknown kind or nonzero flags
+    bad_crc,       ///< corrupted
+    bad_length,    ///< a payload or bitmap length that disagrees with the header
+    bad_fragment,  ///< count 0, index >= count, count or chunk impossible for the length
+    inconsistent,  ///< disagrees with earlier fragments of the same message
+    duplicate,     ///< a fragment or message already received (acknowledged again)
+    stale,         ///< an old sequence number, or an ack for a message no longer in flight
+    wrong_session, ///< an ack for another session of ours (from before a restart)
+    refused,       ///< a message larger than we accept; refused in the ack
 };
 inline constexpr std::size_t datagram_error_count = 12;
 
@@ -126,14 +126,14 @@ const char* to_string(datagram_error error) noexcept;
 struct reliable_counters {
     std::uint32_t datagrams_received = 0;
     std::uint32_t datagrams_sent = 0;
-    std::uint32_t retransmissions = 0;     ///< data datagrams sent again
+    std::uint32_t retransmissions = 0; ///< data datagrams sent again
     std::uint32_t messages_delivered = 0;
-    std::uint32_t messages_sent = 0;       ///< acknowledged as complete
+    std::uint32_t messages_sent = 0; ///< acknowledged as complete
     std::uint32_t messages_failed = 0;
     std::uint32_t reassembly_timeouts = 0;
-    std::uint32_t abandoned = 0;           ///< incomplete messages replaced by a newer one
-    std::uint32_t peer_restarts = 0;       ///< the peer's session changed
-    std::array<std::uint32_t, datagram_error_count> dropped{};  ///< indexed by datagram_error
+    std::uint32_t abandoned = 0;     ///< incomplete messages replaced by a newer one
+    std::uint32_t peer_restarts = 0; ///< the peer's session changed
+    std::array<std::uint32_t, datagram_error_count> dropped{}; ///< indexed by datagram_error
 };
 
 /// What one received datagram did.
@@ -219,7 +219,7 @@ private:
     std::size_t send_count_ = 0;
     std::size_t send_acked_ = 0;
     std::size_t send_in_flight_ = 0;
-    std::size_t send_scan_ = 0;  // fragments below this index are not unsent
+    std::size_t send_scan_ = 0; // fragments below this index are not unsent
     std::uint32_t retries_ = 0;
     loop_clock::time_point send_deadline_{};
 
@@ -230,7 +230,7 @@ private:
     std::uint32_t peer_session_ = 0;
     bool have_delivered_ = false;
     std::uint32_t highest_delivered_ = 0;
-    std::uint64_t delivered_bits_ = 0;  // bit i: highest_delivered_ - i was delivered
+    std::uint64_t delivered_bits_ = 0; // bit i: highest_delivered_ - i was delivered
     bool receive_active_ = false;
     std::uint32_t receive_sequence_ = 0;
     std::uint32_t receive_length_ = 0;
@@ -245,4 +245,4 @@ private:
     ack_status ack_status_ = ack_status::partial;
 };
 
-}  // namespace amb::net
+} // namespace amb::net

@@ -45,8 +45,7 @@ inline constexpr std::size_t max_frame_data_size = 0xffff;
 
 /// True for the bytes that API mode 2 escapes.
 constexpr bool needs_escape(std::uint8_t byte) noexcept {
-    return byte == start_delimiter || byte == escape_byte || byte == xon_byte ||
-           byte == xoff_byte;
+    return byte == start_delimiter || byte == escape_byte || byte == xon_byte || byte == xoff_byte;
 }
 
 /// An upper bound of the encoded size of a frame with `data_size` bytes of frame data
@@ -63,8 +62,8 @@ std::uint8_t checksum(std::span<const std::uint8_t> data) noexcept;
 std::size_t encoded_size(std::span<const std::uint8_t> data) noexcept;
 
 enum class encode_error : std::uint8_t {
-    frame_too_large = 1,  ///< more than `max_frame_data_size` bytes of frame data
-    buffer_too_small,     ///< `out` cannot hold the encoded frame; nothing useful was written
+    frame_too_large = 1, ///< more than `max_frame_data_size` bytes of frame data
+    buffer_too_small,    ///< `out` cannot hold the encoded frame; nothing useful was written
 };
 
 /// Writes one escaped frame carrying `data` into `out`; returns the number of bytes written.
@@ -72,12 +71,12 @@ result<std::size_t, encode_error> encode_frame(std::span<const std::uint8_t> dat
                                                std::span<std::uint8_t> out) noexcept;
 
 enum class decode_error : std::uint8_t {
-    garbage = 1,      ///< bytes outside any frame were skipped (reported once per run)
-    bad_checksum,     ///< a complete frame whose checksum did not match; dropped
-    oversize_length,  ///< the length field exceeds the decoder's capacity; frame skipped
-    bad_escape,       ///< 0x7D followed by a byte that does not unescape to an escaped byte
-    interrupted,      ///< a start delimiter inside a frame: the partial frame is dropped and
-                      ///< decoding restarts at the new delimiter
+    garbage = 1,     ///< bytes outside any frame were skipped (reported once per run)
+    bad_checksum,    ///< a complete frame whose checksum did not match; dropped
+    oversize_length, ///< the length field exceeds the decoder's capacity; frame skipped
+    bad_escape,      ///< 0x7D followed by a byte that does not unescape to an escaped byte
+    interrupted,     ///< a start delimiter inside a frame: the partial frame is dropped and
+                     ///< decoding restarts at the new delimiter
 };
 
 /// A short English name of the error, for logs and test output.
@@ -85,9 +84,9 @@ const char* to_string(decode_error error) noexcept;
 
 /// Everything the decoder saw, for diagnostics. Counters wrap around at 2^32.
 struct decode_counters {
-    std::uint32_t frames = 0;            ///< valid frames returned
-    std::uint32_t garbage_runs = 0;      ///< `garbage` errors
-    std::uint32_t garbage_bytes = 0;     ///< bytes skipped outside frames
+    std::uint32_t frames = 0;        ///< valid frames returned
+    std::uint32_t garbage_runs = 0;  ///< `garbage` errors
+    std::uint32_t garbage_bytes = 0; ///< bytes skipped outside frames
     std::uint32_t bad_checksum = 0;
     std::uint32_t oversize_length = 0;
     std::uint32_t bad_escape = 0;
@@ -138,4 +137,4 @@ private:
     std::uint8_t sum_ = 0;
 };
 
-}  // namespace amb::net::xbee
+} // namespace amb::net::xbee

@@ -47,8 +47,8 @@ inline constexpr std::size_t min_fragment_frame_size = fragment_header_size + 1;
 std::size_t fragment_count(std::size_t message_size, std::size_t max_frame_data) noexcept;
 
 enum class send_error : std::uint8_t {
-    message_too_large = 1,  ///< the message would need more than 65535 fragments
-    busy,                   ///< the previous message has frames left
+    message_too_large = 1, ///< the message would need more than 65535 fragments
+    busy,                  ///< the previous message has frames left
 };
 
 class message_sender {
@@ -79,16 +79,16 @@ private:
 };
 
 enum class fragment_error : std::uint8_t {
-    not_a_fragment = 1,  ///< a valid frame, but too short or of another frame type
-    bad_header,          ///< count 0, index >= count, or a payload that overflows the length
-    message_too_large,   ///< the announced length exceeds the receiver's message storage
-    out_of_order,        ///< not the fragment expected next (a frame was lost); dropped, and
-                         ///< any partial message is abandoned
-    inconsistent,        ///< disagrees with earlier fragments (count, length, CRC); dropped,
-                         ///< partial message abandoned
-    abandoned,           ///< a new message began before the previous one was complete; the new
-                         ///< fragment was accepted
-    bad_message_crc,     ///< all fragments arrived but the message CRC-32 did not match
+    not_a_fragment = 1, ///< a valid frame, but too short or of another frame type
+    bad_header,         ///< count 0, index >= count, or a payload that overflows the length
+    message_too_large,  ///< the announced length exceeds the receiver's message storage
+    out_of_order,       ///< not the fragment expected next (a frame was lost); dropped, and
+                        ///< any partial message is abandoned
+    inconsistent,       ///< disagrees with earlier fragments (count, length, CRC); dropped,
+                        ///< partial message abandoned
+    abandoned,          ///< a new message began before the previous one was complete; the new
+                        ///< fragment was accepted
+    bad_message_crc,    ///< all fragments arrived but the message CRC-32 did not match
 };
 
 const char* to_string(fragment_error error) noexcept;
@@ -144,4 +144,4 @@ private:
     std::size_t filled_ = 0;
 };
 
-}  // namespace amb::net::xbee
+} // namespace amb::net::xbee

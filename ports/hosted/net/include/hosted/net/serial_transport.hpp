@@ -87,4 +87,4 @@ private:
     int last_error_ = 0;
 };
 
-}  // namespace amb::hosted::net
+} // namespace amb::hosted::net

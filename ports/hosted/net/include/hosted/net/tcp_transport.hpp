@@ -37,10 +37,10 @@ struct tcp_config {
 };
 
 enum class close_reason : std::uint8_t {
-    peer_closed = 1,    ///< end of stream (a partial message, if any, is lost)
-    protocol_error,     ///< an announced length above `max_message_size`
-    socket_error,       ///< see `socket_error()` for the errno
-    closed_locally,     ///< `close()` was called
+    peer_closed = 1, ///< end of stream (a partial message, if any, is lost)
+    protocol_error,  ///< an announced length above `max_message_size`
+    socket_error,    ///< see `socket_error()` for the errno
+    closed_locally,  ///< `close()` was called
 };
 
 class tcp_connection {
@@ -118,4 +118,4 @@ private:
     ipv4_endpoint local_;
 };
 
-}  // namespace amb::hosted::net
+} // namespace amb::hosted::net

@@ -44,10 +44,10 @@ struct ipv4_endpoint {
 
 /// Errors of queueing a message for sending.
 enum class transport_error : std::uint8_t {
-    message_too_large = 1,  ///< above the transport's maximum message size
-    queue_full,             ///< too many messages or bytes waiting (back-pressure)
-    closed,                 ///< the connection is closed; see the transport's close reason
-    too_many_peers,         ///< the UDP transport already talks to `max_peers` peers
+    message_too_large = 1, ///< above the transport's maximum message size
+    queue_full,            ///< too many messages or bytes waiting (back-pressure)
+    closed,                ///< the connection is closed; see the transport's close reason
+    too_many_peers,        ///< the UDP transport already talks to `max_peers` peers
 };
 
 const char* to_string(transport_error error) noexcept;
@@ -67,7 +67,8 @@ int poll_transports(loop_clock::duration max_wait, Transports&... transports) {
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
     int ready;
     do {
-        ready = ::poll(fds, sizeof...(Transports), static_cast<int>(std::max<decltype(wait)>(wait, 0)));
+        ready =
+            ::poll(fds, sizeof...(Transports), static_cast<int>(std::max<decltype(wait)>(wait, 0)));
     } while (ready < 0 && errno == EINTR);
     if (ready < 0)
         return errno;
@@ -77,4 +78,4 @@ int poll_transports(loop_clock::duration max_wait, Transports&... transports) {
     return 0;
 }
 
-}  // namespace amb::hosted::net
+} // namespace amb::hosted::net

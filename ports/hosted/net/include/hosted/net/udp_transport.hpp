@@ -12,7 +12,8 @@
 // Each peer has one message in flight and a bounded queue behind it. A datagram the kernel
 // refuses (EAGAIN, ENOBUFS) is dropped and recovered by retransmission. Received messages and
 // send reports wait in the transport until taken: a full receive queue stops reading the socket
-// (back-pressure), and past `max_reports` the oldest report is dropped. Single-threaded: call everything from the loop thread.
+// (back-pressure), and past `max_reports` the oldest report is dropped. Single-threaded: call
+// everything from the loop thread.
 // TODO(security): any address can claim a peer slot; the planner should list the peers.
 #pragma once
 
@@ -59,7 +60,7 @@ struct udp_counters {
     std::uint64_t datagrams_received = 0;
     std::uint64_t datagrams_sent = 0;
     std::uint64_t datagrams_refused_by_kernel = 0;  ///< sendto failed; retransmission recovers
-    std::uint64_t datagrams_from_unknown_peers = 0;  ///< dropped: `max_peers` reached
+    std::uint64_t datagrams_from_unknown_peers = 0; ///< dropped: `max_peers` reached
 };
 
 class udp_transport {
@@ -71,9 +72,8 @@ public:
     udp_transport& operator=(const udp_transport&) = delete;
 
     /// Queues `message` (copied) for `to`; returns a ticket that a later `send_report` names.
-    result<std::uint64_t, transport_error> send(ipv4_endpoint to,
-                                                std::span<const std::uint8_t> message,
-                                                loop_clock::time_point now);
+    result<std::uint64_t, transport_error>
+    send(ipv4_endpoint to, std::span<const std::uint8_t> message, loop_clock::time_point now);
 
     std::optional<received_message> receive();
     std::optional<send_report> take_report();
@@ -113,4 +113,4 @@ private:
     udp_counters counters_;
 };
 
-}  // namespace amb::hosted::net
+} // namespace amb::hosted::net
