@@ -1,0 +1,116 @@
+// udp_transport: messages over UDP with the reliable datagram protocol of <net/reliable_datagram>
+// (docs/net.md, "Datagram links"), one non-blocking socket for all peers.
+//
+//     auto udp = hosted::net::udp_transport::open({.bind = ipv4_endpoint::loopback(0)});
+//     auto ticket = (*udp)->send(peer, message, monotonic_now());   // queued, copied
+//     ... drive it: poll_transports(timeout, **udp), or epoll on fd() and call on_events.
+//     while (auto message = (*udp)->receive()) use(message->from, message->bytes);
+//     while (auto report = (*udp)->take_report()) ...               // ticket acked or failed
+//
+// One `reliable_endpoint` per peer address, created on the first send to it or the first valid
+// datagram from it (at most `max_peers`; each holds about twice `max_message_size` of memory).
+// Each peer has one message in flight and a bounded queue behind it. A datagram the kernel
+// refuses (EAGAIN, ENOBUFS) is dropped and recovered by retransmission. Received messages and
+// send reports wait in the transport until taken: a full receive queue stops reading the socket
+// (back-pressure), and past `max_reports` the oldest report is dropped. Single-threaded: call
+// everything from the loop thread.
+// TODO(security): any address can claim a peer slot; the planner should list the peers.
+#pragma once
+
+#include <hosted/net/transport.hpp>
+#include <net/reliable_datagram.hpp>
+
+#include <base/result.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace amb::hosted::net {
+
+struct udp_config {
+    /// Local address and port; port 0 picks a free one (see `local()`).
+    ipv4_endpoint bind = ipv4_endpoint::loopback(0);
+    /// Protocol settings for every peer; the session is drawn at random per peer.
+    amb::net::reliable_config protocol;
+    std::size_t max_peers = 16;
+    /// Messages waiting behind the one in flight, per peer.
+    std::size_t max_queued = 64;
+    std::size_t max_received = 256;
+    std::size_t max_reports = 256;
+};
+
+struct received_message {
+    ipv4_endpoint from;
+    std::vector<std::uint8_t> bytes;
+};
+
+/// The end of one `send`: success, or why the protocol gave up.
+struct send_report {
+    ipv4_endpoint to;
+    std::uint64_t ticket = 0;
+    std::optional<amb::net::send_failure> failure;
+};
+
+struct udp_counters {
+    std::uint64_t datagrams_received = 0;
+    std::uint64_t datagrams_sent = 0;
+    std::uint64_t datagrams_refused_by_kernel = 0;  ///< sendto failed; retransmission recovers
+    std::uint64_t datagrams_from_unknown_peers = 0; ///< dropped: `max_peers` reached
+};
+
+class udp_transport {
+public:
+    /// Opens and binds the socket; the error is the errno of the call that failed.
+    static result<std::unique_ptr<udp_transport>, int> open(const udp_config& config);
+    ~udp_transport();
+    udp_transport(const udp_transport&) = delete;
+    udp_transport& operator=(const udp_transport&) = delete;
+
+    /// Queues `message` (copied) for `to`; returns a ticket that a later `send_report` names.
+    result<std::uint64_t, transport_error>
+    send(ipv4_endpoint to, std::span<const std::uint8_t> message, loop_clock::time_point now);
+
+    std::optional<received_message> receive();
+    std::optional<send_report> take_report();
+
+    int fd() const noexcept { return fd_; }
+    /// POLLIN while the receive queue has room (back-pressure otherwise).
+    short wanted_events() const noexcept {
+        return received_.size() < config_.max_received ? POLLIN : 0;
+    }
+    /// Reads every waiting datagram (if POLLIN), runs timers, transmits what is due.
+    void on_events(short revents, loop_clock::time_point now);
+    loop_clock::time_point next_deadline() const noexcept;
+
+    ipv4_endpoint local() const noexcept { return local_; }
+    const udp_counters& counters() const noexcept { return counters_; }
+    /// The protocol counters of one peer, if it exists.
+    const amb::net::reliable_counters* peer_counters(ipv4_endpoint address) const;
+
+private:
+    struct peer;
+
+    udp_transport(int fd, const udp_config& config, ipv4_endpoint local);
+    peer* find_or_add(ipv4_endpoint address);
+    void start_next(peer& target, loop_clock::time_point now);
+    void complete(peer& target, const amb::net::send_completion& completion,
+                  loop_clock::time_point now);
+    void flush(peer& target, loop_clock::time_point now);
+
+    int fd_;
+    udp_config config_;
+    ipv4_endpoint local_;
+    std::map<ipv4_endpoint, std::unique_ptr<peer>> peers_;
+    std::deque<received_message> received_;
+    std::deque<send_report> reports_;
+    std::vector<std::uint8_t> datagram_buffer_;
+    std::uint64_t next_ticket_ = 1;
+    udp_counters counters_;
+};
+
+} // namespace amb::hosted::net
