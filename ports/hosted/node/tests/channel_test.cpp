@@ -519,3 +519,54 @@ TEST(node_kernel, groups_call_each_other_without_the_kernel_in_the_path) {
     EXPECT_TRUE(WIFEXITED(exits[0].wait_status));
     EXPECT_EQ(WEXITSTATUS(exits[0].wait_status), 0);
 }
+
+// A node kernel in its own process (so that the signal is not the test's): SIGTERM makes its loop
+// stop every group and exit 0, and no group process survives it.
+TEST(node_kernel, sigterm_stops_the_node_cleanly) {
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    pid_t kernel_pid = ::fork();
+    ASSERT_GE(kernel_pid, 0);
+    if (kernel_pid == 0) {
+        ::close(pipe_fds[0]);
+        node_kernel kernel(std::chrono::milliseconds(500));
+        if (!kernel.watch_stop_signals())
+            ::_exit(40);
+        channel_id channel = 0;
+        group_id a = kernel.add_group({"a", [&](group_context& context) {
+                                           return serve_probe<strategy::static_types>(context,
+                                                                                      channel);
+                                       }});
+        kernel.add_group({"b", [](group_context&) {
+                              ::pause();
+                              return 0;
+                          }});
+        channel = *kernel.connect(kernel_group, a, ring_config);
+        if (!kernel.start())
+            ::_exit(41);
+        pid_t pids[2] = {kernel.pid_of(1), kernel.pid_of(2)};
+        if (::write(pipe_fds[1], pids, sizeof pids) != sizeof pids)
+            ::_exit(42);
+        group_loop loop;
+        loop.add(kernel);
+        loop.run_until([&] { return kernel.stop_requested(); });
+        kernel.stop();
+        ::_exit(kernel.running() == 0 ? 0 : 43);
+    }
+    ::close(pipe_fds[1]);
+    pid_t groups[2] = {-1, -1};
+    ASSERT_EQ(::read(pipe_fds[0], groups, sizeof groups), static_cast<ssize_t>(sizeof groups));
+    ::close(pipe_fds[0]);
+    EXPECT_EQ(::kill(groups[0], 0), 0);
+    ASSERT_EQ(::kill(kernel_pid, SIGTERM), 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(kernel_pid, &status, 0), kernel_pid);
+    EXPECT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    // The groups were the kernel's children: reaped by it, so their pids no longer exist.
+    for (pid_t group : groups) {
+        errno = 0;
+        EXPECT_EQ(::kill(group, 0), -1);
+        EXPECT_EQ(errno, ESRCH);
+    }
+}
