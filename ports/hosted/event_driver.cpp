@@ -16,6 +16,10 @@ namespace amb::hosted {
 
 namespace {
 
+// epoll data of the driver's own descriptors; watches store their (never 1 or 2) address.
+constexpr std::uint64_t wakeup_tag = 1;
+constexpr std::uint64_t timer_tag = 2;
+
 void close_if_open(int fd) {
     if (fd >= 0)
         ::close(fd);
@@ -39,9 +43,9 @@ result<event_driver, int> event_driver::create() noexcept {
     if (opened) {
         epoll_event watch{};
         watch.events = EPOLLIN;
-        watch.data.fd = wakeup;
+        watch.data.u64 = wakeup_tag;
         opened = ::epoll_ctl(epoll, EPOLL_CTL_ADD, wakeup, &watch) == 0;
-        watch.data.fd = timer;
+        watch.data.u64 = timer_tag;
         opened = opened && ::epoll_ctl(epoll, EPOLL_CTL_ADD, timer, &watch) == 0;
         error = errno;
     }
@@ -90,14 +94,45 @@ void event_driver::wait(loop_clock::time_point deadline) noexcept {
         ::timerfd_settime(timer_, 0, &disarm, nullptr);
         timer_armed_ = false;
     }
-    epoll_event events[2];
+    epoll_event events[16];
     int ready;
     do {
-        ready = ::epoll_wait(epoll_, events, 2, -1);
+        ready = ::epoll_wait(epoll_, events, 16, -1);
     } while (ready < 0 && errno == EINTR);
     AMB_ASSERT(ready >= 0, "epoll_wait failed");
-    for (int i = 0; i < ready; ++i)
-        drain(events[i].data.fd);
+    for (int i = 0; i < ready; ++i) {
+        if (events[i].data.u64 == wakeup_tag) {
+            drain(wakeup_);
+        } else if (events[i].data.u64 == timer_tag) {
+            drain(timer_);
+        } else {
+            auto* watched = static_cast<descriptor_watch*>(events[i].data.ptr);
+            watched->ready(watched->context, events[i].events);
+        }
+    }
+}
+
+result<void, int> event_driver::watch(descriptor_watch& watched, std::uint32_t events) noexcept {
+    AMB_REQUIRE(watched.ready != nullptr, "descriptor_watch without a ready function");
+    epoll_event event{};
+    event.events = events;
+    event.data.ptr = &watched;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, watched.fd, &event) < 0)
+        return failure{errno};
+    return {};
+}
+
+result<void, int> event_driver::modify(descriptor_watch& watched, std::uint32_t events) noexcept {
+    epoll_event event{};
+    event.events = events;
+    event.data.ptr = &watched;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_MOD, watched.fd, &event) < 0)
+        return failure{errno};
+    return {};
+}
+
+void event_driver::unwatch(descriptor_watch& watched) noexcept {
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, watched.fd, nullptr);
 }
 
 void event_driver::wake() noexcept {

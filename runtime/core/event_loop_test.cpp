@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -243,4 +245,47 @@ TEST(hosted_event_driver, cross_thread_completion_resumes_through_the_loop) {
 }
 
 }  // namespace
+
+// The hosted driver watches other descriptors for their owners: a pipe becomes readable and the
+// loop's wait runs the watch's function; after unwatch it no longer does.
+TEST(hosted_event_driver, watched_descriptors_wake_the_loop_and_run_their_function) {
+    auto driver = hosted::event_driver::create();
+    ASSERT_TRUE(driver);
+    event_loop loop(*driver);
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    struct seen {
+        int calls = 0;
+        std::uint32_t events = 0;
+    } state;
+    hosted::descriptor_watch watch{fds[0],
+                                   [](void* context, std::uint32_t events) noexcept {
+                                       auto& s = *static_cast<seen*>(context);
+                                       ++s.calls;
+                                       s.events = events;
+                                   },
+                                   &state};
+    ASSERT_TRUE(driver->watch(watch, EPOLLIN));
+    EXPECT_FALSE(driver->watch(watch, EPOLLIN));  // already watched
+    std::thread writer([&] {
+        std::this_thread::sleep_for(20ms);
+        char byte = 1;
+        EXPECT_EQ(::write(fds[1], &byte, 1), 1);
+    });
+    // No work and no timer: the loop sleeps until the pipe is readable.
+    driver->wait(loop_clock::time_point::max());
+    writer.join();
+    EXPECT_EQ(state.calls, 1);
+    EXPECT_TRUE(state.events & EPOLLIN);
+    driver->unwatch(watch);
+    char byte = 0;
+    EXPECT_EQ(::read(fds[0], &byte, 1), 1);
+    EXPECT_EQ(::write(fds[1], &byte, 1), 1);
+    driver->wake();
+    driver->wait(loop_clock::time_point::max());
+    EXPECT_EQ(state.calls, 1);
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
 }  // namespace amb

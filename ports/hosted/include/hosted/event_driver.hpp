@@ -1,7 +1,8 @@
 // amb::hosted::event_driver: the Linux driver for amb::event_loop.
 //
-// One epoll instance watches an eventfd (wakeups from other threads) and a timerfd (the loop's
-// next deadline, absolute on CLOCK_MONOTONIC, which is also the loop clock). One driver per event
+// One epoll instance watches an eventfd (wakeups from other threads), a timerfd (the loop's
+// next deadline, absolute on CLOCK_MONOTONIC, which is also the loop clock) and any descriptor
+// its owner asks it to watch (`descriptor_watch`). One driver per event
 // loop; `wake` may be called from any thread, everything else on the loop thread.
 //
 //     auto driver = hosted::event_driver::create();   // result<event_driver, int errno>
@@ -11,7 +12,20 @@
 #include <base/result.hpp>
 #include <runtime/event_loop.hpp>
 
+#include <cstdint>
+
 namespace amb::hosted {
+
+/// A descriptor the driver watches for its owner (a socket, a pty, an eventfd of a channel,
+/// libmicrohttpd's epoll descriptor). `ready(context, events)` runs on the loop thread, from
+/// inside the loop's wait, with the epoll events that occurred (EPOLLIN, EPOLLOUT, EPOLLERR,
+/// EPOLLHUP); it may post work to the loop but must not unwatch other descriptors. The object
+/// must stay where it is until `unwatch`.
+struct descriptor_watch {
+    int fd = -1;
+    void (*ready)(void* context, std::uint32_t events) noexcept = nullptr;
+    void* context = nullptr;
+};
 
 class event_driver final : public loop_driver {
 public:
@@ -26,6 +40,14 @@ public:
     loop_clock::time_point now() noexcept override;
     void wait(loop_clock::time_point deadline) noexcept override;
     void wake() noexcept override;
+
+    /// Starts watching `watch.fd` for `events` (EPOLLIN, EPOLLOUT; level-triggered). Error:
+    /// errno of epoll_ctl (EEXIST if already watched).
+    result<void, int> watch(descriptor_watch& watch, std::uint32_t events) noexcept;
+    /// Changes the events of a watched descriptor. Error: errno of epoll_ctl.
+    result<void, int> modify(descriptor_watch& watch, std::uint32_t events) noexcept;
+    /// Stops watching (before the descriptor is closed or the watch object goes away).
+    void unwatch(descriptor_watch& watch) noexcept;
 
 private:
     event_driver(int epoll, int wakeup, int timer) noexcept
