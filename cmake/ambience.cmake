@@ -14,13 +14,15 @@ function(amb_tool_options target)
 endfunction()
 
 # amb_add_fuzzer(NAME target TEST_PREFIX prefix SEEDS seed_target SOURCES ... LIBRARIES ...
-#                [RUN_NAME name] [SECONDS n])
+#                [INSTRUMENT library ...] [RUN_NAME name] [SECONDS n])
 # A libFuzzer target (clang, with ASan and UBSan) and two CTests: `<prefix>.seeds` runs the seed
 # writer into the corpus directory, `<prefix>.<RUN_NAME>` (default `verify`) fuzzes from it for
-# a bounded time (default 45 s).
+# a bounded time (default 45 s). Libraries listed in INSTRUMENT have their sources compiled into
+# the fuzzer (with its coverage and sanitizer flags) instead of being linked as built: code in a
+# library built without them is invisible to libFuzzer's coverage and unchecked by ASan.
 function(amb_add_fuzzer)
-    cmake_parse_arguments(ARG "" "NAME;SEEDS;TEST_PREFIX;SECONDS;RUN_NAME" "SOURCES;LIBRARIES"
-                          ${ARGN})
+    cmake_parse_arguments(ARG "" "NAME;SEEDS;TEST_PREFIX;SECONDS;RUN_NAME"
+                          "SOURCES;LIBRARIES;INSTRUMENT" ${ARGN})
     if(NOT ARG_SECONDS)
         set(ARG_SECONDS 45)
     endif()
@@ -28,6 +30,19 @@ function(amb_add_fuzzer)
         set(ARG_RUN_NAME verify)
     endif()
     add_executable(${ARG_NAME} ${ARG_SOURCES})
+    foreach(library ${ARG_INSTRUMENT})
+        get_target_property(library_sources ${library} SOURCES)
+        get_target_property(library_dir ${library} SOURCE_DIR)
+        foreach(source ${library_sources})
+            if(NOT IS_ABSOLUTE ${source})
+                set(source ${library_dir}/${source})
+            endif()
+            target_sources(${ARG_NAME} PRIVATE ${source})
+        endforeach()
+        target_include_directories(${ARG_NAME} PRIVATE
+            $<TARGET_PROPERTY:${library},INCLUDE_DIRECTORIES>)
+        target_link_libraries(${ARG_NAME} PRIVATE $<TARGET_PROPERTY:${library},LINK_LIBRARIES>)
+    endforeach()
     target_link_libraries(${ARG_NAME} PRIVATE ${ARG_LIBRARIES})
     target_compile_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -70,13 +70,12 @@ bool group_loop::sleep(std::chrono::milliseconds timeout) {
     bool ok = true;
     if (sleep_now) {
         ++sleeps_;
-        pollfd watched[16];
-        nfds_t count = 0;
+        watched_.clear();
         for (loop_source* source : sources_)
-            if (source->wake_descriptor() >= 0 && count < 16)
-                watched[count++] = {source->wake_descriptor(), POLLIN, 0};
+            if (source->wake_descriptor() >= 0)
+                watched_.push_back({source->wake_descriptor(), POLLIN, 0});
         for (;;) {
-            int ready = ::poll(watched, count, static_cast<int>(timeout.count()));
+            int ready = ::poll(watched_.data(), watched_.size(), static_cast<int>(timeout.count()));
             if (ready < 0 && errno == EINTR)
                 continue;
             ok = ready > 0;

@@ -50,6 +50,8 @@
 
 #include <async/task.hpp>
 
+#include <poll.h>
+
 #include <atomic>
 #include <chrono>
 #include <coroutine>
@@ -168,6 +170,7 @@ private:
 
     std::chrono::microseconds spin_;
     std::vector<loop_source*> sources_;
+    std::vector<pollfd> watched_;  // capacity kept between sleeps
     std::uint64_t sleeps_ = 0;
 };
 
