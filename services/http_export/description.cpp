@@ -40,7 +40,7 @@ json procedure_entry(std::string_view export_name, std::size_t id, std::string_v
     return entry;
 }
 
-}  // namespace
+} // namespace
 
 result<std::string, bool> describe_export(std::string_view name, const interface_codec& codec,
                                           std::string_view schema) {
@@ -134,4 +134,4 @@ result<std::string, bool> describe_export(std::string_view name, const interface
     return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-}  // namespace amb::http_export
+} // namespace amb::http_export

@@ -25,4 +25,4 @@ namespace amb::http_export {
 result<std::string, bool> describe_export(std::string_view name, const interface_codec& codec,
                                           std::string_view schema);
 
-}  // namespace amb::http_export
+} // namespace amb::http_export

@@ -24,11 +24,14 @@ namespace amb::http_export {
 
 const char* describe(export_error e) {
     switch (e) {
-    case export_error::bad_name: return "export names are 1-64 characters of [A-Za-z0-9_-]";
-    case export_error::duplicate_name: return "an export with this name exists";
+    case export_error::bad_name:
+        return "export names are 1-64 characters of [A-Za-z0-9_-]";
+    case export_error::duplicate_name:
+        return "an export with this name exists";
     case export_error::bad_description:
         return "the description is not lidlc JSON of a schema declaring this interface";
-    case export_error::already_started: return "exports must be added before start()";
+    case export_error::already_started:
+        return "exports must be added before start()";
     }
     return "unknown export error";
 }
@@ -51,8 +54,7 @@ bool valid_export_name(std::string_view name) {
 }
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) ==
                       std::tolower(static_cast<unsigned char>(y));
            });
@@ -97,14 +99,14 @@ std::string reason_text(const caplets::reason& why) {
     return text;
 }
 
-}  // namespace
+} // namespace
 
 struct exporter::state {
     struct export_entry {
         std::string name;
         const interface_codec* codec;
         call_target* target;
-        std::string description;  // the body of GET /<name>
+        std::string description; // the body of GET /<name>
     };
 
     // One HTTP request, from its headers to the completion callback of libmicrohttpd.
@@ -148,12 +150,8 @@ struct exporter::state {
 
     state(event_loop& event_loop_, descriptor_watcher& watcher_, const caplets::secret_key& key,
           options settings_)
-        : loop(event_loop_),
-          watcher(watcher_),
-          settings(std::move(settings_)),
-          io_ready(this, &on_io_ready),
-          timer(this, &on_timer),
-          kick(this, &on_kick) {
+        : loop(event_loop_), watcher(watcher_), settings(std::move(settings_)),
+          io_ready(this, &on_work), timer(this, &on_work), kick(this, &on_work) {
         secret.bytes = key.bytes;
         if (settings.unix_time == nullptr)
             settings.unix_time = &system_unix_time;
@@ -176,9 +174,8 @@ struct exporter::state {
 
     // --- driving libmicrohttpd from the loop -------------------------------------------------
 
-    static void on_io_ready(loop_work& work) noexcept { static_cast<bound_work&>(work).owner->run(); }
-    static void on_timer(loop_work& work) noexcept { static_cast<bound_work&>(work).owner->run(); }
-    static void on_kick(loop_work& work) noexcept { static_cast<bound_work&>(work).owner->run(); }
+    // The three work items (descriptor readable, timer, kick after a resume) all run MHD.
+    static void on_work(loop_work& work) noexcept { static_cast<bound_work&>(work).owner->run(); }
 
     void run() {
         if (daemon == nullptr)
@@ -224,8 +221,8 @@ struct exporter::state {
     }
 
     static MHD_Result answer(request& r) {
-        MHD_Response* response = MHD_create_response_from_buffer(
-            r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY);
+        MHD_Response* response =
+            MHD_create_response_from_buffer(r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY);
         if (response == nullptr)
             return MHD_NO;
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -290,9 +287,12 @@ struct exporter::state {
                 return MHD_YES;
             }
             return answer(*r);
-        case request::phase::running: return MHD_YES;  // not reached: the connection is suspended
-        case request::phase::finished: return answer(*r);
-        case request::phase::cancelled: return MHD_NO;
+        case request::phase::running:
+            return MHD_YES; // not reached: the connection is suspended
+        case request::phase::finished:
+            return answer(*r);
+        case request::phase::cancelled:
+            return MHD_NO;
         }
         return MHD_NO;
     }
@@ -327,7 +327,8 @@ struct exporter::state {
     // the order). Sets r.status when the request is answered without reading its body.
     void begin(request& r, std::string_view url, std::string_view method) {
         if (url.empty() || url.front() != '/') {
-            fail(r, MHD_HTTP_NOT_FOUND, "not_found", "URLs are /<export> and /<export>/<procedure>");
+            fail(r, MHD_HTTP_NOT_FOUND, "not_found",
+                 "URLs are /<export> and /<export>/<procedure>");
             return;
         }
         url.remove_prefix(1);
@@ -356,8 +357,9 @@ struct exporter::state {
         }
         std::string_view procedure_name = url.substr(slash + 1);
         const std::span<const procedure_codec> procedures = target->codec->procedures;
-        auto found = std::find_if(procedures.begin(), procedures.end(),
-                                  [&](const procedure_codec& p) { return p.name == procedure_name; });
+        auto found =
+            std::find_if(procedures.begin(), procedures.end(),
+                         [&](const procedure_codec& p) { return p.name == procedure_name; });
         if (found == procedures.end()) {
             fail(r, MHD_HTTP_NOT_FOUND, "unknown_procedure",
                  "export '" + target->name + "' has no procedure '" + std::string(procedure_name) +
@@ -373,8 +375,8 @@ struct exporter::state {
         }
         if (!authorise(r, &*found))
             return;
-        const char* content_type =
-            MHD_lookup_connection_value(r.connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        const char* content_type = MHD_lookup_connection_value(r.connection, MHD_HEADER_KIND,
+                                                               MHD_HTTP_HEADER_CONTENT_TYPE);
         std::string_view media_type = content_type == nullptr ? "" : content_type;
         media_type = trim(media_type.substr(0, media_type.find(';')));
         if (!equals_ignoring_case(media_type, "application/json")) {
@@ -382,8 +384,8 @@ struct exporter::state {
                  "send the parameters as a JSON object with Content-Type: application/json");
             return;
         }
-        const char* length =
-            MHD_lookup_connection_value(r.connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char* length = MHD_lookup_connection_value(r.connection, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (length != nullptr) {
             std::string_view text = trim(length);
             std::uint64_t declared = 0;
@@ -403,24 +405,31 @@ struct exporter::state {
     // when it is valid but does not grant this procedure (`procedure` null: describing the
     // export, which any grant on the export allows).
     bool authorise(request& r, const procedure_codec* procedure) {
-        const char* header =
-            MHD_lookup_connection_value(r.connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        const char* header = MHD_lookup_connection_value(r.connection, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_AUTHORIZATION);
         if (header == nullptr) {
-            unauthorised(r, "missing_token",
-                         "send a CAPLets token: Authorization: Bearer cap1_...", false);
+            unauthorised(r, "missing_token", "send a CAPLets token: Authorization: Bearer cap1_...",
+                         false);
             return false;
         }
         std::string_view value = trim(header);
         std::size_t space = value.find(' ');
         if (space == std::string_view::npos ||
             !equals_ignoring_case(value.substr(0, space), "Bearer")) {
-            unauthorised(r, "missing_token",
-                         "the Authorization header must be: Bearer cap1_...", false);
+            unauthorised(r, "missing_token", "the Authorization header must be: Bearer cap1_...",
+                         false);
+            return false;
+        }
+        std::string_view text = trim(value.substr(space + 1));
+        // An empty payload is rejected here: token_from_text would memcpy from a null pointer
+        // (caplets/tools/text.cpp; harmless in practice, but undefined behaviour).
+        if (text.size() <= caplets::text::token_prefix.size()) {
+            unauthorised(r, "invalid_token", "the token is empty", true);
             return false;
         }
         std::string error;
         std::optional<caplets::text::token_bytes> bytes =
-            caplets::text::token_from_text(trim(value.substr(space + 1)), error);
+            caplets::text::token_from_text(text, error);
         if (!bytes) {
             unauthorised(r, "invalid_token", "the token is malformed: " + error, true);
             return false;
@@ -464,7 +473,7 @@ struct exporter::state {
                 return false;
             }
             r.bound_arguments = call->arguments.view();
-            r.token = std::move(bytes);  // the arguments view points into these bytes
+            r.token = std::move(bytes); // the arguments view points into these bytes
             return true;
         }
         auto verified = caplets::verify(secret, *token, context);
@@ -504,7 +513,8 @@ struct exporter::state {
         }
         caplets::frame_spec spec;
         spec.add_call_request(export_name, procedure->name, {});
-        std::vector<std::uint64_t> storage((256 + export_name.size() + procedure->name.size()) / 8 + 1);
+        std::vector<std::uint64_t> storage((256 + export_name.size() + procedure->name.size()) / 8 +
+                                           1);
         lidl::builder out({reinterpret_cast<std::uint8_t*>(storage.data()), storage.size() * 8});
         auto frame_bytes = spec.write(out);
         if (!frame_bytes)
@@ -513,8 +523,9 @@ struct exporter::state {
         if (!frame || frame.value()->capabilities.view().size() != 1)
             return false;
         const caplets::capability& call = frame.value()->capabilities.view()[0];
-        return std::any_of(capabilities.begin(), capabilities.end(),
-                           [&](const caplets::capability& c) { return caplets::is_subset(call, c); });
+        return std::any_of(
+            capabilities.begin(), capabilities.end(),
+            [&](const caplets::capability& c) { return caplets::is_subset(call, c); });
     }
 
     // The peer's address as the endpoint constraint reads it (IPv4-mapped IPv6 as IPv4).
@@ -680,13 +691,11 @@ struct exporter::state {
         }
         errno = 0;
         daemon = MHD_start_daemon(
-            flags, settings.port, nullptr, nullptr, &on_access, this,
-            MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&address),
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, settings.connection_memory_bytes,
-            MHD_OPTION_CONNECTION_LIMIT, settings.max_connections,
+            flags, settings.port, nullptr, nullptr, &on_access, this, MHD_OPTION_SOCK_ADDR,
+            reinterpret_cast<sockaddr*>(&address), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            settings.connection_memory_bytes, MHD_OPTION_CONNECTION_LIMIT, settings.max_connections,
             MHD_OPTION_CONNECTION_TIMEOUT, settings.idle_timeout_seconds,
-            MHD_OPTION_NOTIFY_COMPLETED, &on_completed, this,
-            MHD_OPTION_END);
+            MHD_OPTION_NOTIFY_COMPLETED, &on_completed, this, MHD_OPTION_END);
         if (daemon == nullptr) {
             int error = errno;
             return failure{"cannot listen on " + settings.address + " port " +
@@ -781,4 +790,4 @@ std::size_t exporter::calls_in_flight() const {
     return state_->in_flight_count;
 }
 
-}  // namespace amb::http_export
+} // namespace amb::http_export

@@ -29,7 +29,7 @@ void drain(int fd) {
     }
 }
 
-}  // namespace
+} // namespace
 
 result<std::unique_ptr<io_driver>, int> io_driver::create() noexcept {
     int epoll = ::epoll_create1(EPOLL_CLOEXEC);
@@ -54,7 +54,7 @@ result<std::unique_ptr<io_driver>, int> io_driver::create() noexcept {
         opened = opened && ::epoll_ctl(epoll, EPOLL_CTL_ADD, timer, &watch) == 0;
         error = errno;
         if (!opened)
-            return failure{error};  // the driver closes the descriptors
+            return failure{error}; // the driver closes the descriptors
     }
     if (!opened) {
         close_if_open(epoll);
@@ -146,4 +146,4 @@ void io_driver::unwatch(int fd) noexcept {
     watches_.erase(found);
 }
 
-}  // namespace amb::http_export
+} // namespace amb::http_export

@@ -1,9 +1,11 @@
 // http_export_demo: exports an averager over HTTP for trying the exporter by hand.
 //
-//     http_export_demo [PORT]        (default 8080; 0 picks a free port)
+//     http_export_demo [PORT [KEYFILE]]   (default 8080; 0 picks a free port)
 //
-// Prints the URL, a freshly minted token (a random origin key each run, so tokens of earlier
-// runs are dead) and curl commands, then serves until interrupted (Ctrl-C).
+// Prints the URL, a freshly minted token and curl commands, then serves until interrupted
+// (Ctrl-C). The origin key is random for each run (tokens of earlier runs are dead), or read
+// from KEYFILE (64 hex characters, as `caplets keygen` writes), so that more tokens, request
+// tokens among them, can be made with the `caplets` command (docs/http-export.md).
 #include <http_export/exporter.hpp>
 
 #include "averager.lidl.description.hpp"
@@ -13,10 +15,14 @@
 #include <crypto/crypto.hpp>
 #include <text.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,7 +38,9 @@ public:
         count_ += samples.size();
         co_return count_;
     }
-    task<double> average() override { co_return count_ == 0 ? 0.0 : sum_ / static_cast<double>(count_); }
+    task<double> average() override {
+        co_return count_ == 0 ? 0.0 : sum_ / static_cast<double>(count_);
+    }
     task<void> reset() override {
         sum_ = 0;
         count_ = 0;
@@ -61,16 +69,36 @@ std::string mint_token(const caplets::secret_key& key) {
     return token ? caplets::text::token_to_text(*token) : std::string();
 }
 
-}  // namespace
+// Reads a key file written by `caplets keygen`.
+bool read_key(const char* path, caplets::secret_key& key) {
+    std::ifstream file(path);
+    std::stringstream text;
+    text << file.rdbuf();
+    std::string hex = text.str();
+    while (!hex.empty() && std::isspace(static_cast<unsigned char>(hex.back())))
+        hex.pop_back();
+    auto bytes = caplets::text::from_hex(hex);
+    if (!file || !bytes || bytes->size() != key.bytes.size())
+        return false;
+    std::copy(bytes->begin(), bytes->end(), key.bytes.begin());
+    return true;
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
     long port = argc > 1 ? std::strtol(argv[1], nullptr, 10) : 8080;
-    if (argc > 2 || port < 0 || port > 65535) {
-        std::fprintf(stderr, "usage: http_export_demo [PORT]\n");
+    if (argc > 3 || port < 0 || port > 65535) {
+        std::fprintf(stderr, "usage: http_export_demo [PORT [KEYFILE]]\n");
         return 2;
     }
     caplets::secret_key key;
-    if (!crypto::random_bytes(key.bytes)) {
+    if (argc == 3 && !read_key(argv[2], key)) {
+        std::fprintf(stderr, "http_export_demo: %s does not hold a key (64 hex characters)\n",
+                     argv[2]);
+        return 1;
+    }
+    if (argc < 3 && !crypto::random_bytes(key.bytes)) {
         std::fprintf(stderr, "http_export_demo: no randomness for the origin key\n");
         return 1;
     }
@@ -94,7 +122,8 @@ int main(int argc, char** argv) {
     }
     std::string url = "http://127.0.0.1:" + std::to_string(server.port());
     std::string token = mint_token(key);
-    std::printf("serving %s/averager\ntoken (all procedures, 24 h): %s\n\n", url.c_str(), token.c_str());
+    std::printf("serving %s/averager\ntoken (all procedures, 24 h): %s\n\n", url.c_str(),
+                token.c_str());
     std::printf("  curl -H 'Authorization: Bearer %s' %s/averager\n", token.c_str(), url.c_str());
     std::printf("  curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "
                 "-d '{\"samples\": [1, 2, 4.5]}' %s/averager/add\n",

@@ -82,7 +82,8 @@ public:
         co_return milliseconds;
     }
 
-    task<const http_test::note*> classify(const http_test::note& n, lidl::builder& response) override {
+    task<const http_test::note*> classify(const http_test::note& n,
+                                          lidl::builder& response) override {
         ++calls_;
         auto* out = response.create_root<http_test::note>();
         if (out == nullptr)
@@ -127,7 +128,9 @@ public:
         co_return static_cast<std::uint32_t>(woken.size());
     }
 
-    task<std::uint32_t> waiting() override { co_return static_cast<std::uint32_t>(waiting_.load()); }
+    task<std::uint32_t> waiting() override {
+        co_return static_cast<std::uint32_t>(waiting_.load());
+    }
 
     task<std::string_view> flood(std::uint32_t size, lidl::builder&) override {
         ++calls_;
@@ -164,7 +167,8 @@ private:
     std::vector<parked*> parked_;
 };
 
-// --- the server: an exporter on its own loop thread -----------------------------------------------
+// --- the server: an exporter on its own loop thread
+// -----------------------------------------------
 
 http_export::options test_options() {
     http_export::options settings;
@@ -200,7 +204,9 @@ public:
 private:
     struct stop_item : loop_work {
         explicit stop_item(lab_server& server)
-            : loop_work([](loop_work& work) noexcept { static_cast<stop_item&>(work).owner.stopping_ = true; }),
+            : loop_work([](loop_work& work) noexcept {
+                  static_cast<stop_item&>(work).owner.stopping_ = true;
+              }),
               owner(server) {}
         lab_server& owner;
     };
@@ -232,15 +238,16 @@ private:
     std::atomic<int> calls_{0};
     std::atomic<int> waiting_{0};
     event_loop* loop_ = nullptr;
-    bool stopping_ = false;  // loop thread only
+    bool stopping_ = false; // loop thread only
     stop_item stop_work_{*this};
 };
 
-// --- a plain HTTP client ----------------------------------------------------------------------------
+// --- a plain HTTP client
+// ----------------------------------------------------------------------------
 
 struct http_reply {
-    int status = 0;  // 0: the connection closed without an answer
-    std::map<std::string, std::string> headers;  // names in lower case
+    int status = 0;                             // 0: the connection closed without an answer
+    std::map<std::string, std::string> headers; // names in lower case
     std::string body;
     std::string raw;
 
@@ -283,7 +290,7 @@ void send_all(int fd, std::string_view data) {
     while (!data.empty()) {
         ssize_t sent = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
         if (sent <= 0)
-            return;  // the server may close early (e.g. after rejecting a huge header)
+            return; // the server may close early (e.g. after rejecting a huge header)
         data.remove_prefix(static_cast<std::size_t>(sent));
     }
 }
@@ -338,7 +345,8 @@ http_reply exchange(std::uint16_t port, std::string_view request, bool close_wri
 }
 
 std::string request_text(std::string_view method, std::string_view path, std::string_view body,
-                         std::string_view token, std::string_view content_type = "application/json") {
+                         std::string_view token,
+                         std::string_view content_type = "application/json") {
     std::string out = std::string(method) + " " + std::string(path) + " HTTP/1.1\r\n";
     out += "Host: 127.0.0.1\r\nConnection: close\r\n";
     if (!token.empty())
@@ -378,8 +386,8 @@ std::string make(const caplets::token_view* parent, const caplets::frame_spec& s
     std::vector<std::uint64_t> storage(1024);
     lidl::builder out({reinterpret_cast<std::uint8_t*>(storage.data()), 8192});
     caplets::secret_key key = key_with(fill);
-    auto token = parent == nullptr ? caplets::mint(key, *frame, out)
-                                   : caplets::derive(*parent, *frame, out);
+    auto token =
+        parent == nullptr ? caplets::mint(key, *frame, out) : caplets::derive(*parent, *frame, out);
     EXPECT_TRUE(token);
     return caplets::text::token_to_text(*token);
 }
@@ -406,7 +414,8 @@ std::string root_token(std::uint8_t fill = key_fill) {
 }
 
 // A token granting `procedures` of export `service` ("*" for all).
-std::string service_token(std::vector<std::string_view> procedures, std::string_view service = "lab") {
+std::string service_token(std::vector<std::string_view> procedures,
+                          std::string_view service = "lab") {
     caplets::frame_spec spec;
     bool all = procedures.size() == 1 && procedures[0] == "*";
     if (all)
@@ -484,7 +493,8 @@ TEST(calls, structs_vectors_optionals_and_unions_map_to_json) {
 
 TEST(calls, a_call_suspended_on_a_timer_is_answered_when_it_completes) {
     lab_server server;
-    http_reply delayed = post(server, "/lab/delay", R"({"milliseconds": 20})", service_token({"delay"}));
+    http_reply delayed =
+        post(server, "/lab/delay", R"({"milliseconds": 20})", service_token({"delay"}));
     ASSERT_EQ(delayed.status, 200) << delayed.raw;
     EXPECT_EQ(delayed.parsed()["result"], 20);
 }
@@ -521,7 +531,7 @@ TEST(calls, stopping_with_a_call_in_flight_closes_its_connection) {
                               service_token({"delay"})));
     while (server->waiting() < 1)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    server.reset();  // destroys the exporter: the suspended call's task is destroyed
+    server.reset(); // destroys the exporter: the suspended call's task is destroyed
     http_reply reply = parse_reply(read_all(fd));
     ::close(fd);
     EXPECT_EQ(reply.status, 0) << reply.raw;
@@ -562,7 +572,7 @@ TEST(describe, get_lists_procedures_with_types_and_docs) {
     EXPECT_EQ(add["params"][0]["name"], "amount");
     EXPECT_EQ(add["params"][0]["type"], json::parse(R"({"kind": "u32"})"));
     EXPECT_EQ(add["result"], json::parse(R"({"kind": "u64"})"));
-    EXPECT_EQ(d["procedures"][5]["result"], json(nullptr));  // reset()
+    EXPECT_EQ(d["procedures"][5]["result"], json(nullptr)); // reset()
     std::vector<std::string> types;
     for (const json& type : d["types"])
         types.push_back(type["qualified_name"]);
@@ -613,7 +623,8 @@ TEST(routing, wrong_methods_are_405_with_allow) {
     EXPECT_EQ(post_export.status, 405);
     EXPECT_EQ(post_export.headers["allow"], "GET, HEAD");
     EXPECT_EQ(exchange(server.port(), request_text("PUT", "/lab/add", "{}", token)).status, 405);
-    EXPECT_EQ(exchange(server.port(), request_text("DELETE", "/lab/add", "", token, "")).status, 405);
+    EXPECT_EQ(exchange(server.port(), request_text("DELETE", "/lab/add", "", token, "")).status,
+              405);
     EXPECT_EQ(server.service_calls(), 0);
 }
 
@@ -622,8 +633,8 @@ TEST(routing, wrong_methods_are_405_with_allow) {
 TEST(bodies, malformed_json_is_400) {
     lab_server server;
     std::string token = service_token({"*"});
-    for (const char* body : {R"({"amount": )", "", "{amount: 1}", R"({"amount": 1} trailing)",
-                             "\xff\xfe"}) {
+    for (const char* body :
+         {R"({"amount": )", "", "{amount: 1}", R"({"amount": 1} trailing)", "\xff\xfe"}) {
         http_reply reply = post(server, "/lab/add", body, token);
         EXPECT_EQ(reply.status, 400) << body;
         EXPECT_EQ(reply.error_code(), "malformed_json") << body;
@@ -654,9 +665,12 @@ TEST(bodies, wrong_types_name_the_field) {
              bad_case{"/lab/record", R"({"readings": [{"sensor": "a", "value": 1, "unit": "celsius",
                  "tags": []}, {"sensor": "b", "value": 2, "unit": "celsius", "tags": [5]}]})",
                       "readings[1].tags[0]"},
-             bad_case{"/lab/record", R"({"readings": [{"sensor": "a", "value": 1, "unit": "fahrenheit",
-                 "tags": []}]})", "readings[0].unit"},
-             bad_case{"/lab/record", R"({"readings": [{"sensor": "a", "unit": "celsius", "tags": []}]})",
+             bad_case{"/lab/record",
+                      R"({"readings": [{"sensor": "a", "value": 1, "unit": "fahrenheit",
+                 "tags": []}]})",
+                      "readings[0].unit"},
+             bad_case{"/lab/record",
+                      R"({"readings": [{"sensor": "a", "unit": "celsius", "tags": []}]})",
                       "readings[0].value"},
              bad_case{"/lab/classify", R"({"n": {"colour": 1}})", "n"},
              bad_case{"/lab/classify", R"({"n": {"number": "x"}})", "n.number"},
@@ -679,7 +693,8 @@ TEST(bodies, content_type_must_be_json) {
     EXPECT_EQ(plain.status, 415);
     EXPECT_EQ(plain.error_code(), "unsupported_media_type");
     EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", token, "").status, 415);
-    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", token, "Application/JSON; charset=utf-8").status,
+    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", token, "Application/JSON; charset=utf-8")
+                  .status,
               200);
     EXPECT_EQ(server.service_calls(), 1);
 }
@@ -693,7 +708,9 @@ TEST(bodies, bodies_over_the_limit_are_413) {
     EXPECT_EQ(declared.error_code(), "body_too_large");
     // Chunked: no Content-Length, the limit applies while reading.
     std::string chunked = "POST /lab/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                          "Authorization: Bearer " + token + "\r\n"
+                          "Authorization: Bearer " +
+                          token +
+                          "\r\n"
                           "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     for (std::size_t sent = 0; sent < big.size(); sent += 4000) {
         std::string piece = big.substr(sent, 4000);
@@ -708,7 +725,9 @@ TEST(bodies, bodies_over_the_limit_are_413) {
     // Under the limit, chunked works.
     std::string small = R"({"text": "hi"})";
     std::string ok = "POST /lab/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                     "Authorization: Bearer " + token + "\r\n"
+                     "Authorization: Bearer " +
+                     token +
+                     "\r\n"
                      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
                      "e\r\n" + small + "\r\n0\r\n\r\n";
     http_reply fine = exchange(server.port(), ok);
@@ -722,15 +741,17 @@ TEST(bodies, call_messages_over_the_limit_are_413) {
     lab_server server(settings);
     std::string readings = "[";
     for (int i = 0; i < 40; ++i)
-        readings += std::string(i ? "," : "") + R"({"sensor": "s", "value": 1, "unit": "celsius", "tags": []})";
-    http_reply reply = post(server, "/lab/record", R"({"readings": )" + readings + "]}", service_token({"*"}));
+        readings += std::string(i ? "," : "") +
+                    R"({"sensor": "s", "value": 1, "unit": "celsius", "tags": []})";
+    http_reply reply =
+        post(server, "/lab/record", R"({"readings": )" + readings + "]}", service_token({"*"}));
     EXPECT_EQ(reply.status, 413) << reply.body;
     EXPECT_EQ(reply.error_code(), "call_too_large");
     EXPECT_EQ(server.service_calls(), 0);
 }
 
 TEST(bodies, a_reply_too_large_for_its_buffer_is_500) {
-    lab_server server;  // max_reply_bytes 4096
+    lab_server server; // max_reply_bytes 4096
     http_reply reply = post(server, "/lab/flood", R"({"size": 100000})", service_token({"flood"}));
     EXPECT_EQ(reply.status, 500) << reply.body;
     EXPECT_EQ(reply.error_code(), "service_failure");
@@ -754,9 +775,9 @@ TEST(tokens, missing_or_malformed_tokens_are_401) {
     EXPECT_EQ(exchange(server.port(), request).error_code(), "missing_token");
 
     std::string good = service_token({"add"});
-    for (const std::string& token : {std::string("cap1_"), std::string("nonsense"),
-                                     good.substr(0, good.size() - 7), good.substr(0, 40),
-                                     good + "AAAA", std::string("cap1_!!!!")}) {
+    for (const std::string& token :
+         {std::string("cap1_"), std::string("nonsense"), good.substr(0, good.size() - 7),
+          good.substr(0, 40), good + "AAAA", std::string("cap1_!!!!")}) {
         http_reply reply = post(server, "/lab/add", body, token);
         EXPECT_EQ(reply.status, 401) << token;
         EXPECT_EQ(reply.error_code(), "invalid_token") << token;
@@ -802,11 +823,13 @@ TEST(tokens, expired_and_not_yet_valid_tokens_are_401) {
     caplets::frame_spec future;
     future.add_service("lab", {}, true);
     future.add_not_before(4'000'000'000ULL);
-    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", derive(root_token(), future)).status, 401);
+    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", derive(root_token(), future)).status,
+              401);
     caplets::frame_spec current;
     current.add_service("lab", {}, true);
     current.add_expires(4'000'000'000ULL);
-    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", derive(root_token(), current)).status, 200);
+    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", derive(root_token(), current)).status,
+              200);
 }
 
 TEST(tokens, endpoint_constraints_use_the_peer_address) {
@@ -820,21 +843,25 @@ TEST(tokens, endpoint_constraints_use_the_peer_address) {
     elsewhere.add_service("lab", {}, true);
     std::array<std::uint8_t, 4> other{10, 0, 0, 0};
     elsewhere.add_endpoint(other, 8);
-    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", derive(root_token(), elsewhere)).status, 401);
+    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", derive(root_token(), elsewhere)).status,
+              401);
 }
 
 TEST(tokens, a_token_for_another_procedure_or_export_is_403) {
     lab_server server;
-    http_reply echo_only = post(server, "/lab/add", R"({"amount": 1})", service_token({"echo", "reset"}));
+    http_reply echo_only =
+        post(server, "/lab/add", R"({"amount": 1})", service_token({"echo", "reset"}));
     EXPECT_EQ(echo_only.status, 403);
     EXPECT_EQ(echo_only.error_code(), "forbidden");
     EXPECT_EQ(echo_only.error_message(), "the token does not grant lab.add");
-    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", service_token({"*"}, "other")).status, 403);
+    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", service_token({"*"}, "other")).status,
+              403);
     caplets::frame_spec path;
     path.add_path("/lab", caplets::rights::all);
     EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", derive(root_token(), path)).status, 403);
     EXPECT_EQ(server.service_calls(), 0);
-    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", service_token({"echo", "add"})).status, 200);
+    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", service_token({"echo", "add"})).status,
+              200);
 }
 
 TEST(tokens, request_tokens_grant_one_call) {
@@ -846,12 +873,14 @@ TEST(tokens, request_tokens_grant_one_call) {
     // A request cannot be derived further (leaf-only): 401 at verification.
     caplets::frame_spec wider;
     wider.add_call_request("lab", "echo", {});
-    EXPECT_EQ(post(server, "/lab/echo", R"({"text": "x"})", derive(request_token("add"), wider)).status,
-              401);
+    EXPECT_EQ(
+        post(server, "/lab/echo", R"({"text": "x"})", derive(request_token("add"), wider)).status,
+        401);
     // A request for another export.
     caplets::frame_spec elsewhere;
     elsewhere.add_call_request("other", "add", {});
-    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 5})", derive(root_token(), elsewhere)).status, 403);
+    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 5})", derive(root_token(), elsewhere)).status,
+              403);
 }
 
 TEST(tokens, request_tokens_with_arguments_bind_the_exact_call) {
@@ -872,8 +901,10 @@ TEST(tokens, sequenced_request_tokens_cannot_be_replayed) {
     EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", first).status, 200);
     http_reply replayed = post(server, "/lab/add", R"({"amount": 1})", first);
     EXPECT_EQ(replayed.status, 401);
-    EXPECT_NE(replayed.error_message().find("last accepted: 100"), std::string::npos) << replayed.body;
-    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", request_token("add", {}, 101)).status, 200);
+    EXPECT_NE(replayed.error_message().find("last accepted: 100"), std::string::npos)
+        << replayed.body;
+    EXPECT_EQ(post(server, "/lab/add", R"({"amount": 1})", request_token("add", {}, 101)).status,
+              200);
     EXPECT_EQ(server.service_calls(), 2);
 }
 
@@ -890,15 +921,17 @@ TEST(tokens, authorisation_comes_before_the_body) {
     lab_server server;
     // A malformed body and a wrong content type, but no token: 401, not 400 or 415.
     EXPECT_EQ(post(server, "/lab/add", "{not json", "", "text/plain").status, 401);
-    EXPECT_EQ(post(server, "/lab/add", "{not json", service_token({"echo"}), "text/plain").status, 403);
+    EXPECT_EQ(post(server, "/lab/add", "{not json", service_token({"echo"}), "text/plain").status,
+              403);
 }
 
 // --- malformed HTTP ---------------------------------------------------------------------------
 
 TEST(malformed_http, garbage_request_lines_are_rejected_and_the_server_goes_on) {
     lab_server server;
-    for (const char* garbage : {"HELLO\r\n\r\n", "GET\r\n\r\n", "\x01\x02\x03\x04\r\n\r\n",
-                                "POST /lab/add HTTP/9.9\r\n\r\n", "GET /lab HTTP/1.1\r\nno colon\r\n\r\n"}) {
+    for (const char* garbage :
+         {"HELLO\r\n\r\n", "GET\r\n\r\n", "\x01\x02\x03\x04\r\n\r\n",
+          "POST /lab/add HTTP/9.9\r\n\r\n", "GET /lab HTTP/1.1\r\nno colon\r\n\r\n"}) {
         http_reply reply = exchange(server.port(), garbage, true);
         EXPECT_NE(reply.status, 200) << garbage;
         if (reply.status != 0) {
@@ -910,7 +943,8 @@ TEST(malformed_http, garbage_request_lines_are_rejected_and_the_server_goes_on) 
 
 TEST(malformed_http, huge_headers_are_rejected) {
     lab_server server;
-    std::string request = request_text("POST", "/lab/add", R"({"amount": 1})", service_token({"add"}));
+    std::string request =
+        request_text("POST", "/lab/add", R"({"amount": 1})", service_token({"add"}));
     request.insert(request.find("\r\n") + 2, "X-Padding: " + std::string(100000, 'p') + "\r\n");
     http_reply reply = exchange(server.port(), request);
     EXPECT_TRUE(reply.status == 431 || reply.status == 413 || reply.status == 0) << reply.status;
@@ -920,25 +954,28 @@ TEST(malformed_http, huge_headers_are_rejected) {
 
 TEST(malformed_http, a_truncated_body_gets_no_call) {
     lab_server server;
-    std::string request = request_text("POST", "/lab/add", R"({"amount": 1})", service_token({"add"}));
-    request.resize(request.size() - 5);  // the client stops sending and closes its side
+    std::string request =
+        request_text("POST", "/lab/add", R"({"amount": 1})", service_token({"add"}));
+    request.resize(request.size() - 5); // the client stops sending and closes its side
     http_reply reply = exchange(server.port(), request, true);
     EXPECT_EQ(reply.status, 0) << reply.raw;
     EXPECT_EQ(server.service_calls(), 0);
 }
 
 TEST(malformed_http, a_content_length_beyond_the_body_times_out_without_a_call) {
-    lab_server server;  // idle timeout 2 s
-    std::string request = request_text("POST", "/lab/add", R"({"amount": 1})", service_token({"add"}));
+    lab_server server; // idle timeout 2 s
+    std::string request =
+        request_text("POST", "/lab/add", R"({"amount": 1})", service_token({"add"}));
     request.replace(request.find("Content-Length: 13"), 18, "Content-Length: 99");
-    http_reply reply = exchange(server.port(), request);  // the client keeps its side open
+    http_reply reply = exchange(server.port(), request); // the client keeps its side open
     EXPECT_EQ(reply.status, 0) << reply.raw;
     EXPECT_EQ(server.service_calls(), 0);
 }
 
 TEST(malformed_http, a_content_length_short_of_the_body_splits_it) {
     lab_server server;
-    std::string request = request_text("POST", "/lab/add", R"({"amount": 1})", service_token({"add"}));
+    std::string request =
+        request_text("POST", "/lab/add", R"({"amount": 1})", service_token({"add"}));
     request.replace(request.find("Content-Length: 13"), 18, "Content-Length: 5");
     request.replace(request.find("Connection: close"), 17, "Connection: keep-alive");
     int fd = connect_to(server.port());
@@ -970,21 +1007,22 @@ std::string run(const std::string& command) {
 TEST(curl, calls_and_describes_like_the_documentation_says) {
     lab_server server;
     std::string url = "http://127.0.0.1:" + std::to_string(server.port());
-    std::string token = service_token({"*"});  // [A-Za-z0-9_-]: safe inside single quotes
-    std::string call = run("curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer " + token +
-                           "' -H 'Content-Type: application/json' -d '{\"amount\": 41}' " + url +
-                           "/lab/add");
+    std::string token = service_token({"*"}); // [A-Za-z0-9_-]: safe inside single quotes
+    std::string call =
+        run("curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer " + token +
+            "' -H 'Content-Type: application/json' -d '{\"amount\": 41}' " + url + "/lab/add");
     EXPECT_EQ(call, "{\"result\":41}\n200");
-    std::string wrong = run("curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer " + token +
-                            "' -H 'Content-Type: application/json' -d '{\"amount\": \"x\"}' " + url +
-                            "/lab/add");
+    std::string wrong =
+        run("curl -s -w '\\n%{http_code}' -H 'Authorization: Bearer " + token +
+            "' -H 'Content-Type: application/json' -d '{\"amount\": \"x\"}' " + url + "/lab/add");
     EXPECT_NE(wrong.find("\"field\":\"amount\""), std::string::npos) << wrong;
     EXPECT_EQ(wrong.substr(wrong.size() - 3), "400");
     std::string described = run("curl -s -H 'Authorization: Bearer " + token + "' " + url + "/lab");
     json d = json::parse(described, nullptr, false);
     ASSERT_TRUE(d.is_object()) << described;
     EXPECT_EQ(d["procedures"][1]["name"], "record");
-    std::string unauthorised = run("curl -s -o /dev/null -w '%{http_code}' -d '{}' " + url + "/lab/add");
+    std::string unauthorised =
+        run("curl -s -o /dev/null -w '%{http_code}' -d '{}' " + url + "/lab/add");
     EXPECT_EQ(unauthorised, "401");
 }
 
@@ -1021,7 +1059,7 @@ TEST(library, the_fuzz_property_holds_on_seeds_and_their_mutations) {
             }
         }
     }
-    EXPECT_GT(built, 0u);  // some mutations are still valid calls, and round-trip
+    EXPECT_GT(built, 0u); // some mutations are still valid calls, and round-trip
 }
 
 TEST(library, exports_are_validated) {
@@ -1055,4 +1093,4 @@ TEST(library, exports_are_validated) {
     EXPECT_FALSE(third.start());
 }
 
-}  // namespace
+} // namespace

@@ -34,12 +34,14 @@ void check_built(std::span<const std::uint8_t> message) {
     std::vector<std::uint64_t> response_storage(1024);
     lidl::builder response({reinterpret_cast<std::uint8_t*>(response_storage.data()), 8192});
     typename procedure::params params{};
-    require(static_cast<bool>(http_test::lab::lidl_codec::decode_call(Id, message, &params, &response)));
+    require(static_cast<bool>(
+        http_test::lab::lidl_codec::decode_call(Id, message, &params, &response)));
 
     lidl::json::value again = lidl::json::to_json(*checked.value());
     std::vector<std::uint64_t> storage(message.size() / 8 + 64);
     lidl::builder out({reinterpret_cast<std::uint8_t*>(storage.data()), storage.size() * 8});
-    auto rebuilt = amb::http_export::interface_of<http_test::lab>().procedures[Id].call_from_json(again, out);
+    auto rebuilt =
+        amb::http_export::interface_of<http_test::lab>().procedures[Id].call_from_json(again, out);
     require(static_cast<bool>(rebuilt));
     require(rebuilt->size() == message.size() &&
             std::equal(message.begin(), message.end(), rebuilt->begin()));
@@ -58,7 +60,8 @@ inline bool check_json_call(std::span<const std::uint8_t> input) {
     const auto& codec = amb::http_export::interface_of<http_test::lab>();
     std::uint32_t id = input[0] % codec.procedures.size();
     std::string_view body(reinterpret_cast<const char*>(input.data() + 1), input.size() - 1);
-    lidl::json::value parameters = lidl::json::value::parse(body.begin(), body.end(), nullptr, false);
+    lidl::json::value parameters =
+        lidl::json::value::parse(body.begin(), body.end(), nullptr, false);
     if (parameters.is_discarded() || !parameters.is_object())
         return false;
     // Small enough that large inputs also exercise the "does not fit" path.
@@ -69,7 +72,8 @@ inline bool check_json_call(std::span<const std::uint8_t> input) {
         require(!message.error().error.message.empty());
         return false;
     }
-    check_built_by_id(id, *message, std::make_index_sequence<http_test::lab::lidl_procedure_count>());
+    check_built_by_id(id, *message,
+                      std::make_index_sequence<http_test::lab::lidl_procedure_count>());
     return true;
 }
 
@@ -92,4 +96,4 @@ inline std::vector<std::pair<std::uint8_t, std::string_view>> seeds() {
     };
 }
 
-}  // namespace http_export_fuzz
+} // namespace http_export_fuzz

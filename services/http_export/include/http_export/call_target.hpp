@@ -31,19 +31,23 @@
 namespace amb::http_export {
 
 enum class call_error : std::uint8_t {
-    bad_procedure = 1,  ///< no procedure with that id
-    bad_message,        ///< the call message does not verify (detail says where)
-    reply_too_large,    ///< the reply does not fit the reply buffers
-    unavailable,        ///< the service could not be reached (remote targets)
+    bad_procedure = 1, ///< no procedure with that id
+    bad_message,       ///< the call message does not verify (detail says where)
+    reply_too_large,   ///< the reply does not fit the reply buffers
+    unavailable,       ///< the service could not be reached (remote targets)
 };
 
 /// A sentence for `e`.
 constexpr const char* describe(call_error e) {
     switch (e) {
-    case call_error::bad_procedure: return "no such procedure";
-    case call_error::bad_message: return "the call message does not verify";
-    case call_error::reply_too_large: return "the reply does not fit the reply buffer";
-    case call_error::unavailable: return "the service is unavailable";
+    case call_error::bad_procedure:
+        return "no such procedure";
+    case call_error::bad_message:
+        return "the call message does not verify";
+    case call_error::reply_too_large:
+        return "the reply does not fit the reply buffer";
+    case call_error::unavailable:
+        return "the service is unavailable";
     }
     return "unknown call error";
 }
@@ -85,8 +89,8 @@ public:
     }
 
 private:
-    using runner = task<call_outcome> (*)(Service&, std::span<const std::uint8_t>,
-                                          lidl::builder&, lidl::builder&);
+    using runner = task<call_outcome> (*)(Service&, std::span<const std::uint8_t>, lidl::builder&,
+                                          lidl::builder&);
 
     static task<call_outcome> failed(call_failure failure_reason) {
         co_return failure{failure_reason};
@@ -124,4 +128,4 @@ private:
     Service& implementation_;
 };
 
-}  // namespace amb::http_export
+} // namespace amb::http_export

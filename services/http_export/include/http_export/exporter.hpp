@@ -78,10 +78,10 @@ struct options {
 };
 
 enum class export_error : std::uint8_t {
-    bad_name = 1,       ///< export names are 1-64 characters of [A-Za-z0-9_-]
-    duplicate_name,     ///< an export with this name exists
-    bad_description,    ///< the description is not lidlc JSON describing this interface
-    already_started,    ///< exports are added before start()
+    bad_name = 1,    ///< export names are 1-64 characters of [A-Za-z0-9_-]
+    duplicate_name,  ///< an export with this name exists
+    bad_description, ///< the description is not lidlc JSON describing this interface
+    already_started, ///< exports are added before start()
 };
 const char* describe(export_error e);
 
@@ -131,4 +131,4 @@ private:
     std::vector<std::unique_ptr<call_target>> owned_targets_;
 };
 
-}  // namespace amb::http_export
+} // namespace amb::http_export

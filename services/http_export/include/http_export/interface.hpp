@@ -61,8 +61,8 @@ inline void tidy_path(std::string& path) {
 }
 
 template <class Call>
-result<std::span<const std::uint8_t>, json_failure> call_from_json(
-    const lidl::json::value& parameters, lidl::builder& out) {
+result<std::span<const std::uint8_t>, json_failure>
+call_from_json(const lidl::json::value& parameters, lidl::builder& out) {
     json_failure failed;
     Call* root = out.create_root<Call>();
     if (root == nullptr) {
@@ -98,22 +98,22 @@ template <class Service, std::size_t... Ids>
 constexpr std::array<procedure_codec, sizeof...(Ids)> procedure_table(std::index_sequence<Ids...>) {
     return {procedure_codec{
         Service::template lidl_procedure<static_cast<std::uint32_t>(Ids)>::name,
-        &call_from_json<typename Service::template lidl_procedure<
-            static_cast<std::uint32_t>(Ids)>::call_message>,
-        &reply_to_json<typename Service::template lidl_procedure<
-            static_cast<std::uint32_t>(Ids)>::reply_message>}...};
+        &call_from_json<typename Service::template lidl_procedure<static_cast<std::uint32_t>(
+            Ids)>::call_message>,
+        &reply_to_json<typename Service::template lidl_procedure<static_cast<std::uint32_t>(
+            Ids)>::reply_message>}...};
 }
 
-}  // namespace detail
+} // namespace detail
 
 /// The codec of generated service `Service`.
 template <class Service>
 const interface_codec& interface_of() {
-    static constexpr auto procedures = detail::procedure_table<Service>(
-        std::make_index_sequence<Service::lidl_procedure_count>());
+    static constexpr auto procedures =
+        detail::procedure_table<Service>(std::make_index_sequence<Service::lidl_procedure_count>());
     static constexpr interface_codec codec{Service::lidl_name,
                                            std::span<const procedure_codec>(procedures)};
     return codec;
 }
 
-}  // namespace amb::http_export
+} // namespace amb::http_export

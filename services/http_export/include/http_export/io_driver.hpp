@@ -76,4 +76,4 @@ private:
     std::vector<std::unique_ptr<watched>> watches_;
 };
 
-}  // namespace amb::http_export
+} // namespace amb::http_export
