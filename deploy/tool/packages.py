@@ -18,6 +18,8 @@ PACKAGES = [
     # host libraries
     "libgtest-dev", "libgmock-dev", "libbenchmark-dev", "libssl-dev", "libmbedtls-dev",
     "nlohmann-json3-dev",
+    # HTTP export (services/http_export): libmicrohttpd, and curl for its tests
+    "libmicrohttpd-dev", "curl",
     # bench lidl anchors: Cap'n Proto and FlatBuffers, libraries and schema compilers
     "libcapnp-dev", "capnproto", "libflatbuffers-dev", "flatbuffers-compiler",
     # bench capvm anchors: Lua 5.4 (eBPF and Wasm come from clang-16, llvm-size-16 with it)

@@ -6,7 +6,9 @@
 //     the dispatcher (by compile-time and by run-time id), the zero-copy client template over a
 //     backend, and the codec that turns tuples into call/reply messages and back.
 // The JSON mapping goes into a separate header (generate_cpp_json) so that code which does not
-// need it does not pay for the JSON library's header.
+// need it does not pay for the JSON library's header. It covers every enum, struct and union of
+// the main file and, per service, the call messages (an object of the parameters) and wrapped
+// reply messages (the result value itself), so a call can be made from JSON (HTTP export).
 #include "cpp_generator.hpp"
 
 #include <set>
@@ -598,7 +600,7 @@ private:
             w_.line("using " + p.name + "_result = " + result_type(p) + ";");
         }
         w_.line();
-        w_.line("/// Procedure `Id`'s parameter tuple, result type and name.");
+        w_.line("/// Procedure `Id`'s parameter tuple, result type, message roots and name.");
         w_.line("template <std::uint32_t Id>");
         w_.line("struct lidl_procedure;");
         w_.line("struct lidl_dispatch;");
@@ -610,6 +612,11 @@ private:
             w_.line("struct " + name + "::lidl_procedure<" + std::to_string(p.id) + "> {");
             w_.line("    using params = " + p.name + "_params;");
             w_.line("    using result = " + p.name + "_result;");
+            w_.line("    /// Roots of the call and reply messages (see lidl_codec).");
+            w_.line("    using call_message = " + wire_namespace(d) + p.name + "_call;");
+            w_.line("    using reply_message = " +
+                    (reply_is_wrapped(p) ? wire_namespace(d) + p.name + "_reply" : wire(*p.result)) +
+                    ";");
             w_.line("    static constexpr const char* name = \"" + p.name + "\";");
             // The tuple's members in declaration order (without `response`), for marshallers
             // that copy tuples between address spaces (<lidl/fields.hpp>).
@@ -978,6 +985,107 @@ private:
 
 std::string generate_cpp(const schema& s) { return generator(s).run(); }
 
+namespace {
+
+// The JSON mapping of an object with named members: a struct, or the parameters of a procedure
+// (the root of its call message). Emits the definitions of mapping<q>::to_json/from_json.
+void object_mapping(writer& w, const std::string& q, const std::string& display,
+                    const std::vector<field>& fields, const std::string& when_not_empty) {
+    w.line("inline lidl::json::value lidl::json::mapping<" + q + ">::to_json(const " + q +
+           "& item) {");
+    w.line("    value object = value::object();");
+    for (const field& f : fields)
+        w.line("    object[\"" + f.name + "\"] = ::lidl::json::to_json(item." + id(f.name) + ");");
+    if (fields.empty())
+        w.line("    (void)item;");
+    w.line("    return object;");
+    w.line("}");
+    w.line("inline bool lidl::json::mapping<" + q + ">::from_json(const value& j, "
+           "[[maybe_unused]] ::lidl::builder& out, " + q +
+           "& target, json_error& error, const std::string& path) {");
+    w.line("    if (!j.is_object())");
+    w.line("        return fail(error, path, std::string(\"expected an object for " + display +
+           ", found \") + kind_name(j));");
+    std::string names;
+    for (const field& f : fields)
+        names += "\"" + f.name + "\", ";
+    if (!fields.empty()) {
+        w.line("    static const char* const names[] = {" + names + "};");
+        w.line("    if (!only_fields(j, names, \"" + display + "\", error, path)) return false;");
+    } else {
+        w.line("    (void)target;");
+        w.line("    if (!j.empty()) return fail(error, path, \"" + when_not_empty + "\");");
+    }
+    for (const field& f : fields)
+        w.line("    if (!field(j, \"" + f.name + "\", out, target." + id(f.name) +
+               ", error, path)) return false;");
+    w.line("    return true;");
+    w.line("}");
+    w.line();
+}
+
+void mapping_declaration(writer& w, const std::string& q) {
+    w.line("template <>");
+    w.line("struct lidl::json::mapping<" + q + "> {");
+    w.line("    static value to_json(const " + q + "& item);");
+    w.line("    static bool from_json(const value& j, ::lidl::builder& out, " + q +
+           "& target, json_error& error, const std::string& path);");
+    w.line("};");
+    w.line();
+}
+
+std::string wire_messages_namespace(const declaration& d) {
+    std::string ns = d.name_space.empty() ? "" : "::" + d.name_space;
+    return ns + "::" + d.name + "_wire::";
+}
+
+// The mappings of a service's call and reply messages: a call message is the object of the
+// procedure's parameters (`{"amount": 3}`); a wrapped reply (`<procedure>_reply`, for results
+// that are not structs or unions) is its result value itself (null for no result). Struct and
+// union results are their own reply roots and use their type's mapping.
+void service_mappings(writer& w, const declaration& d) {
+    std::string ns = wire_messages_namespace(d);
+    for (const procedure& p : d.procedures) {
+        mapping_declaration(w, ns + p.name + "_call");
+        if (reply_is_wrapped(p))
+            mapping_declaration(w, ns + p.name + "_reply");
+    }
+    for (const procedure& p : d.procedures) {
+        object_mapping(w, ns + p.name + "_call",
+                       "the parameters of " + d.qualified_name() + "." + p.name, p.params,
+                       d.qualified_name() + "." + p.name + " takes no parameters");
+        if (!reply_is_wrapped(p))
+            continue;
+        std::string q = ns + p.name + "_reply";
+        w.line("inline lidl::json::value lidl::json::mapping<" + q + ">::to_json(const " + q +
+               "& item) {");
+        if (p.result) {
+            w.line("    return ::lidl::json::to_json(item.value);");
+        } else {
+            w.line("    (void)item;");
+            w.line("    return value(nullptr);");
+        }
+        w.line("}");
+        w.line("inline bool lidl::json::mapping<" + q + ">::from_json(const value& j, "
+               "[[maybe_unused]] ::lidl::builder& out, " + q +
+               "& target, json_error& error, const std::string& path) {");
+        if (p.result) {
+            w.line("    return ::lidl::json::from_json(j, out, target.value, error, path);");
+        } else {
+            w.line("    (void)target;");
+            w.line("    if (!j.is_null())");
+            w.line("        return fail(error, path, std::string(\"expected null (" +
+                   d.qualified_name() + "." + p.name + " returns nothing), found \") + "
+                   "kind_name(j));");
+            w.line("    return true;");
+        }
+        w.line("}");
+        w.line();
+    }
+}
+
+}  // namespace
+
 std::string generate_cpp_json(const schema& s) {
     writer w;
     std::string stem = file_stem(s.main_file);
@@ -992,35 +1100,23 @@ std::string generate_cpp_json(const schema& s) {
     for (const auto& d : s.declarations) {
         if (d->imported || d->k == declaration::kind::service)
             continue;
-        std::string q = qualified(*d);
-        w.line("template <>");
-        w.line("struct lidl::json::mapping<" + q + "> {");
-        w.line("    static value to_json(const " + q + "& item);");
-        w.line("    static bool from_json(const value& j, ::lidl::builder& out, " + q +
-               "& target, json_error& error, const std::string& path);");
-        w.line("};");
-        w.line();
+        mapping_declaration(w, qualified(*d));
     }
     for (const auto& d : s.declarations) {
         if (d->imported || d->k == declaration::kind::service)
             continue;
         std::string q = qualified(*d);
         std::string display = d->qualified_name();
+        if (d->k == declaration::kind::struct_) {
+            object_mapping(w, q, display, d->fields, display + " has no fields");
+            continue;
+        }
         std::string prefix = "inline lidl::json::value lidl::json::mapping<" + q + ">::";
         w.line(prefix + "to_json(const " + q + "& item) {");
         switch (d->k) {
         case declaration::kind::enum_:
             w.line("    const char* name = ::lidl::type_info<" + q + ">::to_string(item);");
             w.line("    return name != nullptr ? value(name) : value(nullptr);");
-            break;
-        case declaration::kind::struct_:
-            w.line("    value object = value::object();");
-            for (const field& f : d->fields)
-                w.line("    object[\"" + f.name + "\"] = ::lidl::json::to_json(item." + id(f.name) +
-                       ");");
-            if (d->fields.empty())
-                w.line("    (void)item;");
-            w.line("    return object;");
             break;
         case declaration::kind::union_:
             w.line("    if (!item.has_value()) return value(nullptr);");
@@ -1030,6 +1126,7 @@ std::string generate_cpp_json(const schema& s) {
                        "\"] = ::lidl::json::to_json(*alternative);");
             w.line("    return object;");
             break;
+        case declaration::kind::struct_:
         case declaration::kind::service: break;
         }
         w.line("}");
@@ -1044,27 +1141,6 @@ std::string generate_cpp_json(const schema& s) {
             w.line("    if (!j.is_string() || !::lidl::type_info<" + q +
                    ">::from_string(j.get_ref<const std::string&>(), target))");
             w.line("        return fail(error, path, \"expected one of: " + names + "\");");
-            w.line("    return true;");
-            break;
-        }
-        case declaration::kind::struct_: {
-            w.line("    if (!j.is_object())");
-            w.line("        return fail(error, path, std::string(\"expected an object for " + display +
-                   ", found \") + kind_name(j));");
-            std::string names;
-            for (const field& f : d->fields)
-                names += "\"" + f.name + "\", ";
-            if (!d->fields.empty()) {
-                w.line("    static const char* const names[] = {" + names + "};");
-                w.line("    if (!only_fields(j, names, \"" + display + "\", error, path)) return false;");
-            } else {
-                w.line("    (void)target;");
-                w.line("    if (!j.empty()) return fail(error, path, \"" + display +
-                       " has no fields\");");
-            }
-            for (const field& f : d->fields)
-                w.line("    if (!field(j, \"" + f.name + "\", out, target." + id(f.name) +
-                       ", error, path)) return false;");
             w.line("    return true;");
             break;
         }
@@ -1090,11 +1166,16 @@ std::string generate_cpp_json(const schema& s) {
                    "of: " + names + ")\");");
             break;
         }
+        case declaration::kind::struct_:
         case declaration::kind::service: break;
         }
         w.line("}");
         w.line();
     }
+    // Services of the main file: the mappings of their call and reply messages.
+    for (const auto& d : s.declarations)
+        if (!d->imported && d->k == declaration::kind::service)
+            service_mappings(w, *d);
     return w.take();
 }
 
