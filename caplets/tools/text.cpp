@@ -132,7 +132,8 @@ std::optional<token_bytes> token_from_text(std::string_view text, std::string& e
     token_bytes out;
     out.size = bytes->size();
     out.storage.resize(bytes->size() / 8 + 1);
-    std::memcpy(out.storage.data(), bytes->data(), bytes->size());
+    if (!bytes->empty())  // an empty vector's data() may be null: no memcpy from it
+        std::memcpy(out.storage.data(), bytes->data(), bytes->size());
     return out;
 }
 
