@@ -4,7 +4,8 @@ hosted node, bench/ipc_bench.cpp) beside baselines in real child processes, in o
 Parts (names as bench/ipc_bench.cpp registers them):
 1. scalars/FAMILY/BYTES/SYSTEM: 8…128 bytes of uniform (u64) or mixed scalars, sequential calls;
    SYSTEM static, dynamic, user (channel strategies) or pipe (the same lidl serialisation as the
-   user strategy over two pipes).
+   user strategy over two pipes). scalars64/…: the channel strategies with 64 calls in flight
+   (time per batch of 64). The targets use the sequential calls.
 2. buffer/BYTES/SYSTEM: buffer(span<u8>) whose callee reads the first and last byte only;
    static_heap (the buffer is in the caller's shareable heap: zero copy), static_copy (an
    ordinary buffer, copied once), user, pipe.
@@ -16,6 +17,7 @@ Parts (names as bench/ipc_bench.cpp registers them):
 
 Every ratio comes from one run on a shared machine."""
 
+import os
 import statistics
 
 ARGS = ["--benchmark_repetitions=5", "--benchmark_min_time=0.05",
@@ -75,6 +77,11 @@ def analyse(results):
             figures[name] = value
         return value
 
+    # The machine's load when the run ended: Ambience's loops spin before sleeping, so other
+    # processes on the (two) cores change its figures far more than the anchors' (see
+    # bench/README.md).
+    put("load_average_1min_at_end", os.getloadavg()[0])
+
     # Part 1: scalars.
     scalar = {}
     for family in FAMILIES:
@@ -92,6 +99,19 @@ def analyse(results):
               for s in SCALAR_SIZES]))
     put("static_vs_dynamic_uniform_avg",
         mean([ratio(scalar["uniform", s, "dynamic"], scalar["uniform", s, "static"])
+              for s in SCALAR_SIZES]))
+    scalar64 = {}
+    for family in FAMILIES:
+        for size in SCALAR_SIZES:
+            for system in STRATEGIES[:3]:
+                value = find(results, f"scalars64/{family}/{size}/{system}")
+                scalar64[family, size, system] = put(
+                    f"scalars_{family}_{size}B_{system}_ns_per_call_64_in_flight",
+                    value / 64 if value else None)
+    put("static_vs_user_scalars_avg_64_in_flight",
+        mean([ratio(scalar64[f, s, "user"], scalar64[f, s, "static"]) for f, s in all_scalars]))
+    put("static_vs_dynamic_mixed_avg_64_in_flight",
+        mean([ratio(scalar64["mixed", s, "dynamic"], scalar64["mixed", s, "static"])
               for s in SCALAR_SIZES]))
     put("pipe_vs_static_scalars_avg",
         mean([ratio(scalar[f, s, "pipe"], scalar[f, s, "static"]) for f, s in all_scalars]))
@@ -187,6 +207,14 @@ def analyse(results):
             row = [scalar[family, size, s] for s in STRATEGIES]
             print(f"{family + ' ' + str(size) + ' B':<16}" + "".join(cell(v) for v in row) +
                   cell(ratio(row[2], row[0]), 2) + cell(ratio(row[1], row[0]), 2))
+    print("\nipc part 1b: scalars with 64 calls in flight, ns per call (batch / 64)")
+    print(f"{'procedure':<16}" + "".join(f"{s:>12}" for s in STRATEGIES[:3]) +
+          f"{'user/static':>12}{'dyn/static':>12}")
+    for family in FAMILIES:
+        for size in SCALAR_SIZES:
+            row = [scalar64[family, size, s] for s in STRATEGIES[:3]]
+            print(f"{family + ' ' + str(size) + ' B':<16}" + "".join(cell(v) for v in row) +
+                  cell(ratio(row[2], row[0]), 2) + cell(ratio(row[1], row[0]), 2))
     print("\nipc part 2: buffer(span<u8>), ns per call (the callee reads the first and last byte "
           "only, not the whole buffer)")
     print(f"{'bytes':<16}" + "".join(f"{s:>12}" for s in BUFFER_SYSTEMS))
@@ -211,7 +239,7 @@ def analyse(results):
     for kind in KINDS:
         print(f"{'bytes/request ' + kind:<24}" + "".join(cell(memory[kind, c]) for c in CONCURRENCY))
 
-    plots = [lambda plt, prefix: plot_scalars(plt, prefix, scalar),
+    plots = [lambda plt, prefix: plot_scalars(plt, prefix, scalar, scalar64),
              lambda plt, prefix: plot_buffers(plt, prefix, buffer),
              lambda plt, prefix: plot_in_flight(plt, prefix, sequential, batches),
              lambda plt, prefix: plot_resolver(plt, prefix, throughput, memory)]
@@ -231,20 +259,24 @@ def _line(ax, xs, ys, **style):
         ax.plot([x for x, _ in points], [y for _, y in points], marker="o", **style)
 
 
-def plot_scalars(plt, prefix, scalar):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
-    for ax, family in zip(axes, FAMILIES):
-        for system in STRATEGIES:
-            _line(ax, SCALAR_SIZES, [scalar[family, s, system] for s in SCALAR_SIZES],
-                  label=system)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xticks(SCALAR_SIZES, [str(s) for s in SCALAR_SIZES])
-        ax.set_xlabel("bytes of scalar arguments")
-        ax.set_title(f"{family} scalars, one call across processes")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    axes[0].set_ylabel("ns per call (median)")
+def plot_scalars(plt, prefix, scalar, batch):
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for column, family in enumerate(FAMILIES):
+        for row, (data, systems, what) in enumerate(
+                [(scalar, STRATEGIES, "one call at a time"),
+                 (batch, STRATEGIES[:3], "64 calls in flight")]):
+            ax = axes[row][column]
+            for system in systems:
+                _line(ax, SCALAR_SIZES, [data[family, s, system] for s in SCALAR_SIZES],
+                      label=system)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xticks(SCALAR_SIZES, [str(s) for s in SCALAR_SIZES])
+            ax.set_xlabel("bytes of scalar arguments")
+            ax.set_ylabel("ns per call (median)")
+            ax.set_title(f"{family} scalars across processes, {what}")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend()
     return _save(plt, fig, prefix + "_scalars.png")
 
 

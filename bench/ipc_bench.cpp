@@ -8,7 +8,8 @@
 //   scalars (FAMILY uniform: 1…16 u64; mixed: the thesis' tuples, bench/ipc_schemas/calls.lidl),
 //   sequential. SYSTEM static, dynamic, user: a channel with that strategy to a group process of
 //   a node_kernel; pipe: the same lidl serialisation as the user strategy over two pipes
-//   (bench/ipc_anchors/lidl_pipe.hpp).
+//   (bench/ipc_anchors/lidl_pipe.hpp). scalars64/FAMILY/BYTES/SYSTEM: the same with 64 calls in
+//   flight (time per batch of 64), where the work per call shows rather than the latency.
 // Part 2, buffers: buffer/BYTES/SYSTEM — buffer(span<u8>) of BYTES bytes; the callee reads the
 //   first and the last byte only. static_heap: the buffer is allocated in the kernel group's
 //   shareable heap and crosses by reference (zero copy); static_copy: an ordinary buffer, copied
@@ -125,6 +126,10 @@ void anchor_in_flight(benchmark::State& state, start_function start, std::size_t
 
 // --- part 1: scalars ---
 
+// Calls in flight through a channel (part 3, below), also used for scalars.
+template <std::uint32_t Id, strategy S>
+void in_flight_channel(benchmark::State& state, std::size_t count);
+
 template <std::uint32_t Id, strategy S>
 void scalar_channel(benchmark::State& state) {
     auto node = calls_node<S>::start();
@@ -187,6 +192,17 @@ void register_scalar(const char* family, std::size_t bytes) {
     benchmark::RegisterBenchmark((prefix + "/user").c_str(), scalar_channel<Id, strategy::user>)
         ->UseRealTime();
     benchmark::RegisterBenchmark((prefix + "/pipe").c_str(), scalar_pipe<Id>)->UseRealTime();
+    // The same procedure with 64 calls in flight: per-call work rather than latency.
+    const std::string batch = "scalars64/" + std::string(family) + "/" + std::to_string(bytes);
+    benchmark::RegisterBenchmark((batch + "/static").c_str(),
+                                 in_flight_channel<Id, strategy::static_types>, std::size_t{64})
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((batch + "/dynamic").c_str(),
+                                 in_flight_channel<Id, strategy::dynamic_types>, std::size_t{64})
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((batch + "/user").c_str(),
+                                 in_flight_channel<Id, strategy::user>, std::size_t{64})
+        ->UseRealTime();
 }
 
 template <std::uint32_t... I>
@@ -318,48 +334,63 @@ void ambience_add(benchmark::State& state, std::chrono::microseconds spin) {
     }
 }
 
-void ambience_in_flight(benchmark::State& state, std::size_t count) {
-    auto node = calls_node<strategy::static_types>::start();
+// Issues one call of procedure Id per element of `params` (each runs until it awaits the
+// channel), then runs the loop until every call has its answer. With `check`, every answer must
+// be expected_answer(params[i]). False when a call failed, timed out or answered wrong.
+template <std::uint32_t Id, strategy S>
+bool run_in_flight(calls_node<S>& node,
+                   const std::vector<typename calls_procedure<Id>::params>& params,
+                   std::vector<amb::task<void>>& tasks, bool check) {
+    const std::size_t count = params.size();
+    tasks.resize(count);
+    // Result slots are filled once: fresh ones for every batch.
+    std::unique_ptr<lidl::slot<std::uint64_t>[]> results(new lidl::slot<std::uint64_t>[count]);
+    node.last_error().reset();
+    for (std::size_t i = 0; i < count; ++i) {
+        tasks[i] = calls::lidl_dispatch::execute(node.client(), Id, &params[i],
+                                                 results[i].address());
+        tasks[i].start();
+    }
+    std::size_t next = 0;
+    const bool finished = node.loop().run_until(
+        [&] {
+            while (next < count && tasks[next].done())
+                ++next;
+            return next == count;
+        },
+        std::chrono::milliseconds(10000));
+    bool right = finished && !node.last_error().has_value();
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::uint64_t answer = results[i].take();
+        if constexpr (Id == add_id)
+            right = right && (!check || answer == params[i].a + params[i].b);
+        else
+            right = right && (!check || answer == expected_answer<Id>(params[i]));
+    }
+    return right;
+}
+
+template <std::uint32_t Id, strategy S>
+void in_flight_channel(benchmark::State& state, std::size_t count) {
+    auto node = calls_node<S>::start();
     if (node == nullptr) {
         state.SkipWithError("cannot start the node");
         return;
     }
-    std::vector<calls::add_params> operands(count);
-    for (std::size_t i = 0; i < count; ++i)
-        operands[i] = {i, 1000 * i};
-    std::vector<amb::task<void>> calls_in_flight(count);
-    // Issues every call (each runs until it awaits the channel), then runs the loop until all
-    // have their answer.
-    auto batch = [&](bool check) {
-        // Result slots are filled once: fresh ones for every batch.
-        std::unique_ptr<lidl::slot<std::uint64_t>[]> sums(new lidl::slot<std::uint64_t>[count]);
-        node->last_error().reset();
-        for (std::size_t i = 0; i < count; ++i) {
-            calls_in_flight[i] = calls::lidl_dispatch::execute(node->client(), add_id,
-                                                               &operands[i], sums[i].address());
-            calls_in_flight[i].start();
-        }
-        std::size_t next = 0;
-        const bool finished = node->loop().run_until(
-            [&] {
-                while (next < count && calls_in_flight[next].done())
-                    ++next;
-                return next == count;
-            },
-            std::chrono::milliseconds(10000));
-        bool right = finished && !node->last_error().has_value();
-        for (std::size_t i = 0; i < count; ++i) {
-            const std::uint64_t sum = sums[i].take();
-            right = right && (!check || sum == operands[i].a + operands[i].b);
-        }
-        return right;
-    };
-    if (!batch(true)) {
-        state.SkipWithError("a sum in flight is wrong");
+    std::vector<typename calls_procedure<Id>::params> params(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        if constexpr (Id == add_id)
+            params[i] = {i, 1000 * i};
+        else
+            fill_params<Id>(params[i], i);
+    }
+    std::vector<amb::task<void>> tasks;
+    if (!run_in_flight<Id>(*node, params, tasks, true)) {
+        state.SkipWithError("an answer in flight is wrong");
         return;
     }
     for (auto _ : state) {
-        if (!batch(false)) {
+        if (!run_in_flight<Id>(*node, params, tasks, false)) {
             state.SkipWithError("calls in flight failed");
             break;
         }
@@ -381,7 +412,7 @@ void register_small_calls() {
             ->UseRealTime();
     for (std::size_t count : in_flight_counts) {
         benchmark::RegisterBenchmark(("inflight/ambience/" + std::to_string(count)).c_str(),
-                                     ambience_in_flight, count)
+                                     in_flight_channel<add_id, strategy::static_types>, count)
             ->UseRealTime();
         for (const anchor_kind& kind : anchor_kinds)
             benchmark::RegisterBenchmark(
