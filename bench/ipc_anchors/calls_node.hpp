@@ -16,7 +16,8 @@
 // pass of a spinning loop.
 //
 // Errors: start gives nullptr when the kernel cannot start or the channel cannot be attached;
-// a call that fails leaves `last_error()` set and the result slot value-initialised.
+// a call that fails leaves `last_error()` set and the result slot value-initialised. After a
+// call that timed out, destroy the node (the call is still suspended in the channel).
 // Threading: one thread.
 #pragma once
 

@@ -36,7 +36,9 @@
 // (mincore) over the pool. The samples go through a shared anonymous mapping.
 //
 // Errors: start gives nullptr when the node cannot start. A failed call answers 0, which the
-// clients count as a wrong answer. Threading: one thread per process.
+// clients count as a wrong answer. A batch that times out leaves calls suspended in the
+// channels: destroy the node then, without running another batch. Threading: one thread per
+// process.
 #pragma once
 
 #include "resolver.lidl.hpp"
