@@ -53,6 +53,8 @@ public:
         using namespace hosted::node;
         calls_node* raw = node.get();
         node->loop_ = group_loop(spin);
+        // Room for a 1 MiB buffer and for the user strategy's 1 MiB message copied next to it.
+        node->kernel_.set_kernel_heap_size(std::size_t{8} << 20);
         const group_id server = node->kernel_.add_group(
             {"calls", [raw, spin](group_context& context) {
                  return serve(context, raw->channel_, spin);

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <poll.h>
+#include <sched.h>
 #include <unistd.h>
 
 namespace amb::hosted::node {
@@ -48,12 +49,17 @@ bool group_loop::step(std::chrono::milliseconds timeout) {
     if (poll_once() > 0)
         return true;
     // Nothing ready: keep polling for the spin period before paying for a sleep and a wake-up.
+    // Each round yields the CPU: when the peer runs on the same core, spinning without yielding
+    // would hold the CPU it needs to answer (a call would cost whole spin periods).
     const auto until = std::chrono::steady_clock::now() + spin_;
     for (unsigned round = 0;; ++round) {
         if (poll_once() > 0)
             return true;
-        if ((round & 15) == 15 && std::chrono::steady_clock::now() >= until)
-            break;
+        if ((round & 3) == 3) {
+            if (std::chrono::steady_clock::now() >= until)
+                break;
+            ::sched_yield();
+        }
     }
     return sleep(timeout);
 }

@@ -10,7 +10,8 @@ namespace amb::hosted::node {
 const char* describe(call_error e) {
     switch (e) {
     case call_error::too_large:
-        return "the call does not fit in a ring element (large arguments are not supported yet)";
+        return "the call does not fit: too large for a ring element and for the caller's "
+               "shareable heap";
     case call_error::ring: return "the ring region rejected the call";
     case call_error::rejected: return "the serving group rejected the request";
     case call_error::bad_reply: return "the reply from the serving group is malformed";

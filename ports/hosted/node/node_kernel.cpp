@@ -309,6 +309,16 @@ std::size_t node_kernel::progress() {
     if (!epoll_)
         return 0;
     std::size_t done = 0;
+    // Group exits and stop signals are rare: while the loop spins, look at the epoll at most
+    // once a millisecond (a system call), and at once after the loop woke from a sleep.
+    bool resetting = false;
+    for (auto& channel : channels_)
+        resetting |= channel->resetting;
+    auto now = std::chrono::steady_clock::now();
+    if (!woken_ && !resetting && now - last_check_ < std::chrono::milliseconds(1))
+        return 0;
+    woken_ = false;
+    last_check_ = now;
     epoll_event events[16];
     int ready = ::epoll_wait(epoll_.get(), events, 16, 0);
     for (int i = 0; i < ready; ++i) {

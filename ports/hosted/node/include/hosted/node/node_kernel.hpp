@@ -149,7 +149,7 @@ public:
     // have drained; wakes on a stop signal or a group's exit.
     std::size_t progress() override;
     bool prepare_sleep() override { return true; }
-    void finish_sleep() override {}
+    void finish_sleep() override { woken_ = true; }
     int wake_descriptor() const override { return epoll_.get(); }
 
 private:
@@ -173,6 +173,8 @@ private:
     sigset_t saved_mask_{};
     bool started_ = false;
     bool stop_requested_ = false;
+    bool woken_ = true;
+    std::chrono::steady_clock::time_point last_check_{};
     pid_t kernel_pid_;
 };
 
