@@ -122,6 +122,15 @@ incident about(incident_kind kind, link_id link = 0xffff, std::string_view sourc
     return what;
 }
 
+// The tag of the frame before the leaf (the caller's credential), from the node's key: the chain
+// up to that frame only, one HMAC per frame.
+caplets::tag_bytes holder_tag_of(const caplets::secret_key& key, const caplets::token_view& token) {
+    caplets::tag_bytes tag = crypto::hmac_sha256::mac(key.bytes, token.frame_bytes(0));
+    for (std::size_t i = 1; i + 1 < token.frame_count(); ++i)
+        tag = crypto::hmac_sha256::mac(tag, token.frame_bytes(i));
+    return tag;
+}
+
 bool has_sequence(const caplets::frame& leaf) {
     for (const caplets::constraint& c : leaf.constraints)
         if (c.sequence() != nullptr)
@@ -538,12 +547,9 @@ void node::handle_request(link_id link, const envelope_view& packet) {
         return refuse(incident_kind::request_denied, status_code::denied);
     }
     // Verified: from here on, errors are authenticated with the caller's credential tag.
-    caplets::tag_bytes tags[caplets::max_frames];
-    caplets::chain_tags(*config_.verification_key, *token,
-                        std::span<caplets::tag_bytes>(tags, token->frame_count()));
-    const caplets::tag_bytes holder_tag = tags[token->frame_count() - 2];
+    // TODO(perf): verify_request computed this chain already; caplets could return it.
+    const caplets::tag_bytes holder_tag = holder_tag_of(*config_.verification_key, *token);
     const caplets::tag_bytes request_tag = token->tag();
-    crypto::secure_zero(std::span<std::uint8_t>(tags[0].data(), sizeof tags));
     auto refuse_verified = [&](incident_kind kind, status_code status) {
         ++counters_.requests_refused;
         what.kind = kind;
