@@ -97,12 +97,13 @@ struct setup {
         auto made_b = node::create(config_b, out_b, clock);
         b = std::move(*made_b);
         b->export_service("calculator", exported);
-        remote_test::calculator_client<remote_backend<remote_test::calculator>> client(*a, "b",
-                                                                                       "calculator");
+        remote_test::calculator_client<remote_backend<remote_test::calculator>> client(
+            *a, "b", "calculator");
         auto call = client.add(2, 3);
         call.start();
         std::memcpy(request_storage.data(), out_a.last.data(), out_a.last.size());
-        request = {reinterpret_cast<const std::uint8_t*>(request_storage.data()), out_a.last.size()};
+        request = {reinterpret_cast<const std::uint8_t*>(request_storage.data()),
+                   out_a.last.size()};
         token = parse_envelope(request)->body;
         out_b.keep = false;
     }
@@ -116,7 +117,8 @@ struct setup {
         context.sequences = &sequences;
         auto granted = caplets::verify_request(key_b, *parsed, context);
         // The holder tag (the reply key): the chain up to the frame before the request.
-        caplets::tag_bytes holder = amb::crypto::hmac_sha256::mac(key_b.bytes, parsed->frame_bytes(0));
+        caplets::tag_bytes holder =
+            amb::crypto::hmac_sha256::mac(key_b.bytes, parsed->frame_bytes(0));
         return granted.has_value() && holder[0] != 1;
     }
 };
@@ -148,7 +150,7 @@ double cpu_seconds() {
     return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);

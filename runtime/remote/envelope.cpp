@@ -8,28 +8,44 @@ namespace amb::remote {
 
 const char* describe(envelope_error error) {
     switch (error) {
-    case envelope_error::too_short: return "packet shorter than a header";
-    case envelope_error::malformed: return "envelope header is not a valid lidl message";
-    case envelope_error::bad_version: return "unknown envelope version";
-    case envelope_error::bad_body_offset: return "body offset unaligned, inside the header or past the end";
-    case envelope_error::bad_hop_limit: return "hop limit is zero";
-    case envelope_error::bad_name: return "node name empty, too long or not printable";
-    case envelope_error::inconsistent: return "kind, status, authentication and body disagree";
+    case envelope_error::too_short:
+        return "packet shorter than a header";
+    case envelope_error::malformed:
+        return "envelope header is not a valid lidl message";
+    case envelope_error::bad_version:
+        return "unknown envelope version";
+    case envelope_error::bad_body_offset:
+        return "body offset unaligned, inside the header or past the end";
+    case envelope_error::bad_hop_limit:
+        return "hop limit is zero";
+    case envelope_error::bad_name:
+        return "node name empty, too long or not printable";
+    case envelope_error::inconsistent:
+        return "kind, status, authentication and body disagree";
     }
     return "unknown envelope error";
 }
 
 const char* describe(status_code status) {
     switch (status) {
-    case status_code::ok: return "ok";
-    case status_code::unknown_service: return "unknown service";
-    case status_code::unknown_procedure: return "unknown procedure";
-    case status_code::denied: return "denied";
-    case status_code::bad_arguments: return "bad arguments";
-    case status_code::service_failure: return "service failure";
-    case status_code::no_route: return "no route";
-    case status_code::hop_limit_exceeded: return "hop limit exceeded";
-    case status_code::busy: return "busy";
+    case status_code::ok:
+        return "ok";
+    case status_code::unknown_service:
+        return "unknown service";
+    case status_code::unknown_procedure:
+        return "unknown procedure";
+    case status_code::denied:
+        return "denied";
+    case status_code::bad_arguments:
+        return "bad arguments";
+    case status_code::service_failure:
+        return "service failure";
+    case status_code::no_route:
+        return "no route";
+    case status_code::hop_limit_exceeded:
+        return "hop limit exceeded";
+    case status_code::busy:
+        return "busy";
     }
     return "unknown status";
 }
@@ -51,13 +67,15 @@ bool consistent(const envelope& header, std::size_t body_size) {
     switch (header.kind) {
     case message_kind::request:
         return header.status == status_code::ok && !header.authenticated && body_size > 0;
-    case message_kind::reply: return header.status == status_code::ok && header.authenticated;
-    case message_kind::error: return header.status != status_code::ok && body_size == 0;
+    case message_kind::reply:
+        return header.status == status_code::ok && header.authenticated;
+    case message_kind::error:
+        return header.status != status_code::ok && body_size == 0;
     }
     return false;
 }
 
-}  // namespace
+} // namespace
 
 result<envelope_view, envelope_error> parse_envelope(byte_view packet, lidl::verify_error* detail) {
     AMB_REQUIRE(reinterpret_cast<std::uintptr_t>(packet.data()) % 8 == 0,
@@ -144,7 +162,8 @@ byte_view envelope_writer::finish(std::size_t body_size) const {
 mac_bytes reply_mac(const caplets::tag_bytes& holder_tag, const caplets::tag_bytes& request_tag,
                     message_kind kind, status_code status, std::uint64_t correlation,
                     std::string_view source, std::string_view destination, byte_view body) {
-    static constexpr char domain[] = "\xff" "AMB-REMOTE-REPLY-v1";  // + its terminating NUL
+    static constexpr char domain[] = "\xff"
+                                     "AMB-REMOTE-REPLY-v1"; // + its terminating NUL
     crypto::hmac_sha256 mac(holder_tag);
     mac.update({reinterpret_cast<const std::uint8_t*>(domain), sizeof domain});
     mac.update(request_tag);
@@ -163,4 +182,4 @@ mac_bytes reply_mac(const caplets::tag_bytes& holder_tag, const caplets::tag_byt
     return mac.finish();
 }
 
-}  // namespace amb::remote
+} // namespace amb::remote

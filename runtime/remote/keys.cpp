@@ -6,9 +6,12 @@ namespace amb::remote {
 
 const char* describe(credential_error error) {
     switch (error) {
-    case credential_error::bad_name: return "invalid node name";
-    case credential_error::too_many_services: return "more than 15 services in one credential";
-    case credential_error::buffer_too_small: return "buffer too small for the credential";
+    case credential_error::bad_name:
+        return "invalid node name";
+    case credential_error::too_many_services:
+        return "more than 15 services in one credential";
+    case credential_error::buffer_too_small:
+        return "buffer too small for the credential";
     }
     return "unknown credential error";
 }
@@ -50,4 +53,4 @@ mint_credential(const caplets::secret_key& deployment_root, std::string_view cal
     return *token;
 }
 
-}  // namespace amb::remote
+} // namespace amb::remote

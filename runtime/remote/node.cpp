@@ -10,55 +10,92 @@ namespace amb::remote {
 
 const char* describe(call_error error) {
     switch (error) {
-    case call_error::no_credential: return "no credential for the destination node";
-    case call_error::no_route: return "no route to the destination node";
-    case call_error::too_large: return "request too large";
-    case call_error::too_many_calls: return "too many calls in flight";
-    case call_error::send_failed: return "the link refused the request";
-    case call_error::peer_unreachable: return "the next hop is unreachable";
-    case call_error::timeout: return "no answer in time";
-    case call_error::bad_reply: return "the reply does not decode";
-    case call_error::remote_unknown_service: return "the destination has no such service";
-    case call_error::remote_unknown_procedure: return "the service has no such procedure";
-    case call_error::remote_denied: return "the destination refused the request token";
-    case call_error::remote_bad_arguments: return "the destination refused the arguments";
-    case call_error::remote_service_failure: return "the service failed";
-    case call_error::remote_no_route: return "a relay has no route to the destination";
-    case call_error::remote_hop_limit_exceeded: return "hop limit exceeded on the way";
-    case call_error::remote_busy: return "the destination is busy";
+    case call_error::no_credential:
+        return "no credential for the destination node";
+    case call_error::no_route:
+        return "no route to the destination node";
+    case call_error::too_large:
+        return "request too large";
+    case call_error::too_many_calls:
+        return "too many calls in flight";
+    case call_error::send_failed:
+        return "the link refused the request";
+    case call_error::peer_unreachable:
+        return "the next hop is unreachable";
+    case call_error::timeout:
+        return "no answer in time";
+    case call_error::bad_reply:
+        return "the reply does not decode";
+    case call_error::remote_unknown_service:
+        return "the destination has no such service";
+    case call_error::remote_unknown_procedure:
+        return "the service has no such procedure";
+    case call_error::remote_denied:
+        return "the destination refused the request token";
+    case call_error::remote_bad_arguments:
+        return "the destination refused the arguments";
+    case call_error::remote_service_failure:
+        return "the service failed";
+    case call_error::remote_no_route:
+        return "a relay has no route to the destination";
+    case call_error::remote_hop_limit_exceeded:
+        return "hop limit exceeded on the way";
+    case call_error::remote_busy:
+        return "the destination is busy";
     }
     return "unknown call error";
 }
 
 const char* describe(incident_kind kind) {
     switch (kind) {
-    case incident_kind::malformed_packet: return "malformed packet";
-    case incident_kind::packet_too_large: return "packet too large";
-    case incident_kind::request_denied: return "request token refused";
-    case incident_kind::missing_sequence: return "request without a sequence number";
-    case incident_kind::source_mismatch: return "credential does not name the source node";
-    case incident_kind::not_a_call: return "request token is not a call";
-    case incident_kind::no_verification_key: return "request to a node that exports nothing";
-    case incident_kind::unknown_service: return "unknown service";
-    case incident_kind::unknown_procedure: return "unknown procedure";
-    case incident_kind::bad_arguments: return "arguments do not decode";
-    case incident_kind::service_failure: return "service failed";
-    case incident_kind::busy: return "every serving slot is busy";
-    case incident_kind::no_route: return "no route";
-    case incident_kind::hop_limit_exceeded: return "hop limit exceeded";
-    case incident_kind::reply_bad_mac: return "reply with a bad MAC";
-    case incident_kind::reply_unmatched: return "reply for no call in flight";
-    case incident_kind::send_failed: return "link refused a packet";
+    case incident_kind::malformed_packet:
+        return "malformed packet";
+    case incident_kind::packet_too_large:
+        return "packet too large";
+    case incident_kind::request_denied:
+        return "request token refused";
+    case incident_kind::missing_sequence:
+        return "request without a sequence number";
+    case incident_kind::source_mismatch:
+        return "credential does not name the source node";
+    case incident_kind::not_a_call:
+        return "request token is not a call";
+    case incident_kind::no_verification_key:
+        return "request to a node that exports nothing";
+    case incident_kind::unknown_service:
+        return "unknown service";
+    case incident_kind::unknown_procedure:
+        return "unknown procedure";
+    case incident_kind::bad_arguments:
+        return "arguments do not decode";
+    case incident_kind::service_failure:
+        return "service failed";
+    case incident_kind::busy:
+        return "every serving slot is busy";
+    case incident_kind::no_route:
+        return "no route";
+    case incident_kind::hop_limit_exceeded:
+        return "hop limit exceeded";
+    case incident_kind::reply_bad_mac:
+        return "reply with a bad MAC";
+    case incident_kind::reply_unmatched:
+        return "reply for no call in flight";
+    case incident_kind::send_failed:
+        return "link refused a packet";
     }
     return "unknown incident";
 }
 
 const char* describe(config_error error) {
     switch (error) {
-    case config_error::bad_name: return "invalid node name in the configuration";
-    case config_error::bad_credential: return "a credential does not parse";
-    case config_error::bad_sizes: return "invalid sizes in the configuration";
-    case config_error::out_of_memory: return "out of memory";
+    case config_error::bad_name:
+        return "invalid node name in the configuration";
+    case config_error::bad_credential:
+        return "a credential does not parse";
+    case config_error::bad_sizes:
+        return "invalid sizes in the configuration";
+    case config_error::out_of_memory:
+        return "out of memory";
     }
     return "unknown configuration error";
 }
@@ -92,26 +129,37 @@ struct node::serving_slot {
 
 namespace {
 
-constexpr std::size_t round_up(std::size_t size) { return (size + 7) & ~std::size_t{7}; }
+constexpr std::size_t round_up(std::size_t size) {
+    return (size + 7) & ~std::size_t{7};
+}
 
 std::optional<call_error> error_for(status_code status) {
     switch (status) {
-    case status_code::ok: return std::nullopt;
-    case status_code::unknown_service: return call_error::remote_unknown_service;
-    case status_code::unknown_procedure: return call_error::remote_unknown_procedure;
-    case status_code::denied: return call_error::remote_denied;
-    case status_code::bad_arguments: return call_error::remote_bad_arguments;
-    case status_code::service_failure: return call_error::remote_service_failure;
-    case status_code::no_route: return call_error::remote_no_route;
-    case status_code::hop_limit_exceeded: return call_error::remote_hop_limit_exceeded;
-    case status_code::busy: return call_error::remote_busy;
+    case status_code::ok:
+        return std::nullopt;
+    case status_code::unknown_service:
+        return call_error::remote_unknown_service;
+    case status_code::unknown_procedure:
+        return call_error::remote_unknown_procedure;
+    case status_code::denied:
+        return call_error::remote_denied;
+    case status_code::bad_arguments:
+        return call_error::remote_bad_arguments;
+    case status_code::service_failure:
+        return call_error::remote_service_failure;
+    case status_code::no_route:
+        return call_error::remote_no_route;
+    case status_code::hop_limit_exceeded:
+        return call_error::remote_hop_limit_exceeded;
+    case status_code::busy:
+        return call_error::remote_busy;
     }
     return call_error::bad_reply;
 }
 
 incident about(incident_kind kind, link_id link = 0xffff, std::string_view source = {},
-                std::string_view destination = {}, std::string_view service = {},
-                std::string_view procedure = {}) {
+               std::string_view destination = {}, std::string_view service = {},
+               std::string_view procedure = {}) {
     incident what{};
     what.kind = kind;
     what.link = link;
@@ -147,11 +195,11 @@ bool names_source(const caplets::frame& root, std::string_view source) {
     return false;
 }
 
-}  // namespace
+} // namespace
 
 result<std::unique_ptr<node>, config_error> node::create(const node_config& config,
-                                                          link_output& links, clock_source& clock,
-                                                          incident_sink* incidents) {
+                                                         link_output& links, clock_source& clock,
+                                                         incident_sink* incidents) {
     std::unique_ptr<node> made(new (std::nothrow) node(config, links, clock, incidents));
     if (!made)
         return failure{config_error::out_of_memory};
@@ -197,8 +245,8 @@ config_error node::prepare() {
     if (c.sequences != nullptr) {
         sequences_ = c.sequences;
     } else {
-        own_sequences_.reset(new (std::nothrow) bounded_sequence_store(c.max_callers,
-                                                                       c.sequence_floor));
+        own_sequences_.reset(new (std::nothrow)
+                                 bounded_sequence_store(c.max_callers, c.sequence_floor));
         if (!own_sequences_ || own_sequences_->capacity() != c.max_callers)
             return config_error::out_of_memory;
         sequences_ = own_sequences_.get();
@@ -268,12 +316,13 @@ std::optional<link_id> node::route_to(std::string_view destination) const {
 }
 
 std::size_t node::calls_in_flight() const {
-    return static_cast<std::size_t>(std::count_if(
-        calls_.get(), calls_.get() + config_.max_calls, [](const pending_call& c) { return c.active; }));
+    return static_cast<std::size_t>(std::count_if(calls_.get(), calls_.get() + config_.max_calls,
+                                                  [](const pending_call& c) { return c.active; }));
 }
 
 std::size_t node::requests_in_service() const {
-    return static_cast<std::size_t>(std::count_if(serving_.get(), serving_.get() + config_.max_serving,
+    return static_cast<std::size_t>(std::count_if(serving_.get(),
+                                                  serving_.get() + config_.max_serving,
                                                   [](const serving_slot& s) { return s.busy; }));
 }
 
@@ -342,7 +391,7 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
     AMB_ASSERT(sent.has_value(), "a derived token does not parse");
     if (!links_.send(*target.link, writer.finish(token->size()))) {
         report(about(incident_kind::send_failed, *target.link, config_.name, target.destination,
-                        service, call.procedure_name));
+                     service, call.procedure_name));
         return fail_now(call_error::send_failed);
     }
     slot->active = true;
@@ -599,9 +648,9 @@ void node::handle_request(link_id link, const envelope_view& packet) {
 void node::finish_serving(serving_slot& slot) {
     serve_outcome outcome = slot.work.take_result();
     if (outcome.status != status_code::ok) {
-        incident what = about(outcome.status == status_code::bad_arguments
-                              ? incident_kind::bad_arguments
-                              : incident_kind::service_failure);
+        incident what =
+            about(outcome.status == status_code::bad_arguments ? incident_kind::bad_arguments
+                                                               : incident_kind::service_failure);
         what.source = slot.source_name();
         report(what);
     }
@@ -630,16 +679,16 @@ void node::handle_answer(link_id link, const envelope_view& packet) {
         if (!crypto::constant_time_equal(expected, packet.header->mac)) {
             ++counters_.replies_dropped;
             report(about(incident_kind::reply_bad_mac, link, packet.source, packet.destination));
-            return;  // the call waits for the real answer or its deadline
+            return; // the call waits for the real answer or its deadline
         }
     }
     // An unauthenticated error (from a relay, or from a node that could not verify the request)
     // is believed: whoever can inject it could as well drop the request (docs/remote.md).
     if (packet.header->kind == message_kind::error)
         return complete(*call, error_for(packet.header->status));
-    auto decoded =
-        call->call.decode(call->call.procedure, packet.body, call->call.params, call->call.result_slot);
+    auto decoded = call->call.decode(call->call.procedure, packet.body, call->call.params,
+                                     call->call.result_slot);
     complete(*call, decoded ? std::nullopt : std::optional<call_error>(call_error::bad_reply));
 }
 
-}  // namespace amb::remote
+} // namespace amb::remote

@@ -28,9 +28,9 @@ bool bounded_sequence_store::record(const caplets::tag_bytes& holder, std::uint6
         return true;
     }
     if (count_ == capacity_)
-        return false;  // full: refuse rather than forget someone (see the header)
+        return false; // full: refuse rather than forget someone (see the header)
     entries_[count_++] = entry{holder, number};
     return true;
 }
 
-}  // namespace amb::remote
+} // namespace amb::remote

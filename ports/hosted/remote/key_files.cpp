@@ -13,12 +13,18 @@ namespace amb::hosted::remote {
 
 const char* describe(key_file_error error) {
     switch (error) {
-    case key_file_error::cannot_open: return "cannot open the file";
-    case key_file_error::exists: return "the file exists (refusing to overwrite a key)";
-    case key_file_error::insecure_permissions: return "the file is accessible to group or others";
-    case key_file_error::bad_size: return "the file has the wrong size";
-    case key_file_error::io_error: return "read or write failed";
-    case key_file_error::random_unavailable: return "no randomness available";
+    case key_file_error::cannot_open:
+        return "cannot open the file";
+    case key_file_error::exists:
+        return "the file exists (refusing to overwrite a key)";
+    case key_file_error::insecure_permissions:
+        return "the file is accessible to group or others";
+    case key_file_error::bad_size:
+        return "the file has the wrong size";
+    case key_file_error::io_error:
+        return "read or write failed";
+    case key_file_error::random_unavailable:
+        return "no randomness available";
     }
     return "unknown key file error";
 }
@@ -102,4 +108,4 @@ result<void, key_file_error> read_secret_key(const std::string& path, caplets::s
     return {};
 }
 
-}  // namespace amb::hosted::remote
+} // namespace amb::hosted::remote

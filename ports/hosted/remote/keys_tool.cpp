@@ -39,7 +39,7 @@ int fail(const std::string& what) {
     return 1;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2)
@@ -125,8 +125,8 @@ int main(int argc, char** argv) {
             rights.push_back({services[i], views[i]});
         }
         std::vector<std::uint64_t> storage(8192);
-        lidl::builder token_out({reinterpret_cast<std::uint8_t*>(storage.data()),
-                                 storage.size() * 8});
+        lidl::builder token_out(
+            {reinterpret_cast<std::uint8_t*>(storage.data()), storage.size() * 8});
         auto token = remote::mint_credential(root, caller, callee, rights, expires, token_out);
         if (!token)
             return fail(remote::describe(token.error()));

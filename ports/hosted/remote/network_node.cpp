@@ -12,7 +12,9 @@ namespace amb::hosted::remote {
 
 namespace ar = amb::remote;
 
-loop_clock::time_point system_clock_source::monotonic() { return net::monotonic_now(); }
+loop_clock::time_point system_clock_source::monotonic() {
+    return net::monotonic_now();
+}
 
 std::uint64_t system_clock_source::unix_microseconds() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -37,8 +39,8 @@ void incident_log::report(const ar::incident& what) {
         }
         std::fputc('"', out_);
     };
-    std::fprintf(out_, "{\"node\":\"%.*s\",\"incident\":\"%s\"", static_cast<int>(node_name_.size()),
-                 node_name_.data(), ar::describe(what.kind));
+    std::fprintf(out_, "{\"node\":\"%.*s\",\"incident\":\"%s\"",
+                 static_cast<int>(node_name_.size()), node_name_.data(), ar::describe(what.kind));
     if (what.link != unknown_link)
         std::fprintf(out_, ",\"link\":%u", static_cast<unsigned>(what.link));
     put("source", what.source);
@@ -72,7 +74,7 @@ network_node::network_node()
 }
 
 network_node::~network_node() {
-    node_.reset();  // before the transports it sends through
+    node_.reset(); // before the transports it sends through
     ::close(timer_);
     ::close(epoll_);
 }
@@ -144,10 +146,13 @@ bool network_node::send(link_id id, byte_view packet) {
     const link& target = links_[id];
     switch (target.kind) {
     case link_kind::udp:
-        return udp_[target.transport]->send(target.neighbour, packet, net::monotonic_now())
+        return udp_[target.transport]
+            ->send(target.neighbour, packet, net::monotonic_now())
             .has_value();
-    case link_kind::serial: return serial_[target.transport]->send(packet).has_value();
-    case link_kind::tcp: return tcp_[target.transport]->send(packet).has_value();
+    case link_kind::serial:
+        return serial_[target.transport]->send(packet).has_value();
+    case link_kind::tcp:
+        return tcp_[target.transport]->send(packet).has_value();
     }
     return false;
 }
@@ -162,7 +167,7 @@ link_id network_node::udp_link_of(std::size_t udp, net::ipv4_endpoint from) cons
 
 std::size_t network_node::progress() {
     AMB_REQUIRE(node_ != nullptr, "network_node used before start");
-    std::vector<pollfd>& fds = poll_set_;  // reused: no allocation per step
+    std::vector<pollfd>& fds = poll_set_; // reused: no allocation per step
     fds.clear();
     for (auto& transport : udp_)
         fds.push_back({transport->fd(), transport->wanted_events(), 0});
@@ -235,8 +240,8 @@ void network_node::update_interest() {
         if (current == wanted)
             return;
         epoll_event event{};
-        event.events = ((wanted & POLLIN) != 0 ? EPOLLIN : 0u) |
-                       ((wanted & POLLOUT) != 0 ? EPOLLOUT : 0u);
+        event.events =
+            ((wanted & POLLIN) != 0 ? EPOLLIN : 0u) | ((wanted & POLLOUT) != 0 ? EPOLLOUT : 0u);
         event.data.fd = fd;
         ::epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &event);
         current = wanted;
@@ -290,4 +295,4 @@ std::size_t network_node::step(std::chrono::milliseconds max_wait) {
     return progress();
 }
 
-}  // namespace amb::hosted::remote
+} // namespace amb::hosted::remote

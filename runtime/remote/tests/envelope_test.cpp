@@ -61,7 +61,7 @@ TEST(envelope, kind_status_authentication_and_body_must_agree) {
     EXPECT_EQ(parse(make(fields, 8), storage).error(), envelope_error::inconsistent);
     fields = request_fields();
     fields.kind = message_kind::error;
-    EXPECT_EQ(parse(make(fields, 0), storage).error(), envelope_error::inconsistent);  // status ok
+    EXPECT_EQ(parse(make(fields, 0), storage).error(), envelope_error::inconsistent); // status ok
     fields.status = status_code::denied;
     EXPECT_TRUE(parse(make(fields, 0), storage).has_value());
     EXPECT_EQ(parse(make(fields, 8), storage).error(), envelope_error::inconsistent);
@@ -84,7 +84,8 @@ TEST(envelope, names_and_hop_limits_are_checked) {
     EXPECT_FALSE(writer.start(storage.bytes(), fields));
     // A name that the writer refuses, put on the wire by hand.
     auto packet = make(request_fields(), 8);
-    auto at = std::search(packet.begin(), packet.end(), std::begin("kitchen"), std::end("kitchen") - 1);
+    auto at =
+        std::search(packet.begin(), packet.end(), std::begin("kitchen"), std::end("kitchen") - 1);
     ASSERT_NE(at, packet.end());
     at[3] = '\n';
     EXPECT_EQ(parse(packet, storage).error(), envelope_error::bad_name);
@@ -123,18 +124,25 @@ TEST(envelope, the_reply_mac_covers_every_field) {
     holder[0] = 1;
     request[0] = 2;
     const std::uint8_t body[] = {1, 2, 3};
-    mac_bytes base = reply_mac(holder, request, message_kind::reply, status_code::ok, 9, "b", "a", body);
+    mac_bytes base =
+        reply_mac(holder, request, message_kind::reply, status_code::ok, 9, "b", "a", body);
     caplets::tag_bytes other = request;
     other[31] ^= 1;
-    EXPECT_NE(base, reply_mac(holder, other, message_kind::reply, status_code::ok, 9, "b", "a", body));
-    EXPECT_NE(base, reply_mac(other, request, message_kind::reply, status_code::ok, 9, "b", "a", body));
-    EXPECT_NE(base, reply_mac(holder, request, message_kind::error, status_code::ok, 9, "b", "a", body));
-    EXPECT_NE(base, reply_mac(holder, request, message_kind::reply, status_code::busy, 9, "b", "a", body));
-    EXPECT_NE(base, reply_mac(holder, request, message_kind::reply, status_code::ok, 8, "b", "a", body));
-    EXPECT_NE(base, reply_mac(holder, request, message_kind::reply, status_code::ok, 9, "ba", "", body));
+    EXPECT_NE(base,
+              reply_mac(holder, other, message_kind::reply, status_code::ok, 9, "b", "a", body));
+    EXPECT_NE(base,
+              reply_mac(other, request, message_kind::reply, status_code::ok, 9, "b", "a", body));
+    EXPECT_NE(base,
+              reply_mac(holder, request, message_kind::error, status_code::ok, 9, "b", "a", body));
+    EXPECT_NE(base, reply_mac(holder, request, message_kind::reply, status_code::busy, 9, "b", "a",
+                              body));
+    EXPECT_NE(base,
+              reply_mac(holder, request, message_kind::reply, status_code::ok, 8, "b", "a", body));
+    EXPECT_NE(base,
+              reply_mac(holder, request, message_kind::reply, status_code::ok, 9, "ba", "", body));
     EXPECT_NE(base, reply_mac(holder, request, message_kind::reply, status_code::ok, 9, "b", "a",
                               std::span<const std::uint8_t>(body, 2)));
 }
 
-}  // namespace
-}  // namespace amb::remote
+} // namespace
+} // namespace amb::remote

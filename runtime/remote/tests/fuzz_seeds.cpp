@@ -28,7 +28,7 @@ public:
     std::uint64_t unix_microseconds() override { return 1'800'000'000'000'000; }
 };
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     if (argc != 2)
@@ -51,8 +51,10 @@ int main(int argc, char** argv) {
     if (!made)
         return 1;
     auto a = std::move(*made);
-    remote_test::calculator_client<remote_backend<remote_test::calculator>> to_b(*a, "b", "calculator");
-    remote_test::calculator_client<remote_backend<remote_test::calculator>> to_c(*a, "c", "calculator");
+    remote_test::calculator_client<remote_backend<remote_test::calculator>> to_b(*a, "b",
+                                                                                 "calculator");
+    remote_test::calculator_client<remote_backend<remote_test::calculator>> to_c(*a, "c",
+                                                                                 "calculator");
     auto first = to_b.add(1, 2);
     first.start();
     auto second = to_c.add(3, 4);

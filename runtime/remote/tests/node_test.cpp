@@ -25,13 +25,13 @@ using other_client = remote_test::other_client<remote_backend<remote_test::other
 class fake_clock final : public clock_source {
 public:
     loop_clock::time_point now{std::chrono::seconds(1000)};
-    std::uint64_t unix_now = 1'800'000'000'000'000;  // microseconds
+    std::uint64_t unix_now = 1'800'000'000'000'000; // microseconds
     loop_clock::time_point monotonic() override { return now; }
     std::uint64_t unix_microseconds() override { return unix_now++; }
 };
 
 struct packet {
-    std::size_t from;  // node index
+    std::size_t from; // node index
     link_id link;
     bytes data;
 };
@@ -130,7 +130,8 @@ protected:
             return {1, 0};
         if (from == 2)
             return {1, 1};
-        return link == 0 ? std::pair<std::size_t, link_id>{0, 0} : std::pair<std::size_t, link_id>{2, 0};
+        return link == 0 ? std::pair<std::size_t, link_id>{0, 0}
+                         : std::pair<std::size_t, link_id>{2, 0};
     }
 
     // Delivers everything queued (and what that causes); `attacker` sees each packet first
@@ -241,7 +242,7 @@ TEST_F(line_of_three, a_relay_forwards_without_keys_and_decrements_the_hop_limit
                   }),
               3);
     EXPECT_EQ(hop_limit_at_c, default_hop_limit - 1);
-    EXPECT_EQ(b().self->counters().forwarded, 2u);  // request and reply
+    EXPECT_EQ(b().self->counters().forwarded, 2u); // request and reply
     EXPECT_EQ(b().calculator.calls, 0);
     EXPECT_EQ(c().calculator.calls, 1);
 }
@@ -285,7 +286,7 @@ TEST_F(line_of_three, every_changed_byte_of_a_request_token_is_refused) {
     }
     EXPECT_EQ(b().calculator.calls, 0);
     EXPECT_EQ(b().self->counters().requests_accepted, 0u);
-    queue_.clear();  // the errors sent back
+    queue_.clear(); // the errors sent back
     // Nothing was consumed by the refusals: the untouched request is still accepted.
     b().self->on_packet(0, original);
     deliver();
@@ -301,14 +302,15 @@ TEST_F(line_of_three, a_changed_argument_fails_the_tag_and_the_caller_learns_onl
     std::int32_t result = run(calculator.add(value, 1), [&](packet& p) {
         if (p.from != 0)
             return true;
-        auto at = std::search(p.data.begin(), p.data.end(), reinterpret_cast<const std::uint8_t*>(&value),
-                              reinterpret_cast<const std::uint8_t*>(&value) + 4);
+        auto at =
+            std::search(p.data.begin(), p.data.end(), reinterpret_cast<const std::uint8_t*>(&value),
+                        reinterpret_cast<const std::uint8_t*>(&value) + 4);
         EXPECT_NE(at, p.data.end());
         if (at != p.data.end())
             *at ^= 0x01;
         return true;
     });
-    EXPECT_EQ(result, 0);  // value-initialised
+    EXPECT_EQ(result, 0); // value-initialised
     EXPECT_EQ(calculator.backend().last_error(), call_error::remote_denied);
     EXPECT_EQ(b().calculator.calls, 0);
     ASSERT_FALSE(b().incidents.checks.empty());
@@ -353,7 +355,7 @@ TEST_F(line_of_three, a_credential_for_another_node_is_refused) {
 }
 
 TEST_F(line_of_three, an_expired_credential_is_refused) {
-    build(default_hop_limit, {}, /*expires*/ 1'700'000'000);  // before the fake clock's now
+    build(default_hop_limit, {}, /*expires*/ 1'700'000'000); // before the fake clock's now
     calculator_client calculator(a(), "b", "calculator");
     EXPECT_EQ(run(calculator.add(1, 2)), 0);
     EXPECT_EQ(calculator.backend().last_error(), call_error::remote_denied);
@@ -405,7 +407,7 @@ TEST_F(line_of_three, a_forged_reply_is_dropped_and_the_call_waits_for_its_deadl
     auto call = calculator.add(5, 6);
     call.start();
     std::uint64_t correlation = 0;
-    deliver([&](packet& p) {  // the attacker reads the request and drops b's reply
+    deliver([&](packet& p) { // the attacker reads the request and drops b's reply
         if (p.from != 0)
             return false;
         correlation = parse_envelope(p.data)->header->correlation;
@@ -438,8 +440,8 @@ TEST_F(line_of_three, a_forged_reply_is_dropped_and_the_call_waits_for_its_deadl
 }
 
 TEST_F(line_of_three, a_routing_loop_ends_at_the_hop_limit_with_an_error) {
-    b_sends_c_back_to_a_ = true;  // a sends c's traffic to b, b back to a: a loop
-    for (std::uint8_t hop_limit : {4, 5}) {  // the error is raised at a, then at b
+    b_sends_c_back_to_a_ = true;            // a sends c's traffic to b, b back to a: a loop
+    for (std::uint8_t hop_limit : {4, 5}) { // the error is raised at a, then at b
         members_.clear();
         queue_.clear();
         build(hop_limit);
@@ -494,7 +496,7 @@ TEST_F(line_of_three, a_call_to_a_silent_node_times_out_and_others_still_work) {
     calculator_client to_b(a(), "b", "calculator");
     auto lost = to_c.add(1, 1);
     lost.start();
-    queue_.clear();  // c is gone
+    queue_.clear(); // c is gone
     clock_.now += std::chrono::seconds(3);
     a().poll();
     ASSERT_TRUE(lost.done());
@@ -522,7 +524,8 @@ TEST_F(line_of_three, a_request_without_a_sequence_number_is_refused) {
     fields.source = "a";
     fields.destination = "b";
     envelope_writer writer;
-    ASSERT_TRUE(writer.start({reinterpret_cast<std::uint8_t*>(packet_storage.data()), 4096}, fields));
+    ASSERT_TRUE(
+        writer.start({reinterpret_cast<std::uint8_t*>(packet_storage.data()), 4096}, fields));
     lidl::builder token_out(writer.body());
     auto token = caplets::derive(*credential_view, *frame, token_out);
     ASSERT_TRUE(token.has_value());
@@ -531,5 +534,5 @@ TEST_F(line_of_three, a_request_without_a_sequence_number_is_refused) {
     EXPECT_EQ(b().calculator.calls, 0);
 }
 
-}  // namespace
-}  // namespace amb::remote
+} // namespace
+} // namespace amb::remote

@@ -49,8 +49,8 @@ public:
 };
 
 /// A credential as bytes (mint_credential into an aligned buffer, copied out).
-inline std::vector<std::uint8_t> credential(const caplets::secret_key& root, std::string_view caller,
-                                            std::string_view callee,
+inline std::vector<std::uint8_t> credential(const caplets::secret_key& root,
+                                            std::string_view caller, std::string_view callee,
                                             std::span<const amb::remote::import_rights> rights,
                                             std::uint64_t expires = 0) {
     std::vector<std::uint64_t> storage(2048);
@@ -73,4 +73,4 @@ inline caplets::secret_key random_key() {
     return key;
 }
 
-}  // namespace remote_testing
+} // namespace remote_testing

@@ -133,9 +133,8 @@ TEST_F(network, calls_over_udp_are_answered_many_in_flight) {
         calls.push_back(calculator.add(i, i));
     for (auto& call : calls)
         call.start();
-    drive_until([&] {
-        return std::all_of(calls.begin(), calls.end(), [](auto& c) { return c.done(); });
-    });
+    drive_until(
+        [&] { return std::all_of(calls.begin(), calls.end(), [](auto& c) { return c.done(); }); });
     for (int i = 0; i < 30; ++i)
         EXPECT_EQ(calls[i].take_result(), 2 * i);
     EXPECT_FALSE(calculator.backend().last_error());
@@ -161,7 +160,7 @@ TEST_F(network, a_relay_on_udp_and_a_serial_line_forwards_without_keys) {
     c.routes = {{"b", c_to_b}, {"a", c_to_b}};
     grant(a, c);
     a.start(false);
-    b.start(false);  // b holds no key and no credential: it only forwards
+    b.start(false); // b holds no key and no credential: it only forwards
     c.start(true);
     loop_over_all();
 
@@ -209,7 +208,9 @@ TEST_F(network, a_replayed_or_tampered_datagram_never_reaches_the_service) {
     a.start(false);
     b.start(true);
     std::vector<std::uint8_t> captured;
-    a.net.tap = [&](ar::link_id, ar::byte_view packet) { captured.assign(packet.begin(), packet.end()); };
+    a.net.tap = [&](ar::link_id, ar::byte_view packet) {
+        captured.assign(packet.begin(), packet.end());
+    };
     loop_over_all();
     calculator_client calculator(a.net.node(), "b", "calculator");
     EXPECT_EQ(run(calculator.add(2, 3)), 5);
@@ -228,7 +229,7 @@ TEST_F(network, a_replayed_or_tampered_datagram_never_reaches_the_service) {
     });
     EXPECT_EQ(b.log.last_refused_check(), caplets::check::sequence_replayed);
     std::vector<std::uint8_t> tampered = captured;
-    tampered[tampered.size() - 40] ^= 0x04;  // inside the token
+    tampered[tampered.size() - 40] ^= 0x04; // inside the token
     ASSERT_TRUE(evil.send(b.address(), tampered, net::monotonic_now()).has_value());
     drive_until([&] {
         net::poll_transports(std::chrono::milliseconds(0), evil);
@@ -248,7 +249,7 @@ TEST_F(network, a_dead_peer_fails_its_calls_and_the_caller_keeps_working) {
     b.open_udp();
     dead.open_udp();
     const net::ipv4_endpoint dead_address = dead.address();
-    members_.pop_back();  // its socket is closed: nothing answers at that port any more
+    members_.pop_back(); // its socket is closed: nothing answers at that port any more
     a.routes = {{"b", a.net.add_udp_link(0, b.address())},
                 {"d", a.net.add_udp_link(0, dead_address)}};
     b.routes = {{"a", b.net.add_udp_link(0, a.address())}};
@@ -269,5 +270,5 @@ TEST_F(network, a_dead_peer_fails_its_calls_and_the_caller_keeps_working) {
     EXPECT_FALSE(to_b.backend().last_error());
 }
 
-}  // namespace
-}  // namespace amb::hosted::remote
+} // namespace
+} // namespace amb::hosted::remote

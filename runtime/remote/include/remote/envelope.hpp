@@ -37,13 +37,13 @@ inline constexpr std::uint8_t default_hop_limit = 8;
 
 /// Why a packet was refused before anything else looked at it.
 enum class envelope_error : std::uint8_t {
-    too_short = 1,        ///< shorter than a lidl header
-    malformed,            ///< the lidl verifier refused the header (see the lidl error)
-    bad_version,          ///< version is not 1
-    bad_body_offset,      ///< not a multiple of 8, inside the header, or past the end
-    bad_hop_limit,        ///< zero
-    bad_name,             ///< source or destination empty, too long or not printable ASCII
-    inconsistent,         ///< kind, status, authentication and body do not go together
+    too_short = 1,   ///< shorter than a lidl header
+    malformed,       ///< the lidl verifier refused the header (see the lidl error)
+    bad_version,     ///< version is not 1
+    bad_body_offset, ///< not a multiple of 8, inside the header, or past the end
+    bad_hop_limit,   ///< zero
+    bad_name,        ///< source or destination empty, too long or not printable ASCII
+    inconsistent,    ///< kind, status, authentication and body do not go together
 };
 const char* describe(envelope_error error);
 
@@ -113,4 +113,4 @@ mac_bytes reply_mac(const caplets::tag_bytes& holder_tag, const caplets::tag_byt
 /// A sentence for a status code (logs).
 const char* describe(status_code status);
 
-}  // namespace amb::remote
+} // namespace amb::remote

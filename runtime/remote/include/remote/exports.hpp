@@ -68,8 +68,8 @@ public:
 
 private:
     template <std::uint32_t Id>
-    static task<serve_outcome> serve_one(S& implementation, byte_view call,
-                                         lidl::builder& response, lidl::builder& spare) {
+    static task<serve_outcome> serve_one(S& implementation, byte_view call, lidl::builder& response,
+                                         lidl::builder& spare) {
         using procedure = typename S::template lidl_procedure<Id>;
         typename procedure::params params{};
         if (!S::lidl_codec::decode_call(Id, call, &params, &response))
@@ -84,7 +84,8 @@ private:
 
     template <std::uint32_t... Ids>
     task<serve_outcome> dispatch(std::uint32_t id, byte_view call, lidl::builder& response,
-                                 lidl::builder& spare, std::integer_sequence<std::uint32_t, Ids...>) {
+                                 lidl::builder& spare,
+                                 std::integer_sequence<std::uint32_t, Ids...>) {
         task<serve_outcome> work;
         (void)((id == Ids ? (work = serve_one<Ids>(*implementation_, call, response, spare), true)
                           : false) ||
@@ -95,4 +96,4 @@ private:
     S* implementation_;
 };
 
-}  // namespace amb::remote
+} // namespace amb::remote

@@ -30,8 +30,8 @@ struct import_rights {
 };
 
 enum class credential_error : std::uint8_t {
-    bad_name = 1,          ///< a node name is not valid (remote::valid_node_name)
-    too_many_services,     ///< more than 15 services in one credential
+    bad_name = 1,      ///< a node name is not valid (remote::valid_node_name)
+    too_many_services, ///< more than 15 services in one credential
     buffer_too_small,
 };
 const char* describe(credential_error error);
@@ -44,4 +44,4 @@ mint_credential(const caplets::secret_key& deployment_root, std::string_view cal
                 std::string_view callee, std::span<const import_rights> rights,
                 std::uint64_t expires_unix_seconds, lidl::builder& out);
 
-}  // namespace amb::remote
+} // namespace amb::remote

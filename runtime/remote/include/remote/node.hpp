@@ -61,18 +61,18 @@ struct credential_entry {
 /// Why an outgoing call failed (the caller's `last_error()`).
 enum class call_error : std::uint8_t {
     // Found here, before or after sending.
-    no_credential = 1,  ///< this node has no credential for the destination
-    no_route,           ///< no route to the destination (or it is this node)
-    too_large,          ///< the request does not fit max_message_size
-    too_many_calls,     ///< max_calls calls are already in flight
-    send_failed,        ///< the link refused the packet
-    peer_unreachable,   ///< the link to the next hop gave up (dead peer)
-    timeout,            ///< no answer within call_timeout
-    bad_reply,          ///< an authenticated reply that does not decode as the result
+    no_credential = 1, ///< this node has no credential for the destination
+    no_route,          ///< no route to the destination (or it is this node)
+    too_large,         ///< the request does not fit max_message_size
+    too_many_calls,    ///< max_calls calls are already in flight
+    send_failed,       ///< the link refused the packet
+    peer_unreachable,  ///< the link to the next hop gave up (dead peer)
+    timeout,           ///< no answer within call_timeout
+    bad_reply,         ///< an authenticated reply that does not decode as the result
     // Answered by the network (remote node or a relay).
     remote_unknown_service,
     remote_unknown_procedure,
-    remote_denied,      ///< the serving node refused the request token
+    remote_denied, ///< the serving node refused the request token
     remote_bad_arguments,
     remote_service_failure,
     remote_no_route,
@@ -83,35 +83,35 @@ const char* describe(call_error error);
 
 /// Something worth a log line. The node reports; the port decides where it goes.
 enum class incident_kind : std::uint8_t {
-    malformed_packet = 1,  ///< envelope refused (see `envelope`)
-    packet_too_large,      ///< above max_message_size
-    request_denied,        ///< the token was refused (see `token`: which check, which frame)
-    missing_sequence,      ///< the request has no sequence number (replay protection required)
-    source_mismatch,       ///< the credential does not name the envelope's source
-    not_a_call,            ///< the request token holds a path request, not a call
-    no_verification_key,   ///< a request arrived at a node that exports nothing
+    malformed_packet = 1, ///< envelope refused (see `envelope`)
+    packet_too_large,     ///< above max_message_size
+    request_denied,       ///< the token was refused (see `token`: which check, which frame)
+    missing_sequence,     ///< the request has no sequence number (replay protection required)
+    source_mismatch,      ///< the credential does not name the envelope's source
+    not_a_call,           ///< the request token holds a path request, not a call
+    no_verification_key,  ///< a request arrived at a node that exports nothing
     unknown_service,
     unknown_procedure,
     bad_arguments,
     service_failure,
-    busy,                  ///< every serving slot is in use
-    no_route,              ///< nowhere to forward (or to answer) a message
+    busy,     ///< every serving slot is in use
+    no_route, ///< nowhere to forward (or to answer) a message
     hop_limit_exceeded,
-    reply_bad_mac,         ///< a reply or error whose MAC is wrong (dropped; the call waits on)
-    reply_unmatched,       ///< a reply for no call in flight (late, duplicated or forged)
-    send_failed,           ///< a link refused a packet this node tried to send
+    reply_bad_mac,   ///< a reply or error whose MAC is wrong (dropped; the call waits on)
+    reply_unmatched, ///< a reply for no call in flight (late, duplicated or forged)
+    send_failed,     ///< a link refused a packet this node tried to send
 };
 const char* describe(incident_kind kind);
 
 struct incident {
     incident_kind kind;
-    link_id link = 0xffff;  ///< where the packet came from
-    std::string_view source;       ///< of the packet, when it parsed
+    link_id link = 0xffff;   ///< where the packet came from
+    std::string_view source; ///< of the packet, when it parsed
     std::string_view destination;
-    std::string_view service;      ///< of a request, when known
+    std::string_view service; ///< of a request, when known
     std::string_view procedure;
-    envelope_error envelope = envelope_error::too_short;  ///< for malformed_packet
-    caplets::reason token{};                               ///< for request_denied
+    envelope_error envelope = envelope_error::too_short; ///< for malformed_packet
+    caplets::reason token{};                             ///< for request_denied
 };
 
 class incident_sink {
@@ -170,9 +170,9 @@ struct node_config {
 };
 
 enum class config_error : std::uint8_t {
-    bad_name = 1,       ///< the node's name, a route's or a credential's destination
-    bad_credential,     ///< a credential token does not parse
-    bad_sizes,          ///< a size is zero or max_message_size is below 1 KiB
+    bad_name = 1,   ///< the node's name, a route's or a credential's destination
+    bad_credential, ///< a credential token does not parse
+    bad_sizes,      ///< a size is zero or max_message_size is below 1 KiB
     out_of_memory,
 };
 const char* describe(config_error error);
@@ -181,14 +181,14 @@ struct node_counters {
     std::uint64_t packets_received = 0;
     std::uint64_t packets_malformed = 0;
     std::uint64_t forwarded = 0;
-    std::uint64_t requests_accepted = 0;  ///< verified and handed to a service
-    std::uint64_t requests_refused = 0;   ///< any reason, before the service
+    std::uint64_t requests_accepted = 0; ///< verified and handed to a service
+    std::uint64_t requests_refused = 0;  ///< any reason, before the service
     std::uint64_t replies_sent = 0;
     std::uint64_t errors_sent = 0;
     std::uint64_t calls_issued = 0;
-    std::uint64_t calls_completed = 0;  ///< with a reply
+    std::uint64_t calls_completed = 0; ///< with a reply
     std::uint64_t calls_failed = 0;
-    std::uint64_t replies_dropped = 0;  ///< bad MAC or unmatched
+    std::uint64_t replies_dropped = 0; ///< bad MAC or unmatched
 };
 
 /// How a backend encodes one procedure's call and decodes its reply (generated codec).
@@ -282,7 +282,7 @@ private:
     incident_sink* incidents_;
     node_counters counters_;
 
-    std::unique_ptr<std::uint64_t[]> memory_;  // every buffer below, allocated once
+    std::unique_ptr<std::uint64_t[]> memory_; // every buffer below, allocated once
     byte_span receive_buffer_;
     byte_span send_buffer_;
     byte_span call_buffer_;
@@ -298,4 +298,4 @@ private:
     std::uint64_t last_sequence_ = 0;
 };
 
-}  // namespace amb::remote
+} // namespace amb::remote

@@ -1,8 +1,8 @@
 // The lidl backend for calls to a service on another node (DESIGN.md §3 case 3):
 //
-//     thermostat_client<remote::remote_backend<thermostat>> heating(node, "boiler-room", "thermostat");
-//     bool accepted = co_await heating.set_target(21.5F);
-//     if (heating.backend().last_error()) ... // the call failed: why
+//     thermostat_client<remote::remote_backend<thermostat>> heating(node, "boiler-room",
+//     "thermostat"); bool accepted = co_await heating.set_target(21.5F); if
+//     (heating.backend().last_error()) ... // the call failed: why
 //
 // Each call is encoded with the generated codec, wrapped in a CAPLets request derived from this
 // node's credential for the destination node (with a fresh sequence number) and sent on the
@@ -84,4 +84,4 @@ private:
     std::optional<call_error> last_error_;
 };
 
-}  // namespace amb::remote
+} // namespace amb::remote

@@ -44,4 +44,4 @@ private:
     std::uint64_t floor_;
 };
 
-}  // namespace amb::remote
+} // namespace amb::remote

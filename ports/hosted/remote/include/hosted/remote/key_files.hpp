@@ -19,10 +19,10 @@
 namespace amb::hosted::remote {
 
 enum class key_file_error : std::uint8_t {
-    cannot_open = 1,        ///< see errno
-    exists,                 ///< refusing to overwrite
-    insecure_permissions,   ///< readable or writable by group or others
-    bad_size,               ///< a key file that is not 32 bytes, or an empty/oversized token
+    cannot_open = 1,      ///< see errno
+    exists,               ///< refusing to overwrite
+    insecure_permissions, ///< readable or writable by group or others
+    bad_size,             ///< a key file that is not 32 bytes, or an empty/oversized token
     io_error,
     random_unavailable,
 };
@@ -39,4 +39,4 @@ result<std::vector<std::uint8_t>, key_file_error> read_private_file(const std::s
 result<void, key_file_error> create_deployment_key(const std::string& path);
 result<void, key_file_error> read_secret_key(const std::string& path, caplets::secret_key& out);
 
-}  // namespace amb::hosted::remote
+} // namespace amb::hosted::remote

@@ -7,11 +7,10 @@
 //     auto serial = kitchen.add_serial(std::move(*serial_transport::open(fd, {})));
 //     remote::link_id to_hall = kitchen.add_udp_link(udp, hall_address);
 //     remote::link_id to_garden = kitchen.add_serial_link(serial);
-//     remote::route_entry routes[] = {{"hall", to_hall}, {"garden", to_garden}, {"shed", to_garden}};
-//     config.routes = routes; ...
-//     kitchen.start(config);                        // creates the remote::node
-//     kitchen.node().export_service("thermostat", exported);
-//     group_loop loop; loop.add(kitchen); ...       // or kitchen.progress() in your own loop
+//     remote::route_entry routes[] = {{"hall", to_hall}, {"garden", to_garden}, {"shed",
+//     to_garden}}; config.routes = routes; ... kitchen.start(config);                        //
+//     creates the remote::node kitchen.node().export_service("thermostat", exported); group_loop
+//     loop; loop.add(kitchen); ...       // or kitchen.progress() in your own loop
 //
 // This is what the deployment tool's per-node glue writes (docs/remote.md, "Deployment glue").
 // Packets are accepted from any UDP address (a packet from an address that is no link gets link
@@ -109,7 +108,7 @@ private:
         link_kind kind;
         std::size_t transport;
         net::ipv4_endpoint neighbour;
-        bool failed = false;  // tcp: the close was reported once
+        bool failed = false; // tcp: the close was reported once
     };
 
     bool send(link_id link, byte_view packet) override;
@@ -132,4 +131,4 @@ private:
     std::unique_ptr<amb::remote::node> node_;
 };
 
-}  // namespace amb::hosted::remote
+} // namespace amb::hosted::remote
