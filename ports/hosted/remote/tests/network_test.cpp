@@ -1,0 +1,274 @@
+// Nodes in one process on real links: UDP sockets on 127.0.0.1 (the reliable datagram protocol)
+// and a pty pair carrying XBee-framed messages, driven by one group_loop. Keys come from a fresh
+// deployment root per test.
+#include "test_services.hpp"
+
+#include <hosted/remote/network_node.hpp>
+#include <remote/remote_backend.hpp>
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace amb::hosted::remote {
+namespace {
+
+using namespace remote_testing;
+namespace ar = amb::remote;
+using calculator_client =
+    remote_test::calculator_client<ar::remote_backend<remote_test::calculator>>;
+
+struct member {
+    explicit member(std::string node_name) : name(std::move(node_name)), log(name) {}
+    std::string name;
+    caplets::secret_key key;
+    std::vector<ar::route_entry> routes;
+    std::vector<std::vector<std::uint8_t>> tokens;
+    std::vector<ar::credential_entry> credentials;
+    incident_log log;
+    network_node net;
+    calculator_impl calculator;
+    ar::lidl_export<remote_test::calculator> exported{calculator};
+
+    std::size_t open_udp() {
+        auto udp = net::udp_transport::open({});
+        AMB_REQUIRE(udp.has_value(), "cannot open a UDP socket");
+        return net.add_udp(std::move(*udp));
+    }
+    net::ipv4_endpoint address(std::size_t udp = 0) { return net.udp(udp).local(); }
+    void start(bool serves, std::uint8_t hop_limit = ar::default_hop_limit,
+               loop_clock::duration timeout = std::chrono::seconds(20)) {
+        ar::node_config config;
+        config.name = name;
+        config.routes = routes;
+        config.credentials = credentials;
+        config.verification_key = serves ? &key : nullptr;
+        config.hop_limit = hop_limit;
+        config.call_timeout = timeout;
+        ASSERT_TRUE(net.start(config, &log).has_value());
+        if (serves)
+            ASSERT_TRUE(net.node().export_service("calculator", exported));
+    }
+};
+
+class network : public ::testing::Test {
+protected:
+    member& add(const char* name) {
+        member& m = members_.emplace_back(name);
+        m.key = ar::node_verification_key(root_, name);
+        return m;
+    }
+    void grant(member& caller, const member& callee) {
+        auto rights = all_of_calculator();
+        caller.tokens.push_back(credential(root_, caller.name, callee.name, rights));
+        caller.credentials.push_back({callee.name, caller.tokens.back()});
+    }
+    template <class T>
+    T run(task<T> work) {
+        work.start();
+        EXPECT_TRUE(loop_.run_until([&] { return work.done(); }, std::chrono::seconds(30)));
+        return work.take_result();
+    }
+    template <class Done>
+    void drive_until(Done done) {
+        EXPECT_TRUE(loop_.run_until(done, std::chrono::seconds(30)));
+    }
+    void loop_over_all() {
+        for (member& m : members_)
+            loop_.add(m.net);
+    }
+
+    caplets::secret_key root_ = random_key();
+    std::deque<member> members_;
+    node::group_loop loop_;
+};
+
+struct pty_pair {
+    int controller = -1;
+    int line = -1;
+};
+
+pty_pair open_pty() {
+    pty_pair pair;
+    pair.controller = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    EXPECT_GE(pair.controller, 0);
+    EXPECT_EQ(::grantpt(pair.controller), 0);
+    EXPECT_EQ(::unlockpt(pair.controller), 0);
+    const char* name = ::ptsname(pair.controller);
+    EXPECT_NE(name, nullptr);
+    pair.line = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    EXPECT_GE(pair.line, 0);
+    return pair;
+}
+
+TEST_F(network, calls_over_udp_are_answered_many_in_flight) {
+    member& a = add("a");
+    member& b = add("b");
+    a.open_udp();
+    b.open_udp();
+    a.routes = {{"b", a.net.add_udp_link(0, b.address())}};
+    b.routes = {{"a", b.net.add_udp_link(0, a.address())}};
+    grant(a, b);
+    a.start(false);
+    b.start(true);
+    loop_over_all();
+
+    calculator_client calculator(a.net.node(), "b", "calculator");
+    EXPECT_EQ(run(calculator.add(20, 22)), 42);
+    std::vector<std::uint64_t> storage(512);
+    lidl::builder response({reinterpret_cast<std::uint8_t*>(storage.data()), 4096});
+    const remote_test::greeting* greeting = run(calculator.greet("over UDP", response));
+    ASSERT_NE(greeting, nullptr);
+    EXPECT_EQ(greeting->text.view(), "hello over UDP");
+
+    std::vector<task<std::int32_t>> calls;
+    for (int i = 0; i < 30; ++i)
+        calls.push_back(calculator.add(i, i));
+    for (auto& call : calls)
+        call.start();
+    drive_until(
+        [&] { return std::all_of(calls.begin(), calls.end(), [](auto& c) { return c.done(); }); });
+    for (int i = 0; i < 30; ++i)
+        EXPECT_EQ(calls[i].take_result(), 2 * i);
+    EXPECT_FALSE(calculator.backend().last_error());
+    EXPECT_EQ(b.calculator.calls, 32);
+}
+
+TEST_F(network, a_relay_on_udp_and_a_serial_line_forwards_without_keys) {
+    member& a = add("a");
+    member& b = add("b");
+    member& c = add("c");
+    pty_pair pty = open_pty();
+    a.open_udp();
+    b.open_udp();
+    auto b_line = net::serial_transport::open(pty.controller, {});
+    auto c_line = net::serial_transport::open(pty.line, {});
+    ASSERT_TRUE(b_line.has_value() && c_line.has_value());
+    const std::size_t b_serial = b.net.add_serial(std::move(*b_line));
+    const std::size_t c_serial = c.net.add_serial(std::move(*c_line));
+    const ar::link_id a_to_b = a.net.add_udp_link(0, b.address());
+    a.routes = {{"b", a_to_b}, {"c", a_to_b}};
+    b.routes = {{"a", b.net.add_udp_link(0, a.address())}, {"c", b.net.add_serial_link(b_serial)}};
+    const ar::link_id c_to_b = c.net.add_serial_link(c_serial);
+    c.routes = {{"b", c_to_b}, {"a", c_to_b}};
+    grant(a, c);
+    a.start(false);
+    b.start(false); // b holds no key and no credential: it only forwards
+    c.start(true);
+    loop_over_all();
+
+    calculator_client calculator(a.net.node(), "c", "calculator");
+    EXPECT_EQ(run(calculator.add(1, 2)), 3);
+    EXPECT_EQ(run(calculator.add(3, 4)), 7);
+    EXPECT_FALSE(calculator.backend().last_error());
+    EXPECT_EQ(c.calculator.calls, 2);
+    EXPECT_EQ(b.net.node().counters().forwarded, 4u);
+    EXPECT_EQ(b.net.node().counters().requests_accepted, 0u);
+}
+
+TEST_F(network, the_hop_limit_stops_a_request_at_the_relay) {
+    member& a = add("a");
+    member& b = add("b");
+    member& c = add("c");
+    a.open_udp();
+    b.open_udp();
+    c.open_udp();
+    const ar::link_id a_to_b = a.net.add_udp_link(0, b.address());
+    a.routes = {{"b", a_to_b}, {"c", a_to_b}};
+    b.routes = {{"a", b.net.add_udp_link(0, a.address())},
+                {"c", b.net.add_udp_link(0, c.address())}};
+    c.routes = {{"a", c.net.add_udp_link(0, b.address())}};
+    grant(a, c);
+    a.start(false, /*hop_limit*/ 1);
+    b.start(false);
+    c.start(true);
+    loop_over_all();
+    calculator_client calculator(a.net.node(), "c", "calculator");
+    EXPECT_EQ(run(calculator.add(1, 2)), 0);
+    EXPECT_EQ(calculator.backend().last_error(), ar::call_error::remote_hop_limit_exceeded);
+    EXPECT_EQ(b.log.count(ar::incident_kind::hop_limit_exceeded), 1u);
+    EXPECT_EQ(c.calculator.calls, 0);
+}
+
+TEST_F(network, a_replayed_or_tampered_datagram_never_reaches_the_service) {
+    member& a = add("a");
+    member& b = add("b");
+    a.open_udp();
+    b.open_udp();
+    a.routes = {{"b", a.net.add_udp_link(0, b.address())}};
+    b.routes = {{"a", b.net.add_udp_link(0, a.address())}};
+    grant(a, b);
+    a.start(false);
+    b.start(true);
+    std::vector<std::uint8_t> captured;
+    a.net.tap = [&](ar::link_id, ar::byte_view packet) {
+        captured.assign(packet.begin(), packet.end());
+    };
+    loop_over_all();
+    calculator_client calculator(a.net.node(), "b", "calculator");
+    EXPECT_EQ(run(calculator.add(2, 3)), 5);
+    ASSERT_EQ(b.calculator.calls, 1);
+    ASSERT_FALSE(captured.empty());
+
+    // The attacker, on its own socket, sends the captured request again, then a changed copy.
+    auto attacker = net::udp_transport::open({});
+    ASSERT_TRUE(attacker.has_value());
+    net::udp_transport& evil = **attacker;
+    auto refused = [&] { return b.net.node().counters().requests_refused; };
+    ASSERT_TRUE(evil.send(b.address(), captured, net::monotonic_now()).has_value());
+    drive_until([&] {
+        net::poll_transports(std::chrono::milliseconds(0), evil);
+        return refused() == 1;
+    });
+    EXPECT_EQ(b.log.last_refused_check(), caplets::check::sequence_replayed);
+    std::vector<std::uint8_t> tampered = captured;
+    tampered[tampered.size() - 40] ^= 0x04; // inside the token
+    ASSERT_TRUE(evil.send(b.address(), tampered, net::monotonic_now()).has_value());
+    drive_until([&] {
+        net::poll_transports(std::chrono::milliseconds(0), evil);
+        return refused() == 2;
+    });
+    EXPECT_EQ(b.calculator.calls, 1);
+    // The caller keeps working.
+    EXPECT_EQ(run(calculator.add(1, 1)), 2);
+    EXPECT_EQ(b.calculator.calls, 2);
+}
+
+TEST_F(network, a_dead_peer_fails_its_calls_and_the_caller_keeps_working) {
+    member& a = add("a");
+    member& b = add("b");
+    member& dead = add("d");
+    a.open_udp();
+    b.open_udp();
+    dead.open_udp();
+    const net::ipv4_endpoint dead_address = dead.address();
+    members_.pop_back(); // its socket is closed: nothing answers at that port any more
+    a.routes = {{"b", a.net.add_udp_link(0, b.address())},
+                {"d", a.net.add_udp_link(0, dead_address)}};
+    b.routes = {{"a", b.net.add_udp_link(0, a.address())}};
+    grant(a, b);
+    a.tokens.push_back(credential(root_, "a", "d", all_of_calculator()));
+    a.credentials.push_back({"d", a.tokens.back()});
+    a.start(false, ar::default_hop_limit, std::chrono::seconds(10));
+    b.start(true);
+    loop_over_all();
+
+    calculator_client to_dead(a.net.node(), "d", "calculator");
+    calculator_client to_b(a.net.node(), "b", "calculator");
+    EXPECT_EQ(run(to_dead.add(1, 1)), 0);
+    ASSERT_TRUE(to_dead.backend().last_error());
+    EXPECT_TRUE(*to_dead.backend().last_error() == ar::call_error::peer_unreachable ||
+                *to_dead.backend().last_error() == ar::call_error::timeout);
+    EXPECT_EQ(run(to_b.add(4, 5)), 9);
+    EXPECT_FALSE(to_b.backend().last_error());
+}
+
+} // namespace
+} // namespace amb::hosted::remote

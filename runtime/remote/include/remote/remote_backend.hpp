@@ -1,0 +1,87 @@
+// The lidl backend for calls to a service on another node (DESIGN.md §3 case 3):
+//
+//     thermostat_client<remote::remote_backend<thermostat>> heating(node, "boiler-room",
+//     "thermostat"); bool accepted = co_await heating.set_target(21.5F); if
+//     (heating.backend().last_error()) ... // the call failed: why
+//
+// Each call is encoded with the generated codec, wrapped in a CAPLets request derived from this
+// node's credential for the destination node (with a fresh sequence number) and sent on the
+// route to it; the coroutine resumes when the authenticated reply arrives, an error comes back,
+// the next hop gives up, or the call times out. Any number of calls may be in flight (up to the
+// node's max_calls). Generated clients have no error channel, so a failed call completes with a
+// value-initialised result and `last_error()` says why (as channel_backend does); it is not
+// cleared by later successful calls.
+//
+// Lifetime: the backend, the node and the names must outlive every call in flight.
+// Threading: the node's loop thread.
+#pragma once
+
+#include <remote/node.hpp>
+
+#include <lidl/service.hpp>
+
+#include <coroutine>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+
+namespace amb::remote {
+
+template <class S>
+class remote_backend {
+public:
+    /// Calls `service` (the name it is exported under) on node `destination`. Without a
+    /// credential for `destination`, every call fails with call_error::no_credential.
+    remote_backend(node& local, std::string_view destination, std::string_view service)
+        : node_(&local), peer_(local.find_peer(destination)), service_(service) {}
+
+    /// The error of the most recent call that failed (reset it yourself).
+    std::optional<call_error>& last_error() { return last_error_; }
+
+    template <std::uint32_t Id>
+    struct awaiter {
+        remote_backend* backend;
+        const void* params;
+        void* result;
+        bool await_ready() const noexcept { return false; }
+        bool await_suspend(std::coroutine_handle<> waiting) {
+            outgoing_call call;
+            call.procedure = Id;
+            call.procedure_name = S::lidl_procedure_name(Id);
+            call.encode = &S::lidl_codec::encode_call;
+            call.decode = &S::lidl_codec::decode_reply;
+            call.fail = &fail<Id>;
+            call.params = params;
+            call.result_slot = result;
+            if (!backend->peer_) {
+                fail<Id>(result);
+                backend->last_error_ = call_error::no_credential;
+                return false;
+            }
+            return backend->node_->issue(*backend->peer_, backend->service_, call, waiting,
+                                         &backend->last_error_);
+        }
+        void await_resume() const noexcept {}
+    };
+
+    template <std::uint32_t Id>
+    awaiter<Id> execute(const void* params, void* result) {
+        static_assert(Id < S::lidl_procedure_count);
+        return awaiter<Id>{this, params, result};
+    }
+
+private:
+    template <std::uint32_t Id>
+    static void fail(void* result) {
+        using result_type = typename S::template lidl_procedure<Id>::result;
+        if constexpr (!std::is_void_v<result_type>)
+            static_cast<lidl::slot<result_type>*>(result)->emplace(result_type{});
+    }
+
+    node* node_;
+    std::optional<std::size_t> peer_;
+    std::string_view service_;
+    std::optional<call_error> last_error_;
+};
+
+} // namespace amb::remote

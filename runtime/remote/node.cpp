@@ -1,0 +1,694 @@
+#include <remote/node.hpp>
+
+#include <crypto/crypto.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+namespace amb::remote {
+
+const char* describe(call_error error) {
+    switch (error) {
+    case call_error::no_credential:
+        return "no credential for the destination node";
+    case call_error::no_route:
+        return "no route to the destination node";
+    case call_error::too_large:
+        return "request too large";
+    case call_error::too_many_calls:
+        return "too many calls in flight";
+    case call_error::send_failed:
+        return "the link refused the request";
+    case call_error::peer_unreachable:
+        return "the next hop is unreachable";
+    case call_error::timeout:
+        return "no answer in time";
+    case call_error::bad_reply:
+        return "the reply does not decode";
+    case call_error::remote_unknown_service:
+        return "the destination has no such service";
+    case call_error::remote_unknown_procedure:
+        return "the service has no such procedure";
+    case call_error::remote_denied:
+        return "the destination refused the request token";
+    case call_error::remote_bad_arguments:
+        return "the destination refused the arguments";
+    case call_error::remote_service_failure:
+        return "the service failed";
+    case call_error::remote_no_route:
+        return "a relay has no route to the destination";
+    case call_error::remote_hop_limit_exceeded:
+        return "hop limit exceeded on the way";
+    case call_error::remote_busy:
+        return "the destination is busy";
+    }
+    return "unknown call error";
+}
+
+const char* describe(incident_kind kind) {
+    switch (kind) {
+    case incident_kind::malformed_packet:
+        return "malformed packet";
+    case incident_kind::packet_too_large:
+        return "packet too large";
+    case incident_kind::request_denied:
+        return "request token refused";
+    case incident_kind::missing_sequence:
+        return "request without a sequence number";
+    case incident_kind::source_mismatch:
+        return "credential does not name the source node";
+    case incident_kind::not_a_call:
+        return "request token is not a call";
+    case incident_kind::no_verification_key:
+        return "request to a node that exports nothing";
+    case incident_kind::unknown_service:
+        return "unknown service";
+    case incident_kind::unknown_procedure:
+        return "unknown procedure";
+    case incident_kind::bad_arguments:
+        return "arguments do not decode";
+    case incident_kind::service_failure:
+        return "service failed";
+    case incident_kind::busy:
+        return "every serving slot is busy";
+    case incident_kind::no_route:
+        return "no route";
+    case incident_kind::hop_limit_exceeded:
+        return "hop limit exceeded";
+    case incident_kind::reply_bad_mac:
+        return "reply with a bad MAC";
+    case incident_kind::reply_unmatched:
+        return "reply for no call in flight";
+    case incident_kind::send_failed:
+        return "link refused a packet";
+    }
+    return "unknown incident";
+}
+
+const char* describe(config_error error) {
+    switch (error) {
+    case config_error::bad_name:
+        return "invalid node name in the configuration";
+    case config_error::bad_credential:
+        return "a credential does not parse";
+    case config_error::bad_sizes:
+        return "invalid sizes in the configuration";
+    case config_error::out_of_memory:
+        return "out of memory";
+    }
+    return "unknown configuration error";
+}
+
+struct node::pending_call {
+    bool active = false;
+    std::uint64_t correlation = 0;
+    std::size_t peer = 0;
+    link_id link = 0;
+    loop_clock::time_point deadline{};
+    caplets::tag_bytes request_tag{};
+    outgoing_call call{};
+    std::coroutine_handle<> waiting;
+    std::optional<call_error>* error = nullptr;
+};
+
+struct node::serving_slot {
+    task<serve_outcome> work;
+    bool busy = false;
+    char source[max_node_name] = {};
+    std::size_t source_size = 0;
+    std::uint64_t correlation = 0;
+    caplets::tag_bytes holder_tag{};
+    caplets::tag_bytes request_tag{};
+    byte_span arguments;
+    std::optional<lidl::builder> response;
+    std::optional<lidl::builder> spare;
+
+    std::string_view source_name() const { return {source, source_size}; }
+};
+
+namespace {
+
+constexpr std::size_t round_up(std::size_t size) {
+    return (size + 7) & ~std::size_t{7};
+}
+
+std::optional<call_error> error_for(status_code status) {
+    switch (status) {
+    case status_code::ok:
+        return std::nullopt;
+    case status_code::unknown_service:
+        return call_error::remote_unknown_service;
+    case status_code::unknown_procedure:
+        return call_error::remote_unknown_procedure;
+    case status_code::denied:
+        return call_error::remote_denied;
+    case status_code::bad_arguments:
+        return call_error::remote_bad_arguments;
+    case status_code::service_failure:
+        return call_error::remote_service_failure;
+    case status_code::no_route:
+        return call_error::remote_no_route;
+    case status_code::hop_limit_exceeded:
+        return call_error::remote_hop_limit_exceeded;
+    case status_code::busy:
+        return call_error::remote_busy;
+    }
+    return call_error::bad_reply;
+}
+
+incident about(incident_kind kind, link_id link = 0xffff, std::string_view source = {},
+               std::string_view destination = {}, std::string_view service = {},
+               std::string_view procedure = {}) {
+    incident what{};
+    what.kind = kind;
+    what.link = link;
+    what.source = source;
+    what.destination = destination;
+    what.service = service;
+    what.procedure = procedure;
+    return what;
+}
+
+// The tag of the frame before the leaf (the caller's credential), from the node's key: the chain
+// up to that frame only, one HMAC per frame.
+caplets::tag_bytes holder_tag_of(const caplets::secret_key& key, const caplets::token_view& token) {
+    caplets::tag_bytes tag = crypto::hmac_sha256::mac(key.bytes, token.frame_bytes(0));
+    for (std::size_t i = 1; i + 1 < token.frame_count(); ++i)
+        tag = crypto::hmac_sha256::mac(tag, token.frame_bytes(i));
+    return tag;
+}
+
+bool has_sequence(const caplets::frame& leaf) {
+    for (const caplets::constraint& c : leaf.constraints)
+        if (c.sequence() != nullptr)
+            return true;
+    return false;
+}
+
+// The credential's root frame names the node it was minted for.
+bool names_source(const caplets::frame& root, std::string_view source) {
+    for (const caplets::capability& c : root.capabilities)
+        if (const caplets::identity_capability* identity = c.identity())
+            if (identity->id.view() == source)
+                return true;
+    return false;
+}
+
+} // namespace
+
+result<std::unique_ptr<node>, config_error> node::create(const node_config& config,
+                                                         link_output& links, clock_source& clock,
+                                                         incident_sink* incidents) {
+    std::unique_ptr<node> made(new (std::nothrow) node(config, links, clock, incidents));
+    if (!made)
+        return failure{config_error::out_of_memory};
+    config_error error = made->prepare();
+    if (error != config_error{})
+        return failure{error};
+    return made;
+}
+
+node::node(const node_config& config, link_output& links, clock_source& clock,
+           incident_sink* incidents)
+    : config_(config), links_(links), clock_(clock), incidents_(incidents) {}
+
+node::~node() = default;
+
+config_error node::prepare() {
+    const node_config& c = config_;
+    if (!valid_node_name(c.name))
+        return config_error::bad_name;
+    for (const route_entry& route : c.routes)
+        if (!valid_node_name(route.destination))
+            return config_error::bad_name;
+    if (c.max_message_size < 1024 || c.max_message_size > (std::size_t{1} << 30) ||
+        c.max_serving == 0 || c.max_calls == 0 || c.hop_limit == 0)
+        return config_error::bad_sizes;
+
+    const std::size_t message = round_up(c.max_message_size);
+    std::size_t credential_bytes = 0;
+    for (const credential_entry& credential : c.credentials) {
+        if (!valid_node_name(credential.destination))
+            return config_error::bad_name;
+        credential_bytes += round_up(credential.token.size());
+    }
+    // receive, send, call, frame; three per serving slot; the credentials.
+    const std::size_t total = message * (4 + 3 * c.max_serving) + credential_bytes;
+    memory_.reset(new (std::nothrow) std::uint64_t[total / 8]());
+    peers_.reset(new (std::nothrow) peer[c.credentials.size()]);
+    exports_.reset(new (std::nothrow) export_entry[c.max_exports]);
+    calls_.reset(new (std::nothrow) pending_call[c.max_calls]);
+    serving_.reset(new (std::nothrow) serving_slot[c.max_serving]);
+    if (!memory_ || !peers_ || !exports_ || !calls_ || !serving_)
+        return config_error::out_of_memory;
+    if (c.sequences != nullptr) {
+        sequences_ = c.sequences;
+    } else {
+        own_sequences_.reset(new (std::nothrow)
+                                 bounded_sequence_store(c.max_callers, c.sequence_floor));
+        if (!own_sequences_ || own_sequences_->capacity() != c.max_callers)
+            return config_error::out_of_memory;
+        sequences_ = own_sequences_.get();
+    }
+
+    auto* base = reinterpret_cast<std::uint8_t*>(memory_.get());
+    std::size_t used = 0;
+    auto take = [&](std::size_t size) {
+        byte_span part(base + used, size);
+        used += round_up(size);
+        return part;
+    };
+    receive_buffer_ = take(message);
+    send_buffer_ = take(message);
+    call_buffer_ = take(message);
+    frame_buffer_ = take(message);
+    for (std::size_t i = 0; i < c.max_serving; ++i) {
+        serving_slot& slot = serving_[i];
+        slot.arguments = take(message);
+        slot.response.emplace(take(message));
+        slot.spare.emplace(take(message));
+    }
+    for (std::size_t i = 0; i < c.credentials.size(); ++i) {
+        const credential_entry& credential = c.credentials[i];
+        peer& target = peers_[i];
+        target.destination = credential.destination;
+        target.token_bytes = take(credential.token.size());
+        std::memcpy(target.token_bytes.data(), credential.token.data(), credential.token.size());
+        auto parsed = caplets::token_view::parse(target.token_bytes);
+        if (!parsed)
+            return config_error::bad_credential;
+        target.holder_tag = parsed->tag();
+        target.link = route_to(credential.destination);
+    }
+    std::uint8_t seed[8];
+    if (crypto::random_bytes(seed)) {
+        // Random first correlation: an off-path attacker cannot guess which ids are in flight.
+        std::memcpy(&next_correlation_, seed, sizeof seed);
+    }
+    return config_error{};
+}
+
+bool node::export_service(std::string_view name, exported_service& service) {
+    if (export_count_ == config_.max_exports || name.empty())
+        return false;
+    for (std::size_t i = 0; i < export_count_; ++i)
+        if (exports_[i].name == name)
+            return false;
+    exports_[export_count_++] = export_entry{name, &service};
+    return true;
+}
+
+std::optional<std::size_t> node::find_peer(std::string_view destination) const {
+    for (std::size_t i = 0; i < config_.credentials.size(); ++i)
+        if (peers_[i].destination == destination)
+            return i;
+    return std::nullopt;
+}
+
+std::optional<link_id> node::route_to(std::string_view destination) const {
+    if (destination == config_.name)
+        return std::nullopt;
+    for (const route_entry& route : config_.routes)
+        if (route.destination == destination)
+            return route.next_hop;
+    return std::nullopt;
+}
+
+std::size_t node::calls_in_flight() const {
+    return static_cast<std::size_t>(std::count_if(calls_.get(), calls_.get() + config_.max_calls,
+                                                  [](const pending_call& c) { return c.active; }));
+}
+
+std::size_t node::requests_in_service() const {
+    return static_cast<std::size_t>(std::count_if(serving_.get(),
+                                                  serving_.get() + config_.max_serving,
+                                                  [](const serving_slot& s) { return s.busy; }));
+}
+
+void node::report(incident what) {
+    if (incidents_ != nullptr)
+        incidents_->report(what);
+}
+
+std::uint64_t node::next_sequence() {
+    // Time-based, so that a restarted caller needs no state; strictly increasing regardless.
+    last_sequence_ = std::max(clock_.unix_microseconds(), last_sequence_ + 1);
+    return last_sequence_;
+}
+
+// --- calling ------------------------------------------------------------------------------------
+
+bool node::issue(std::size_t peer_index, std::string_view service, const outgoing_call& call,
+                 std::coroutine_handle<> waiting, std::optional<call_error>* error) {
+    auto fail_now = [&](call_error why) {
+        call.fail(call.result_slot);
+        *error = why;
+        ++counters_.calls_failed;
+        return false;
+    };
+    if (peer_index >= config_.credentials.size())
+        return fail_now(call_error::no_credential);
+    peer& target = peers_[peer_index];
+    if (!target.link)
+        return fail_now(call_error::no_route);
+    pending_call* slot = nullptr;
+    for (std::size_t i = 0; i < config_.max_calls && slot == nullptr; ++i)
+        if (!calls_[i].active)
+            slot = &calls_[i];
+    if (slot == nullptr)
+        return fail_now(call_error::too_many_calls);
+
+    lidl::builder call_out(call_buffer_);
+    if (!call.encode(call.procedure, call.params, call_out) || call_out.failed())
+        return fail_now(call_error::too_large);
+    auto credential = caplets::token_view::parse(target.token_bytes);
+    AMB_ASSERT(credential.has_value(), "a credential parsed at start-up no longer parses");
+    caplets::frame_spec request;
+    if (!request.add_call_request(service, call.procedure_name, call_out.written()) ||
+        !request.inherit_constraints(credential->leaf()) || !request.add_sequence(next_sequence()))
+        return fail_now(call_error::too_large);
+    lidl::builder frame_out(frame_buffer_);
+    auto frame = request.write(frame_out);
+    if (!frame)
+        return fail_now(call_error::too_large);
+
+    const std::uint64_t correlation = next_correlation_++;
+    envelope_fields fields;
+    fields.kind = message_kind::request;
+    fields.hop_limit = config_.hop_limit;
+    fields.correlation = correlation;
+    fields.source = config_.name;
+    fields.destination = target.destination;
+    envelope_writer writer;
+    if (!writer.start(send_buffer_, fields))
+        return fail_now(call_error::too_large);
+    lidl::builder token_out(writer.body());
+    auto token = caplets::derive(*credential, *frame, token_out);
+    if (!token)
+        return fail_now(call_error::too_large);
+    auto sent = caplets::token_view::parse(*token);
+    AMB_ASSERT(sent.has_value(), "a derived token does not parse");
+    if (!links_.send(*target.link, writer.finish(token->size()))) {
+        report(about(incident_kind::send_failed, *target.link, config_.name, target.destination,
+                     service, call.procedure_name));
+        return fail_now(call_error::send_failed);
+    }
+    slot->active = true;
+    slot->correlation = correlation;
+    slot->peer = peer_index;
+    slot->link = *target.link;
+    slot->deadline = clock_.monotonic() + config_.call_timeout;
+    slot->request_tag = sent->tag();
+    slot->call = call;
+    slot->waiting = waiting;
+    slot->error = error;
+    ++counters_.calls_issued;
+    return true;
+}
+
+void node::complete(pending_call& call, std::optional<call_error> error) {
+    pending_call done = call;
+    call.active = false;
+    if (error) {
+        done.call.fail(done.call.result_slot);
+        ++counters_.calls_failed;
+    } else {
+        ++counters_.calls_completed;
+    }
+    if (error)
+        *done.error = error;
+    // Last: the caller may issue new calls (into any free slot) or finish entirely.
+    if (done.waiting)
+        done.waiting.resume();
+}
+
+void node::on_link_failure(link_id link) {
+    for (std::size_t i = 0; i < config_.max_calls; ++i)
+        if (calls_[i].active && calls_[i].link == link)
+            complete(calls_[i], call_error::peer_unreachable);
+}
+
+std::size_t node::poll() {
+    std::size_t done = 0;
+    for (std::size_t i = 0; i < config_.max_serving; ++i) {
+        if (serving_[i].busy && serving_[i].work.done()) {
+            finish_serving(serving_[i]);
+            ++done;
+        }
+    }
+    const loop_clock::time_point now = clock_.monotonic();
+    for (std::size_t i = 0; i < config_.max_calls; ++i) {
+        if (calls_[i].active && calls_[i].deadline <= now) {
+            complete(calls_[i], call_error::timeout);
+            ++done;
+        }
+    }
+    return done;
+}
+
+loop_clock::time_point node::next_deadline() const {
+    loop_clock::time_point earliest = loop_clock::time_point::max();
+    for (std::size_t i = 0; i < config_.max_calls; ++i)
+        if (calls_[i].active)
+            earliest = std::min(earliest, calls_[i].deadline);
+    return earliest;
+}
+
+// --- receiving ----------------------------------------------------------------------------------
+
+void node::on_packet(link_id link, byte_view packet) {
+    ++counters_.packets_received;
+    if (packet.size() > receive_buffer_.size()) {
+        ++counters_.packets_malformed;
+        report(about(incident_kind::packet_too_large, link));
+        return;
+    }
+    // A private, aligned copy: the link's buffer may be unaligned, and nobody else can change
+    // this one between the checks and the use.
+    std::memcpy(receive_buffer_.data(), packet.data(), packet.size());
+    auto parsed = parse_envelope(receive_buffer_.first(packet.size()));
+    if (!parsed) {
+        ++counters_.packets_malformed;
+        incident what = about(incident_kind::malformed_packet, link);
+        what.envelope = parsed.error();
+        report(what);
+        return;
+    }
+    const envelope_view& view = *parsed;
+    if (view.destination != config_.name)
+        return forward(link, view);
+    if (view.header->kind == message_kind::request)
+        return handle_request(link, view);
+    handle_answer(link, view);
+}
+
+void node::forward(link_id link, const envelope_view& packet) {
+    if (packet.header->hop_limit <= 1) {
+        report(about(incident_kind::hop_limit_exceeded, link, packet.source, packet.destination));
+        return answer_error(packet, status_code::hop_limit_exceeded);
+    }
+    auto next = route_to(packet.destination);
+    if (!next) {
+        report(about(incident_kind::no_route, link, packet.source, packet.destination));
+        return answer_error(packet, status_code::no_route);
+    }
+    // The packet is our private copy: decrement in place and send it on as it is.
+    auto* header = const_cast<envelope*>(packet.header);
+    header->hop_limit = static_cast<std::uint8_t>(header->hop_limit - 1);
+    const std::size_t size = header->body_offset + packet.body.size();
+    if (!links_.send(*next, receive_buffer_.first(size))) {
+        report(about(incident_kind::send_failed, *next, packet.source, packet.destination));
+        return;
+    }
+    ++counters_.forwarded;
+}
+
+void node::answer_error(const envelope_view& packet, status_code status) {
+    // Only requests are answered: answering an answer could start a loop between two nodes.
+    if (packet.header->kind != message_kind::request)
+        return;
+    send_answer(packet.source, packet.header->correlation, status, {}, nullptr, nullptr);
+}
+
+void node::send_answer(std::string_view to, std::uint64_t correlation, status_code status,
+                       byte_view body, const caplets::tag_bytes* holder_tag,
+                       const caplets::tag_bytes* request_tag) {
+    // An answer to this node itself (a hop limit reached here on the way out) is delivered
+    // locally; anything else goes on the route to its destination.
+    const bool local = to == config_.name;
+    auto next = route_to(to);
+    if (!next && !local) {
+        report(about(incident_kind::no_route, 0xffff, config_.name, to));
+        return;
+    }
+    envelope_fields fields;
+    fields.kind = status == status_code::ok ? message_kind::reply : message_kind::error;
+    fields.status = status;
+    fields.hop_limit = config_.hop_limit;
+    fields.correlation = correlation;
+    fields.source = config_.name;
+    fields.destination = to;
+    envelope_writer writer;
+    if (!writer.start(send_buffer_, fields) || body.size() > writer.body().size()) {
+        if (status != status_code::ok)
+            return;
+        // A reply too large for a packet becomes an error the caller can see.
+        return send_answer(to, correlation, status_code::service_failure, {}, holder_tag,
+                           request_tag);
+    }
+    if (!body.empty())
+        std::memcpy(writer.body().data(), body.data(), body.size());
+    if (holder_tag != nullptr && request_tag != nullptr)
+        writer.set_mac(reply_mac(*holder_tag, *request_tag, fields.kind, status, correlation,
+                                 config_.name, to, body),
+                       true);
+    if (local) {
+        // The packet being handled (in the receive buffer) is no longer needed by the callers.
+        on_packet(0xffff, writer.finish(body.size()));
+        return;
+    }
+    if (!links_.send(*next, writer.finish(body.size()))) {
+        report(about(incident_kind::send_failed, *next, config_.name, to));
+        return;
+    }
+    if (status == status_code::ok)
+        ++counters_.replies_sent;
+    else
+        ++counters_.errors_sent;
+}
+
+void node::handle_request(link_id link, const envelope_view& packet) {
+    incident what = about(incident_kind::request_denied, link, packet.source, packet.destination);
+    auto refuse = [&](incident_kind kind, status_code status) {
+        ++counters_.requests_refused;
+        what.kind = kind;
+        report(what);
+        answer_error(packet, status);
+    };
+    if (config_.verification_key == nullptr)
+        return refuse(incident_kind::no_verification_key, status_code::denied);
+    // The body is 8-byte aligned inside our private copy: the token is read in place.
+    auto token = caplets::token_view::parse(packet.body);
+    if (!token) {
+        what.token = token.error();
+        return refuse(incident_kind::request_denied, status_code::denied);
+    }
+    // Cheap structural checks first; none of them consumes the sequence number.
+    if (token->frame_count() < 2 || !names_source(token->frame_at(0), packet.source))
+        return refuse(incident_kind::source_mismatch, status_code::denied);
+    if (!has_sequence(token->leaf()))
+        return refuse(incident_kind::missing_sequence, status_code::denied);
+    serving_slot* slot = nullptr;
+    for (std::size_t i = 0; i < config_.max_serving && slot == nullptr; ++i)
+        if (!serving_[i].busy)
+            slot = &serving_[i];
+    if (slot == nullptr)
+        return refuse(incident_kind::busy, status_code::busy);
+
+    caplets::verify_context context;
+    context.now = clock_.unix_microseconds() / 1000000;
+    context.revoked = config_.revoked;
+    context.sequences = sequences_;
+    auto granted = caplets::verify_request(*config_.verification_key, *token, context);
+    if (!granted) {
+        what.token = granted.error();
+        return refuse(incident_kind::request_denied, status_code::denied);
+    }
+    // Verified: from here on, errors are authenticated with the caller's credential tag.
+    // TODO(perf): verify_request computed this chain already; caplets could return it.
+    const caplets::tag_bytes holder_tag = holder_tag_of(*config_.verification_key, *token);
+    const caplets::tag_bytes request_tag = token->tag();
+    auto refuse_verified = [&](incident_kind kind, status_code status) {
+        ++counters_.requests_refused;
+        what.kind = kind;
+        report(what);
+        send_answer(packet.source, packet.header->correlation, status, {}, &holder_tag,
+                    &request_tag);
+    };
+    const caplets::call_request* call = (*granted)->call_request();
+    if (call == nullptr)
+        return refuse_verified(incident_kind::not_a_call, status_code::denied);
+    what.service = call->service.view();
+    what.procedure = call->procedure.view();
+    exported_service* service = nullptr;
+    for (std::size_t i = 0; i < export_count_ && service == nullptr; ++i)
+        if (exports_[i].name == call->service.view())
+            service = exports_[i].service;
+    if (service == nullptr)
+        return refuse_verified(incident_kind::unknown_service, status_code::unknown_service);
+    auto procedure = service->find_procedure(call->procedure.view());
+    if (!procedure)
+        return refuse_verified(incident_kind::unknown_procedure, status_code::unknown_procedure);
+    const auto arguments = call->arguments.view();
+    if (arguments.size() > slot->arguments.size())
+        return refuse_verified(incident_kind::bad_arguments, status_code::bad_arguments);
+
+    // The arguments are copied to an aligned buffer of the slot: they must outlive this packet.
+    std::memcpy(slot->arguments.data(), arguments.data(), arguments.size());
+    std::memcpy(slot->source, packet.source.data(), packet.source.size());
+    slot->source_size = packet.source.size();
+    slot->correlation = packet.header->correlation;
+    slot->holder_tag = holder_tag;
+    slot->request_tag = request_tag;
+    slot->response->reset();
+    slot->spare->reset();
+    slot->work = service->serve(*procedure, slot->arguments.first(arguments.size()),
+                                *slot->response, *slot->spare);
+    if (!slot->work.valid())
+        return refuse_verified(incident_kind::service_failure, status_code::service_failure);
+    ++counters_.requests_accepted;
+    slot->busy = true;
+    slot->work.start();
+    // A procedure that completes at once is answered at once; others from poll().
+    if (slot->work.done())
+        finish_serving(*slot);
+}
+
+void node::finish_serving(serving_slot& slot) {
+    serve_outcome outcome = slot.work.take_result();
+    if (outcome.status != status_code::ok) {
+        incident what =
+            about(outcome.status == status_code::bad_arguments ? incident_kind::bad_arguments
+                                                               : incident_kind::service_failure);
+        what.source = slot.source_name();
+        report(what);
+    }
+    send_answer(slot.source_name(), slot.correlation, outcome.status, outcome.reply,
+                &slot.holder_tag, &slot.request_tag);
+    slot.work = task<serve_outcome>();
+    slot.busy = false;
+}
+
+void node::handle_answer(link_id link, const envelope_view& packet) {
+    const std::uint64_t correlation = packet.header->correlation;
+    pending_call* call = nullptr;
+    for (std::size_t i = 0; i < config_.max_calls && call == nullptr; ++i)
+        if (calls_[i].active && calls_[i].correlation == correlation)
+            call = &calls_[i];
+    if (call == nullptr) {
+        ++counters_.replies_dropped;
+        report(about(incident_kind::reply_unmatched, link, packet.source, packet.destination));
+        return;
+    }
+    const peer& target = peers_[call->peer];
+    if (packet.header->authenticated) {
+        mac_bytes expected = reply_mac(target.holder_tag, call->request_tag, packet.header->kind,
+                                       packet.header->status, correlation, packet.source,
+                                       packet.destination, packet.body);
+        if (!crypto::constant_time_equal(expected, packet.header->mac)) {
+            ++counters_.replies_dropped;
+            report(about(incident_kind::reply_bad_mac, link, packet.source, packet.destination));
+            return; // the call waits for the real answer or its deadline
+        }
+    }
+    // An unauthenticated error (from a relay, or from a node that could not verify the request)
+    // is believed: whoever can inject it could as well drop the request (docs/remote.md).
+    if (packet.header->kind == message_kind::error)
+        return complete(*call, error_for(packet.header->status));
+    auto decoded = call->call.decode(call->call.procedure, packet.body, call->call.params,
+                                     call->call.result_slot);
+    complete(*call, decoded ? std::nullopt : std::optional<call_error>(call_error::bad_reply));
+}
+
+} // namespace amb::remote
