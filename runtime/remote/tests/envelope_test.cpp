@@ -101,8 +101,9 @@ TEST(envelope, every_truncation_and_bit_flip_is_refused_or_parses_within_bounds)
         std::vector<std::uint8_t> cut(packet.begin(), packet.begin() + size);
         auto view = parse(cut, storage);
         // Cutting into the body leaves a shorter body; cutting into the header never parses.
-        if (view)
+        if (view) {
             EXPECT_EQ(view->body.data() + view->body.size(), storage.bytes().data() + size);
+        }
     }
     auto header_size = parse(packet, storage)->header->body_offset;
     for (std::size_t bit = 0; bit < header_size * 8; ++bit) {

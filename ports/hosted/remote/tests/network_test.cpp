@@ -53,8 +53,9 @@ struct member {
         config.hop_limit = hop_limit;
         config.call_timeout = timeout;
         ASSERT_TRUE(net.start(config, &log).has_value());
-        if (serves)
+        if (serves) {
             ASSERT_TRUE(net.node().export_service("calculator", exported));
+        }
     }
 };
 
