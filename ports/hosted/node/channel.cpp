@@ -7,6 +7,31 @@
 
 namespace amb::hosted::node {
 
+const char* describe(call_error e) {
+    switch (e) {
+    case call_error::too_large:
+        return "the call does not fit: too large for a ring element and for the caller's "
+               "shareable heap";
+    case call_error::ring: return "the ring region rejected the call";
+    case call_error::rejected: return "the serving group rejected the request";
+    case call_error::bad_reply: return "the reply from the serving group is malformed";
+    case call_error::peer_exited: return "the serving group exited before it replied";
+    }
+    return "unknown call error";
+}
+
+result<void, int> signal_event(int event) noexcept {
+    const std::uint64_t one = 1;
+    for (;;) {
+        if (::write(event, &one, sizeof one) == static_cast<ssize_t>(sizeof one))
+            return {};
+        if (errno == EAGAIN)  // the counter is saturated: the peer is woken anyway
+            return {};
+        if (errno != EINTR)
+            return failure{errno};
+    }
+}
+
 void drain_event_descriptor(int event) noexcept {
     std::uint64_t count = 0;
     while (::read(event, &count, sizeof count) < 0 && errno == EINTR) {

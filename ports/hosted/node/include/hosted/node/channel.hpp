@@ -41,7 +41,6 @@
 // Threading: each caller, server and loop belongs to one thread.
 #pragma once
 
-#include <hosted/node/message_channel.hpp>
 #include <hosted/node/shared_heap.hpp>
 
 #include <groups/marshal.hpp>
@@ -65,6 +64,30 @@
 #include <vector>
 
 namespace amb::hosted::node {
+
+/// Status a server writes into a reply element's header (0: success). Values are ABI.
+enum class call_status : std::uint16_t {
+    ok = 0,
+    malformed_request = 1,  ///< wrong kind or encoding, length past the payload, a bad frame
+                            ///< slot, or a lidl message that does not verify
+    unknown_procedure = 2,  ///< procedure id not below the service's procedure count
+    reply_too_large = 3,    ///< the reply does not fit in one element payload
+};
+
+/// Why a call through a channel failed.
+enum class call_error : std::uint8_t {
+    too_large = 1,  ///< too large for an element and for the caller's heap (nothing was sent)
+    ring,           ///< the ring region rejected an operation (pool empty, corrupt, ...)
+    rejected,       ///< the server answered with a non-zero call_status
+    bad_reply,      ///< the reply element or message is malformed or not ours
+    peer_exited,    ///< the serving process exited before it replied
+};
+
+/// A sentence describing `e`, for error messages.
+const char* describe(call_error e);
+
+/// Wakes the peer waiting on `event` (an eventfd). Error: errno.
+result<void, int> signal_event(int event) noexcept;
 
 /// Resets a non-blocking eventfd after a wake-up.
 void drain_event_descriptor(int event) noexcept;
