@@ -26,7 +26,8 @@ std::vector<std::uint8_t> make(const envelope_fields& fields, std::size_t body_s
 
 result<envelope_view, envelope_error> parse(const std::vector<std::uint8_t>& packet,
                                             aligned_packet& storage) {
-    std::memcpy(storage.bytes().data(), packet.data(), packet.size());
+    if (!packet.empty())  // an empty vector's data() may be null
+        std::memcpy(storage.bytes().data(), packet.data(), packet.size());
     return parse_envelope(storage.bytes().first(packet.size()));
 }
 
