@@ -61,14 +61,15 @@ class node_process:
 
 
 class deployment_run:
-    def __init__(self, root, directory, binary_dir, base_port=None, out=None,
+    def __init__(self, root, directory, binary_dir, base_port=None, out="stdout",
                  call_timeout_ms=3000):
         self.root = root
         self.name = os.path.basename(os.path.normpath(os.path.abspath(directory)))
         self.binary_dir = binary_dir
         self.description = load_description(binary_dir, self.name)
         self.base_port = base_port if base_port is not None else default_base_port(self.name)
-        self.out = out if out is not None else sys.stdout
+        # Where node logs are shown as they come (None: only kept, see lines()).
+        self.out = sys.stdout if out == "stdout" else out
         self.call_timeout_ms = call_timeout_ms
         self.keys = key_files.key_directory(root, self.name)
         self.state_dir = state_directory(root, self.name)
@@ -77,6 +78,9 @@ class deployment_run:
         self.lines_lock = threading.Lock()
         self.ptys = {}          # network -> (controller fd, line fd)
         self.fds = {}           # node -> {network: fd}
+        # (node, network, peer) -> ADDRESS:PORT, replacing a peer's address (tests put a man
+        # in the middle there).
+        self.peer_overrides = {}
         self._assign()
 
     # --- addresses and settings ------------------------------------------------------------
@@ -121,7 +125,9 @@ class deployment_run:
                 lines.append(f"udp.{network}.bind = {self.address(network, node)}")
                 for peer in self.description["networks"][network]["nodes"]:
                     if peer != node:
-                        lines.append(f"udp.{network}.peer.{peer} = {self.address(network, peer)}")
+                        address = self.peer_overrides.get((node, network, peer),
+                                                          self.address(network, peer))
+                        lines.append(f"udp.{network}.peer.{peer} = {address}")
             elif kind == "serial" and network in self.fds.get(node, {}):
                 lines.append(f"serial.{network}.fd = {self.fds[node][network]}")
             elif kind == "http":
