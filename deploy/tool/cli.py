@@ -242,3 +242,11 @@ def run_deployment(directory, base_port=None, seconds=None):
     left = [n for n, e in session.nodes.items() if e.process and e.process.poll() is None]
     step("stopped: no node left running" if not left else f"still running: {left}")
     return 0 if not left else 1
+
+
+def pipeline_demo():
+    """The deployment demo (examples/pipeline/README.md), for `./ambience demo` to call: builds
+    and runs three nodes over a serial line and UDP, answers a REST call end to end, refuses a
+    forged and an expired token, prints the plan, stops everything. Returns an exit status."""
+    from synth import demo as deployment_demo
+    return deployment_demo.run(ROOT, step)
