@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -261,7 +262,7 @@ private:
 
 kernel_runtime::kernel_runtime(node_kernel& kernel, const node_settings& settings)
     : kernel_(kernel), settings_(settings) {
-    kernel_.on_exit = [this](const hosted::node::group_exit& exit) {
+    kernel_.on_exit = [](const hosted::node::group_exit& exit) {
         std::string what = "group '" + exit.name + "' exited (";
         if (WIFEXITED(exit.wait_status))
             what += "status " + std::to_string(WEXITSTATUS(exit.wait_status));
