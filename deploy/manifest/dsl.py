@@ -263,17 +263,27 @@ def load(directory):
 
 # --- the language ------------------------------------------------------------------------
 
-def service(name, interface, implementation, depends=None, doc=""):
+def service(name, interface, implementation, depends=None, doc="", cls="", header=""):
     """Declares a service: an implementation (a CMake target) of the lidl interface
     `interface` ("path/file.lidl:namespace::name", the path relative to this manifest file;
     ":name" may be left out when the file declares one service), depending on the interfaces
-    of `depends` ({slot: interface spec}). Returns a handle for instance(service=...)."""
+    of `depends` ({slot: interface spec}). `cls` is the C++ class (qualified) and `header` the
+    header declaring it, which generated node code constructs (docs/deploy.md, "Synthesis").
+    Returns a handle for instance(service=...)."""
     load_, where = _loader(), _caller()
     load_.check_name("service", name, where)
     for what, value in (("interface", interface), ("implementation", implementation)):
         if not isinstance(value, str) or not value:
             load_.diagnostics.error(where, f"service '{name}': {what} must be a non-empty "
                                            f"string, not {value!r}")
+    for what, value in (("cls", cls), ("header", header)):
+        if not isinstance(value, str):
+            load_.diagnostics.error(where, f"service '{name}': {what} must be a string, "
+                                           f"not {value!r}")
+    if isinstance(cls, str) and cls and not all(
+            part.isidentifier() and part.isascii() for part in cls.removeprefix("::").split("::")):
+        load_.diagnostics.error(where, f"service '{name}': cls must be a C++ class name "
+                                       f"such as 'demo::sensor_impl', not {cls!r}")
     depends = load_.mapping(depends, "depends", where)
     for slot, spec in depends.items():
         load_.check_name("dependency slot", slot, where)
@@ -284,7 +294,8 @@ def service(name, interface, implementation, depends=None, doc=""):
     item = model.service(str(name), interface if isinstance(interface, str) else "",
                          implementation if isinstance(implementation, str) else "",
                          {k: v for k, v in depends.items() if isinstance(v, str)},
-                         str(doc), where)
+                         str(doc), where, cls if isinstance(cls, str) else "",
+                         header if isinstance(header, str) else "")
     return load_.declare(load_.manifest.services, "service", "service", item)
 
 

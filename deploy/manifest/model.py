@@ -23,6 +23,8 @@ class service:
     depends: dict                       # slot -> interface spec as written
     doc: str
     where: location
+    cls: str = ""                       # the C++ class implementing it (for code synthesis)
+    header: str = ""                    # the header declaring `cls`
     # Filled by the resolver (interfaces.py): qualified names and schema files.
     resolved_interface: object = None   # interfaces.interface or None
     resolved_depends: dict = dataclasses.field(default_factory=dict)  # slot -> interface

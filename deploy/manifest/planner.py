@@ -148,6 +148,8 @@ def build(manifest, placement, graph):
         plan["services"][service.name] = {
             "interface": add_interface(service.resolved_interface),
             "implementation": service.implementation,
+            "class": service.cls,
+            "header": service.header,
             "depends": {slot: add_interface(resolved)
                         for slot, resolved in service.resolved_depends.items()},
             "doc": service.doc,

@@ -9,6 +9,13 @@
   plan DIR [--json | --dot]
                       check the deployment manifest DIR/deployment.py and print its placement,
                       bindings and routes (docs/deploy.md)
+  build DIR           check, plan, synthesize and build the nodes of deployment DIR, create its keys
+  run DIR [--base-port N] [--seconds S]
+                      start every node of a built deployment on this machine, show their logs,
+                      stop them all on Ctrl-C (or after S seconds)
+  status [DIR]        the running deployments, their nodes and HTTP exports
+  token issue DIR --service EXPORT [--procedures a,b] [--expires 1h]
+                      print a CAPLets token for an HTTP export of deployment DIR
 """
 
 import argparse
@@ -105,8 +112,9 @@ def main(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="install needed Debian packages and sources")
-    p_build = sub.add_parser("build", help="build a preset")
+    p_build = sub.add_parser("build", help="build a preset, or the nodes of a deployment")
     p_build.add_argument("--preset", choices=PRESETS, default="default")
+    p_build.add_argument("directory", nargs="?", help="a deployment directory (deployment.py)")
     p_test = sub.add_parser("test", help="build and run tests")
     p_test.add_argument("--preset", choices=PRESETS, action="append")
     sub.add_parser("demo", help="run the main demo")
@@ -114,10 +122,13 @@ def main(argv):
     p_bench.add_argument("names", nargs="*", help=f"benchmarks ({', '.join(bench.names(ROOT))})")
     p_plan = sub.add_parser("plan", help="check a deployment and print its plan")
     plan_command.add_arguments(p_plan)
+    add_deployment_commands(sub)
     args = parser.parse_args(argv)
 
     if args.command == "setup":
         packages.setup(ROOT)
+    elif args.command == "build" and args.directory:
+        return build_deployment(args.directory)
     elif args.command == "build":
         build(args.preset)
     elif args.command == "test":
@@ -129,4 +140,113 @@ def main(argv):
         return bench.run(ROOT, binary_dir, args.names or bench.names(ROOT))
     elif args.command == "plan":
         return plan_command.run(args, build_lidlc)
+    elif args.command in ("run", "status", "token"):
+        return deployment_command(args)
     return 0
+
+
+# --- deployments: build DIR, run, status, token (deploy/synth, docs/deploy.md) -------------------
+
+def add_deployment_commands(sub):
+    p_run = sub.add_parser("run", help="run every node of a built deployment")
+    p_run.add_argument("directory")
+    p_run.add_argument("--base-port", type=int, default=None)
+    p_run.add_argument("--seconds", type=float, default=None,
+                       help="stop after this many seconds (default: at Ctrl-C)")
+    p_status = sub.add_parser("status", help="show the running deployments")
+    p_status.add_argument("directory", nargs="?")
+    p_token = sub.add_parser("token", help="issue a token for an HTTP export")
+    token_sub = p_token.add_subparsers(dest="token_command", required=True)
+    p_issue = token_sub.add_parser("issue")
+    p_issue.add_argument("directory")
+    p_issue.add_argument("--service", required=True, help="the export's name (its URL path)")
+    p_issue.add_argument("--procedures", default="*",
+                         help="comma-separated procedures (default: all)")
+    p_issue.add_argument("--expires", default="1h", help="lifetime: 90s, 15m, 1h, 2d or 'never'")
+
+
+def deployment_binary_dir():
+    return os.path.join(ROOT, "build", "default")
+
+
+def build_deployment(directory):
+    from synth import build as deployment_build, generate, keys
+    ensure_setup()
+    binary_dir = deployment_binary_dir()
+    if not os.path.exists(os.path.join(binary_dir, "CMakeCache.txt")):
+        step("configuring preset default")
+        run(["cmake", "--preset", "default"], stdout=subprocess.DEVNULL)
+    try:
+        deployment_build.build(ROOT, directory, binary_dir, run, step, build_lidlc)
+    except (deployment_build.build_error, generate.synthesis_error, keys.key_error) as error:
+        print(f"ambience: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def deployment_command(args):
+    from synth import keys, run as deployment_run
+    name = (os.path.basename(os.path.normpath(os.path.abspath(args.directory)))
+            if getattr(args, "directory", None) else None)
+    if args.command == "status":
+        return deployment_run.status(ROOT, name)
+    if args.command == "token":
+        try:
+            expires = None if args.expires == "never" else keys.parse_duration(args.expires)
+            print(keys.issue_token(ROOT, name, os.path.join(deployment_binary_dir(), "caplets",
+                                                            "caplets"),
+                                   args.service, args.procedures.split(","), expires))
+        except keys.key_error as error:
+            print(f"ambience: {error}", file=sys.stderr)
+            return 1
+        return 0
+    return run_deployment(args.directory, args.base_port, args.seconds)
+
+
+def run_deployment(directory, base_port=None, seconds=None):
+    """`ambience run DIR`: starts every node, streams logs, stops everything on Ctrl-C,
+    SIGTERM or after `seconds`."""
+    import signal
+    from synth import run as deployment_run
+    try:
+        session = deployment_run.deployment_run(ROOT, directory, deployment_binary_dir(),
+                                                base_port)
+    except OSError:
+        print(f"ambience: {directory} is not built (run `./ambience build {directory}`)",
+              file=sys.stderr)
+        return 1
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    try:
+        step(f"starting {', '.join(session.nodes)}")
+        session.start_all()
+        for node, info in session.description["nodes"].items():
+            for export in info["http_exports"]:
+                step(f"{export['instance']} served by {node} at "
+                     f"{session.http_url(export['name'])}")
+        step("running; Ctrl-C stops every node")
+        deadline = time.monotonic() + seconds if seconds is not None else None
+        while not stop and (deadline is None or time.monotonic() < deadline):
+            if not session.running():
+                print("ambience: every node has exited", file=sys.stderr)
+                break
+            time.sleep(0.1)
+    except RuntimeError as error:
+        print(f"ambience: {error}", file=sys.stderr)
+        session.stop_all()
+        return 1
+    finally:
+        step("stopping")
+        session.stop_all()
+    left = [n for n, e in session.nodes.items() if e.process and e.process.poll() is None]
+    step("stopped: no node left running" if not left else f"still running: {left}")
+    return 0 if not left else 1
+
+
+def pipeline_demo():
+    """The deployment demo (examples/pipeline/README.md), for `./ambience demo` to call: builds
+    and runs three nodes over a serial line and UDP, answers a REST call end to end, refuses a
+    forged and an expired token, prints the plan, stops everything. Returns an exit status."""
+    from synth import demo as deployment_demo
+    return deployment_demo.run(ROOT, step)

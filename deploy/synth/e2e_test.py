@@ -1,0 +1,270 @@
+"""End-to-end tests of generated deployments (ctest -R deploy.e2e): real node processes on
+loopback ports and pty serial lines, real HTTP. The node executables are built by the main
+build (amb_add_deployment); these tests create the keys and run them.
+
+  demo        the pipeline example answers a REST call end to end; forged and expired tokens,
+              another procedure, malformed HTTP and JSON are refused with the right statuses
+  placements  the same services in one group, in three groups, on three nodes: same answers
+  faults      a node killed mid-run (callers get errors, the rest keeps running, it restarts);
+              a replayed and a tampered request injected on the UDP link are refused
+"""
+
+import os
+import socket
+import struct
+import threading
+import time
+import unittest
+import zlib
+
+from synth import demo as demo_module, keys, run as deployment_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY_DIR = os.environ.get("AMBIENCE_BINARY_DIR", os.path.join(ROOT, "build", "default"))
+CAPLETS = os.path.join(BINARY_DIR, "caplets", "caplets")
+KEY_TOOL = os.path.join(BINARY_DIR, "ports", "hosted", "remote", "amb-remote-keys")
+# Ports: away from the defaults, and apart for processes that run these tests at once.
+BASE_PORT = 30000 + 40 * (os.getpid() % 600)
+
+post = demo_module.post
+
+
+def start(directory, offset=0):
+    name = os.path.basename(directory)
+    description = deployment_run.load_description(BINARY_DIR, name)
+    keys.ensure(ROOT, description, KEY_TOOL)
+    session = deployment_run.deployment_run(ROOT, directory, BINARY_DIR,
+                                            base_port=BASE_PORT + offset, out=None,
+                                            call_timeout_ms=2000)
+    return session
+
+
+def token(name, export, procedures=("*",), expires=600):
+    return keys.issue_token(ROOT, name, CAPLETS, export, list(procedures), expires)
+
+
+def raw_http(port, data):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(data)
+        answer = b""
+        while True:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+            if b"\r\n\r\n" in answer:
+                break
+    return answer
+
+
+class running(unittest.TestCase):
+    directory = None
+    offset = 0
+
+    def setUp(self):
+        self.session = start(self.directory, self.offset)
+        self.addCleanup(self.check_stopped)
+
+    def check_stopped(self):
+        self.session.stop_all()
+        self.assertEqual(self.session.running(), [])
+
+    def tearDown(self):
+        # The nodes' logs, for a failing test's report.
+        path = os.path.join(self.session.state_dir, f"{self.id().split('.')[-1]}.log")
+        with open(path, "w", encoding="utf-8") as file:
+            file.write("\n".join(self.session.lines()) + "\n")
+
+
+PIPELINE = os.path.join(ROOT, "examples", "pipeline")
+
+
+class demo(running):
+    directory = PIPELINE
+
+    def test_a_rest_call_is_answered_end_to_end_and_bad_requests_are_refused(self):
+        self.session.start_all()
+        average = self.session.http_url("aggregator") + "/average"
+        granted = token("pipeline", "aggregator", ["average"])
+        # Sensor on field, through cloud -lan-> gateway -link-> field; store in another group.
+        self.assertEqual(post(average, '{"count": 4}', granted), (200, {"result": 21.25}))
+        store = self.session.http_url("store")
+        store_token = token("pipeline", "store")
+        self.assertEqual(post(store + "/count", "{}", store_token), (200, {"result": 4}))
+        self.assertEqual(post(store + "/total", "{}", store_token), (200, {"result": 85.0}))
+        # The sensor exported by cloud and forwarded to field: its fifth reading.
+        sensor = self.session.http_url("sensor") + "/read"
+        self.assertEqual(post(sensor, "{}", token("pipeline", "sensor")),
+                         (200, {"result": {"celsius": 20.0, "sequence": 5}}))
+
+        status, answer = post(average, '{"count": 1}', demo_module.forge(granted))
+        self.assertEqual((status, answer["error"]["code"]), (401, "invalid_token"))
+        status, answer = post(average, '{"count": 1}',
+                              token("pipeline", "aggregator", ["average"], expires=-10))
+        self.assertEqual(status, 401)
+        self.assertIn("expired", answer["error"]["message"])
+        status, answer = post(store + "/total", "{}", granted)
+        self.assertEqual((status, answer["error"]["code"]), (403, "forbidden"))
+        status, answer = post(average, '{"count": 1}', None)
+        self.assertEqual((status, answer["error"]["code"]), (401, "missing_token"))
+        # Malformed JSON, wrong parameters, wrong media type, malformed HTTP.
+        status, answer = post(average, '{"count": ', granted)
+        self.assertEqual((status, answer["error"]["code"]), (400, "malformed_json"))
+        status, answer = post(average, '{"count": "four"}', granted)
+        self.assertEqual((status, answer["error"]["code"]), (400, "bad_parameters"))
+        status, answer = post(average, '{"count": -1}', granted)
+        self.assertEqual((status, answer["error"]["code"]), (400, "bad_parameters"))
+        port = int(average.split(":")[2].split("/")[0])
+        self.assertIn(b" 400 ", raw_http(port, b"POST /aggregator/average HTTP/1.1\r\n"
+                                               b"Host: x\r\nno colon here\r\n\r\n"))
+        self.assertIn(b" 505 ", raw_http(port, b"GARBAGE / HTTP/9.9\r\n\r\n"))
+        self.assertIn(b" 415 ", raw_http(
+            port, b"POST /aggregator/average HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+            granted.encode() + b"\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+            b"Connection: close\r\n\r\n{}"))
+        # Everything still answers after all that.
+        self.assertEqual(post(store + "/count", "{}", store_token), (200, {"result": 4}))
+        log = "\n".join(self.session.lines())
+        self.assertIn("[cloud/analytics] started", log)
+        self.assertIn("[field/sensor] started", log)
+
+
+class placements(unittest.TestCase):
+    def test_the_same_services_in_three_placements_give_the_same_answers(self):
+        answers = {}
+        for offset, placement in enumerate(("one_group", "groups", "nodes")):
+            name = f"placement_{placement}"
+            session = start(os.path.join(ROOT, "deploy", "synth", "tests", name), offset * 10)
+            try:
+                session.start_all()
+                average = post(session.http_url("aggregator") + "/average", '{"count": 4}',
+                               token(name, "aggregator"))
+                again = post(session.http_url("aggregator") + "/average", '{"count": 3}',
+                             token(name, "aggregator"))
+                count = post(session.http_url("store") + "/count", "{}", token(name, "store"))
+                answers[placement] = (average, again, count)
+            finally:
+                session.stop_all()
+            self.assertEqual(session.running(), [])
+        expected = ((200, {"result": 21.25}), (200, {"result": 20.5}), (200, {"result": 7}))
+        self.assertEqual(answers, {p: expected for p in ("one_group", "groups", "nodes")})
+
+
+# A man in the middle on the UDP link between cloud and gateway: it forwards every datagram
+# (so the deployment works) and keeps a copy, so that a test can replay or tamper with a real
+# request, wrapped in a fresh reliable-datagram session (docs/net.md) so that the transport
+# delivers it and CAPLets has to refuse it.
+class udp_middle:
+    def __init__(self, port_for_cloud, port_for_gateway, cloud, gateway):
+        self.to_cloud = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.to_cloud.bind(("127.0.0.1", port_for_cloud))
+        self.to_gateway = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.to_gateway.bind(("127.0.0.1", port_for_gateway))
+        self.cloud, self.gateway = cloud, gateway
+        self.from_cloud = []
+        self.stopped = False
+        self.threads = [threading.Thread(target=self.pump, args=(self.to_cloud, self.to_gateway,
+                                                                 gateway, True), daemon=True),
+                        threading.Thread(target=self.pump, args=(self.to_gateway, self.to_cloud,
+                                                                 cloud, False), daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    def pump(self, source, sink, destination, record):
+        source.settimeout(0.1)
+        while not self.stopped:
+            try:
+                data, _ = source.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if record:
+                self.from_cloud.append(data)
+            sink.sendto(data, destination)
+
+    def request_message(self, marker):
+        """The message of the last single-fragment data datagram from cloud holding `marker`."""
+        for data in reversed(self.from_cloud):
+            if data[0] == 0xAD and data[2] == 1 and marker in data:
+                (length,) = struct.unpack(">I", data[12:16])
+                if struct.unpack(">H", data[18:20])[0] == 1:
+                    return data[22:22 + length]
+        return None
+
+    def close(self):
+        self.stopped = True
+        for thread in self.threads:
+            thread.join()
+        self.to_cloud.close()
+        self.to_gateway.close()
+
+
+def datagram(session, message):
+    """`message` as the only message of a new reliable-datagram session (docs/net.md)."""
+    header = struct.pack(">BBBBIIIHHH", 0xAD, 1, 1, 0, session, 1, len(message), 0, 1,
+                         len(message))
+    body = header + message
+    return body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+class faults(running):
+    directory = PIPELINE
+    offset = 20
+
+    def test_a_killed_node_fails_its_callers_keeps_the_rest_running_and_restarts(self):
+        self.session.start_all()
+        sensor = self.session.http_url("sensor") + "/read"
+        store = self.session.http_url("store") + "/count"
+        sensor_token, store_token = token("pipeline", "sensor"), token("pipeline", "store")
+        self.assertEqual(post(sensor, "{}", sensor_token)[0], 200)
+        self.session.kill_node("field")
+        status, answer = post(sensor, "{}", sensor_token)
+        self.assertEqual(status, 503, answer)
+        self.assertEqual(post(store, "{}", store_token), (200, {"result": 0}))
+        self.assertEqual(sorted(self.session.running()), ["cloud", "gateway"])
+        self.session.start_node("field")
+        status, answer = post(sensor, "{}", sensor_token)
+        self.assertEqual(status, 200, answer)
+        self.assertGreaterEqual(answer["result"]["sequence"], 1)
+
+    def test_a_replayed_and_a_tampered_request_are_refused(self):
+        cloud_side = BASE_PORT + self.offset + 30
+        gateway_side = cloud_side + 1
+        ports = self.session.ports
+        cloud = ("127.0.0.1", ports[("lan", "cloud")])
+        gateway = ("127.0.0.1", ports[("lan", "gateway")])
+        middle = udp_middle(cloud_side, gateway_side, cloud, gateway)
+        self.addCleanup(middle.close)
+        # Each side believes the other is at the man in the middle.
+        self.session.peer_overrides = {("cloud", "lan", "gateway"): f"127.0.0.1:{cloud_side}",
+                                       ("gateway", "lan", "cloud"): f"127.0.0.1:{gateway_side}"}
+        self.session.start_all()
+        sensor = self.session.http_url("sensor") + "/read"
+        sensor_token = token("pipeline", "sensor")
+        self.assertEqual(post(sensor, "{}", sensor_token),
+                         (200, {"result": {"celsius": 20.5, "sequence": 1}}))
+        message = middle.request_message(b"sensor")
+        self.assertIsNotNone(message, "no request seen on the link")
+        attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(attacker.close)
+        attacker.sendto(datagram(0x5EC0_0001, message), gateway)
+        tampered = bytearray(message)
+        tampered[-40] ^= 0x01   # inside the request token (its last frame or tag)
+        attacker.sendto(datagram(0x5EC0_0002, bytes(tampered)), gateway)
+        deadline = time.monotonic() + 10
+        log = ""
+        while time.monotonic() < deadline:
+            log = "\n".join(line for line in self.session.lines() if line.startswith("[field"))
+            if log.count("request token refused") >= 2:
+                break
+            time.sleep(0.05)
+        self.assertIn("replay", log)
+        self.assertEqual(log.count("request token refused"), 2, log)
+        # Neither reached the sensor: the next reading is its second.
+        self.assertEqual(post(sensor, "{}", sensor_token),
+                         (200, {"result": {"celsius": 21.0, "sequence": 2}}))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,423 @@
+"""Synthesis of per-node glue from a plan (docs/deploy.md, "Synthesis").
+
+    from synth import generate
+    files = generate.node_sources(plan)      # {node: C++ source}, one per hosted node
+    description = generate.describe(plan)    # what `ambience run` and the key step need
+
+The C++ of a node only wires components together (STYLE.md): the node's groups and channels,
+each group's instances constructed in start order with their dependencies (a reference to the
+implementation in the same group, a client over a channel to another group or to the kernel),
+and in the kernel the network side (links, routes, keys), remote imports and exports, and HTTP
+exports. Everything else is in the glue library (deploy/synth/glue).
+"""
+
+import keyword
+import os
+import re
+
+SUPPORTED_ROUTE_KINDS = ("udp", "serial")
+# Names the generated code uses itself; an instance with one of these names gets a `_` appended.
+RESERVED = {"context", "wiring", "this_group", "node", "kernel", "settings", "main", "argc",
+            "argv", "std", "amb", "channels", "group_runtime", "kernel_runtime"}
+HTTP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+HEAP_SIZE = "16 << 20"
+
+
+class synthesis_error(Exception):
+    """A deployment the synthesizer cannot build yet; the message says what and where."""
+
+
+def _where(item):
+    where = item.get("declared_at") or {}
+    if not where:
+        return ""
+    return f"{os.path.relpath(where['file'])}:{where['line']}: "
+
+
+def variable(name):
+    if name in RESERVED or keyword.iskeyword(name) or name in _CXX_KEYWORDS:
+        return name + "_"
+    return name
+
+
+_CXX_KEYWORDS = {"auto", "bool", "case", "char", "class", "const", "default", "delete", "do",
+                 "double", "enum", "explicit", "export", "extern", "float", "friend", "goto",
+                 "inline", "int", "long", "mutable", "namespace", "new", "operator", "private",
+                 "protected", "public", "register", "short", "signed", "sizeof", "static",
+                 "struct", "switch", "template", "this", "throw", "typedef", "typename", "union",
+                 "unsigned", "using", "virtual", "void", "volatile", "while", "requires",
+                 "concept", "co_await", "co_return", "co_yield", "alignas", "alignof"}
+
+
+def cxx_type(qualified):
+    return "::" + qualified
+
+
+def cxx_client(qualified):
+    return "::" + qualified + "_client"
+
+
+def http_name(export):
+    name = export["address"].strip("/")
+    if not HTTP_NAME.match(name):
+        raise synthesis_error(
+            f"{_where(export)}error: HTTP export of '{export['instance']}' at "
+            f"'{export['address']}': the path must be '/NAME' with NAME of 1-64 characters "
+            f"[A-Za-z0-9_-]")
+    return name
+
+
+def check_supported(plan):
+    """Raises synthesis_error for what the synthesizer does not build yet."""
+    problems = []
+    for name, node in plan["nodes"].items():
+        if node["platform"] != "hosted":
+            problems.append(f"{_where(node)}error: node '{name}' is a {node['platform']} node; "
+                            f"`ambience build` builds hosted nodes only so far")
+    for name, network in plan["networks"].items():
+        if network["kind"] not in SUPPORTED_ROUTE_KINDS + ("http",):
+            problems.append(f"{_where(network)}error: network '{name}' is {network['kind']}; "
+                            f"generated nodes use udp, serial and http networks so far")
+    for name, item in plan["http_imports"].items():
+        problems.append(f"{_where(item)}error: HTTP import '{name}': generated nodes do not "
+                        f"make HTTP calls yet")
+    for export in plan["exports"]:
+        if export["kind"] != "http":
+            problems.append(f"{_where(export)}error: export of '{export['instance']}' on "
+                            f"{export['kind']} network '{export['network']}': only HTTP exports "
+                            f"are generated so far")
+        else:
+            try:
+                http_name(export)
+            except synthesis_error as error:
+                problems.append(str(error))
+    for name, service in plan["services"].items():
+        if not service.get("class") or not service.get("header"):
+            problems.append(f"{_where(service)}error: service '{name}' needs cls= and header= "
+                            f"(the C++ class generated code constructs, and its header)")
+    if problems:
+        raise synthesis_error("\n".join(problems))
+
+
+def _route_legs(route):
+    hops = route["hops"]
+    for i in range(0, len(hops) - 1, 2):
+        yield hops[i], hops[i + 1], hops[i + 2], hops[-1]
+
+
+def describe(plan):
+    """What a node needs besides its code: its networks, links, routes, the keys it reads, what
+    it exports. JSON-ready; written next to the generated sources as deployment.json."""
+    check_supported(plan)
+    nodes = {name: {"groups": node["groups"], "networks": node["networks"],
+                    "links": [], "routes": {}, "callees": {}, "exports_remote": [],
+                    "http_exports": [], "remote_imports": []}
+             for name, node in plan["nodes"].items()}
+    routes = []
+    for binding in plan["bindings"]:
+        if binding["backend"] == "network":
+            routes += [binding["route"], binding["reply_route"]]
+    for export in plan["exports"]:
+        if export["node"] != export["instance_node"]:
+            routes += [export["route"], export["reply_route"]]
+    for route in routes:
+        for here, network, neighbour, destination in _route_legs(route):
+            entry = nodes[here]
+            link = [network, neighbour]
+            if link not in entry["links"]:
+                entry["links"].append(link)
+            entry["routes"].setdefault(destination, link)
+
+    def procedures(interface):
+        return plan["interfaces"][interface]["procedures"]
+
+    def grant(caller, callee, instance, interface):
+        imports = nodes[caller]["callees"].setdefault(callee, {})
+        imports[instance] = procedures(interface)
+        if instance not in nodes[callee]["exports_remote"]:
+            nodes[callee]["exports_remote"].append(instance)
+        if [callee, instance] not in nodes[caller]["remote_imports"]:
+            nodes[caller]["remote_imports"].append([callee, instance])
+
+    for binding in plan["bindings"]:
+        if binding["backend"] == "network":
+            grant(binding["importer_node"], binding["exporter_node"], binding["exporter"],
+                  binding["interface"])
+    for export in plan["exports"]:
+        if export["node"] != export["instance_node"]:
+            grant(export["node"], export["instance_node"], export["instance"],
+                  export["interface"])
+        nodes[export["node"]]["http_exports"].append(
+            {"network": export["network"], "name": http_name(export),
+             "instance": export["instance"], "interface": export["interface"],
+             "procedures": procedures(export["interface"])})
+    return {"format": "ambience-deployment", "version": 1,
+            "name": deployment_name(plan), "directory": plan["directory"],
+            "networks": {name: {"kind": n["kind"], "nodes": n["nodes"]}
+                         for name, n in plan["networks"].items()},
+            "nodes": nodes}
+
+
+def deployment_name(plan):
+    name = os.path.basename(os.path.normpath(plan["directory"]))
+    if not (name.isidentifier() and name.isascii()):
+        raise synthesis_error(f"error: the deployment directory's name '{name}' must be an "
+                              f"identifier (it names the node executables)")
+    return name
+
+
+class _node_writer:
+    def __init__(self, plan, description, node):
+        self.plan = plan
+        self.node = node
+        self.info = description["nodes"][node]
+        self.groups = plan["nodes"][node]["groups"]
+        self.order = plan["nodes"][node]["start_order"]
+        # Channels: (caller group or None for the kernel, server group or None, instance).
+        self.channels = []
+        self.out = []
+
+    def channel(self, caller, server, instance):
+        key = (caller, server, instance)
+        if key not in self.channels:
+            self.channels.append(key)
+        return self.field(key)
+
+    @staticmethod
+    def field(key):
+        caller, _, instance = key
+        return f"{caller or 'kernel'}_to_{instance}"
+
+    def interface_of(self, instance):
+        return self.plan["services"][self.plan["instances"][instance]["service"]]["interface"]
+
+    def collect(self):
+        """Decides every channel of the node (in a stable order)."""
+        plan, node = self.plan, self.node
+        for binding in plan["bindings"]:
+            if binding["importer_node"] != node:
+                continue
+            if binding["backend"] == "rings":
+                self.channel(binding["importer_group"], binding["exporter_group"],
+                             binding["exporter"])
+            elif binding["backend"] == "network":
+                self.channel(binding["importer_group"], None, binding["exporter"])
+        served = list(self.info["exports_remote"])
+        served += [e["instance"] for e in self.info["http_exports"]
+                   if plan["instances"][e["instance"]]["node"] == node]
+        for instance in served:
+            self.channel(None, plan["instances"][instance]["group"], instance)
+
+    def line(self, text=""):
+        self.out.append(text)
+
+    def write(self):
+        plan, node = self.plan, self.node
+        self.collect()
+        self.header_comment()
+        self.includes()
+        self.line("namespace {")
+        self.line()
+        self.line("using namespace amb::deploy;")
+        self.line()
+        self.channels_struct()
+        for group in self.groups:
+            self.group_function(group)
+        self.line("}  // namespace")
+        self.line()
+        self.main()
+        return "\n".join(self.out) + "\n"
+
+    def header_comment(self):
+        plan, node = self.plan, self.node
+        self.line(f"// Node `{node}` of deployment `{deployment_name(plan)}`, generated by "
+                  f"`ambience build` from")
+        self.line(f"// {plan['manifest_files'][0]}.")
+        self.line("// Do not edit: change the manifest and build again (docs/deploy.md, "
+                  "\"Synthesis\").")
+        self.line("//")
+        if self.groups:
+            for group in self.groups:
+                members = ", ".join(f"{i} ({plan['instances'][i]['service']})"
+                                    for i in plan["groups"][group]["instances"])
+                self.line(f"// group {group}: {members}")
+        else:
+            self.line("// no groups: this node only forwards")
+        for binding in plan["bindings"]:
+            if binding["importer_node"] != node:
+                continue
+            how = binding["backend"]
+            if how == "network":
+                how += " " + _describe_route(binding["route"])
+            self.line(f"// {binding['importer']}.{binding['slot']} -> {binding['exporter']} "
+                      f"[{how}]")
+        for export in self.info["http_exports"]:
+            self.line(f"// export {export['instance']} on {export['network']} (http) "
+                      f"/{export['name']}")
+        self.line()
+
+    def includes(self):
+        plan, node = self.plan, self.node
+        self.line("#include <deploy/glue.hpp>")
+        self.line()
+        headers = []
+        for group in self.groups:
+            for instance in plan["groups"][group]["instances"]:
+                header = plan["services"][plan["instances"][instance]["service"]]["header"]
+                if header not in headers:
+                    headers.append(header)
+        schemas = []
+        json_schemas = []
+        for key in self.channels:
+            schemas.append(self.interface_of(key[2]))
+        for binding in plan["bindings"]:
+            if binding["importer_node"] == node:
+                schemas.append(binding["interface"])
+        for export in self.info["http_exports"]:
+            schemas.append(export["interface"])
+            json_schemas.append(export["interface"])
+        stems = []
+        for interface in schemas:
+            stem = os.path.basename(plan["interfaces"][interface]["schema"])[:-len(".lidl")]
+            if f"{stem}.lidl.hpp" not in stems:
+                stems.append(f"{stem}.lidl.hpp")
+        for interface in json_schemas:
+            stem = os.path.basename(plan["interfaces"][interface]["schema"])[:-len(".lidl")]
+            if f"{stem}.lidl.json.hpp" not in stems:
+                stems.append(f"{stem}.lidl.json.hpp")
+        for header in headers + stems:
+            self.line(f'#include "{header}"')
+        self.line()
+
+    def channels_struct(self):
+        self.line("// Every channel of the node, from a calling group (or the kernel) to a serving "
+                  "one.")
+        self.line("struct channels {")
+        for key in self.channels:
+            caller, server, instance = key
+            where = server or "kernel"
+            why = "calls" if server else "reaches through the kernel"
+            self.line(f"    channel_id {self.field(key)} = 0;  // {caller or 'kernel'} {why} "
+                      f"{instance} ({where})")
+        self.line("};")
+        self.line()
+
+    def group_function(self, group):
+        plan = self.plan
+        self.line(f"// Group `{group}`: its own process.")
+        self.line(f"int run_{group}(group_context& context, const channels& wiring) {{")
+        self.line("    group_runtime this_group(context);")
+        members = plan["groups"][group]["instances"]
+        imported = [key for key in self.channels if key[0] == group]
+        if imported:
+            self.line("    // Dependencies in other groups and on other nodes.")
+        for key in imported:
+            interface = self.interface_of(key[2])
+            self.line(f"    auto& {variable(key[2])} = this_group.import<{cxx_type(interface)}, "
+                      f"{cxx_client(interface)}>(")
+            self.line(f"        wiring.{self.field(key)});")
+        self.line("    // Instances, in start order.")
+        for instance in [i for i in self.order if i in members]:
+            item = plan["instances"][instance]
+            service = plan["services"][item["service"]]
+            arguments = ", ".join(variable(item["dependencies"][slot])
+                                  for slot in service["depends"])
+            self.line(f"    {service['class']} {variable(instance)}"
+                      f"{'(' + arguments + ')' if arguments else ''};")
+        served = [key for key in self.channels if key[1] == group]
+        if served:
+            self.line("    // Served to other groups and to the kernel.")
+        for key in served:
+            interface = self.interface_of(key[2])
+            self.line(f"    this_group.serve<{cxx_type(interface)}>(wiring.{self.field(key)}, "
+                      f"{variable(key[2])});")
+        self.line("    return this_group.run();")
+        self.line("}")
+        self.line()
+
+    def main(self):
+        plan, node, info = self.plan, self.node, self.info
+        self.line("int main(int argc, char** argv) {")
+        self.line(f'    node_settings settings = node_settings::load(argc, argv, "{node}");')
+        self.line("    [[maybe_unused]] channels wiring;" if not self.channels else "    channels wiring;")
+        self.line("    node_kernel kernel;")
+        for group in self.groups:
+            self.line(f'    group_id {group}_group = kernel.add_group({{"{group}", [&wiring](group_context& '
+                      f'context) {{ return run_{group}(context, wiring); }},')
+            self.line(f"                                         {HEAP_SIZE}, "
+                      f"amb::hosted::node::restart_policy::on_failure}});")
+        for key in self.channels:
+            caller, server, _ = key
+            self.line(f"    wiring.{self.field(key)} = connect(kernel, "
+                      f"{caller + '_group' if caller else 'amb::hosted::node::kernel_group'}, "
+                      f"{server + '_group' if server else 'amb::hosted::node::kernel_group'});")
+        self.line()
+        self.line("    kernel_runtime node(kernel, settings);  // starts the groups")
+        if info["links"]:
+            self.line()
+            self.line("    // Network: links to neighbours, and the next hop towards each node this "
+                      "one calls, answers or relays for.")
+            transports = {}
+            for network, neighbour in info["links"]:
+                kind = plan["networks"][network]["kind"]
+                if network not in transports:
+                    transports[network] = network
+                    self.line(f'    std::size_t {network} = node.{kind}("{network}");')
+            for network, neighbour in info["links"]:
+                kind = plan["networks"][network]["kind"]
+                if kind == "udp":
+                    self.line(f"    auto {network}_{neighbour} = node.udp_link({network}, "
+                              f'"{network}", "{neighbour}");')
+                else:
+                    self.line(f"    auto {network}_{neighbour} = node.serial_link({network});")
+            for destination, (network, neighbour) in info["routes"].items():
+                self.line(f'    node.route("{destination}", {network}_{neighbour});')
+            callees = ", ".join(f'"{c}"' for c in info["callees"])
+            exports = "true" if info["exports_remote"] else "false"
+            self.line(f"    node.start_network(/*exports=*/{exports}, {{{callees}}});")
+        remote = info["remote_imports"]
+        if remote:
+            self.line()
+            self.line("    // Instances on other nodes used here.")
+        for callee, instance in remote:
+            interface = self.interface_of(instance)
+            self.line(f"    auto& {variable(instance)} = node.import_remote<{cxx_type(interface)}, "
+                      f"{cxx_client(interface)}>(")
+            self.line(f'        "{callee}", "{instance}");')
+        to_groups = [key for key in self.channels if key[1] is None]
+        for key in to_groups:
+            interface = self.interface_of(key[2])
+            self.line(f"    node.serve<{cxx_type(interface)}>(wiring.{self.field(key)}, "
+                      f"{variable(key[2])});")
+        local = [key for key in self.channels if key[0] is None]
+        if local or info["http_exports"]:
+            self.line()
+            self.line("    // Instances of this node reachable from elsewhere.")
+        for key in local:
+            interface = self.interface_of(key[2])
+            self.line(f"    auto& {variable(key[2])} = node.import<{cxx_type(interface)}, "
+                      f"{cxx_client(interface)}>(")
+            self.line(f"        wiring.{self.field(key)});")
+        for instance in info["exports_remote"]:
+            interface = self.interface_of(instance)
+            self.line(f'    node.export_remote<{cxx_type(interface)}>("{instance}", '
+                      f"{variable(instance)});")
+        for export in info["http_exports"]:
+            self.line(f"    node.export_http<{cxx_type(export['interface'])}>("
+                      f'"{export["network"]}", "{export["name"]}", {variable(export["instance"])});')
+        self.line("    return node.run();")
+        self.line("}")
+
+
+def _describe_route(route):
+    hops = route["hops"]
+    text = hops[0]
+    for i in range(1, len(hops), 2):
+        text += f" -{hops[i]}-> {hops[i + 1]}"
+    return text
+
+
+def node_sources(plan, description=None):
+    """{node: C++ source} for every node of the plan."""
+    description = description or describe(plan)
+    return {node: _node_writer(plan, description, node).write() for node in plan["nodes"]}

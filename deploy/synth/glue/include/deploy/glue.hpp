@@ -1,0 +1,322 @@
+// The support library of the per-node glue that `ambience build` generates (docs/deploy.md,
+// "Synthesis"). A generated node file only wires components together, like a board file: it
+// declares the node's groups and channels, constructs each group's instances in start order with
+// their dependencies, and names the node's links, routes, remote imports and exports. Everything
+// that is the same for every node lives here:
+//
+//     amb::deploy::node_settings settings = amb::deploy::node_settings::load(argc, argv, "cloud");
+//     node_kernel kernel;  ... add_group / amb::deploy::connect ...
+//     amb::deploy::kernel_runtime node(kernel, settings);   // starts the groups
+//     std::size_t lan = node.udp("lan");
+//     node.route("field", node.udp_link(lan, "gateway"));
+//     node.start_network();
+//     auto& sensor = node.import_remote<S, S_client>("field", "sensor");
+//     node.serve<S>(channel, sensor);                        // to a group that depends on it
+//     return node.run();                                      // until SIGINT/SIGTERM
+//
+// and in a group's process:
+//
+//     amb::deploy::group_runtime group(context);
+//     auto& store = group.import<log_store, log_store_client>(channel);
+//     averager_impl aggregator(sensor, store);
+//     group.serve<averager>(channel, aggregator);
+//     return group.run();
+//
+// Settings (addresses, ports, descriptors, key paths) come from a file `ambience run` writes per
+// node (`key = value` lines), so the same executable runs on loopback ports or in a network
+// namespace. This is a tool-level library: a broken setting or a failing start-up prints one
+// line naming the node and what failed, and exits with status 1 (`fail`).
+//
+// Threading: everything on the loop thread of its process. Lifetime: the runtimes own every
+// channel end, client, server, export and transport they create, and outlive the loop run.
+#pragma once
+
+#include <hosted/net/transport.hpp>
+#include <hosted/node/channel.hpp>
+#include <hosted/node/node_kernel.hpp>
+#include <hosted/remote/network_node.hpp>
+#include <http_export/call_target.hpp>
+#include <http_export/exporter.hpp>
+#include <http_export/interface.hpp>
+#include <remote/exports.hpp>
+#include <remote/remote_backend.hpp>
+
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace amb::deploy {
+
+using hosted::node::channel_id;
+using hosted::node::group_context;
+using hosted::node::group_id;
+using hosted::node::node_kernel;
+
+/// Prints `@GROUP error: <what>` on stderr (see log_line) and exits with status 1.
+[[noreturn]] void fail(std::string_view group, std::string_view what);
+
+/// The settings file of one node: `key = value` lines, `#` comments. Keys used by the glue:
+///   node                         the node's name (checked against the generated one)
+///   udp.NET.bind                 ADDRESS:PORT this node's socket on udp network NET
+///   udp.NET.peer.NODE            ADDRESS:PORT of neighbour NODE on NET
+///   serial.NET.fd / serial.NET.path   the line of serial network NET (an inherited descriptor
+///                                or a device path)
+///   http.NET.listen              ADDRESS:PORT of the HTTP exporter on http network NET
+///   key.node                     this node's verification key file (if it exports)
+///   key.credential.NODE          the credential file for calls to NODE
+///   key.http                     the origin key of HTTP export tokens
+///   call_timeout_ms              remote call timeout (default 5000)
+class node_settings {
+public:
+    /// Reads the file named by argv[1] (or $AMBIENCE_NODE_SETTINGS); fails on a missing file,
+    /// a malformed line or a node name other than `node`.
+    static node_settings load(int argc, char** argv, std::string_view node);
+
+    std::string_view node() const { return node_; }
+    const std::string* find(std::string_view key) const;
+    /// The value of `key`; fails if it is absent.
+    const std::string& get(std::string_view key) const;
+    /// `key` as ADDRESS:PORT (IPv4); fails if absent or malformed.
+    hosted::net::ipv4_endpoint endpoint(std::string_view key) const;
+    /// `key` as a non-negative integer, or `otherwise` when absent.
+    long number(std::string_view key, long otherwise) const;
+
+private:
+    std::string node_;
+    std::map<std::string, std::string, std::less<>> values_;
+};
+
+/// Declares a channel from `caller` to `server` with the glue's ring sizes; fails on error.
+channel_id connect(node_kernel& kernel, group_id caller, group_id server);
+
+/// Prints one log line of this process as `@GROUP text` (the run tool shows it as
+/// `[node/GROUP] text`).
+void log_line(std::string_view group, std::string_view text);
+
+/// A group's process: the ends of its channels and the loop that drives them.
+class group_runtime {
+public:
+    explicit group_runtime(group_context& context) : context_(context) {}
+    group_runtime(const group_runtime&) = delete;
+
+    /// A client of `S` over `channel` (this group calls): an `S&` for a constructor.
+    template <class S, template <class> class Client>
+    S& import(channel_id channel) {
+        auto& caller = attach_caller(channel);
+        auto client = std::make_unique<Client<hosted::node::channel_backend<S>>>(caller);
+        S& reference = *client;
+        keep(std::move(client));
+        return reference;
+    }
+
+    /// Serves `implementation` on `channel` (this group serves).
+    template <class S>
+    void serve(channel_id channel, S& implementation) {
+        auto link = context_.server_link(channel);
+        if (!link)
+            fail(context_.name(), "no server end for a channel of this group");
+        auto server = hosted::node::channel_server<S>::attach(*link, implementation);
+        if (!server)
+            fail(context_.name(), "cannot attach to a channel this group serves");
+        auto owned = std::make_unique<hosted::node::channel_server<S>>(std::move(*server));
+        loop_.add(*owned);
+        keep(std::move(owned));
+    }
+
+    /// Runs the loop until the kernel stops the group (SIGTERM); returns the exit status.
+    int run();
+
+private:
+    hosted::node::channel_caller& attach_caller(channel_id channel);
+    template <class T>
+    void keep(std::unique_ptr<T> owned) {
+        kept_.push_back(std::shared_ptr<void>(owned.release(), [](void* p) {
+            delete static_cast<T*>(p);
+        }));
+    }
+
+    group_context& context_;
+    std::vector<std::unique_ptr<hosted::node::channel_caller>> callers_;
+    std::vector<std::shared_ptr<void>> kept_;
+    hosted::node::group_loop loop_;
+};
+
+/// Reports a failed call of a client to the HTTP exporter: a `call_target` over a generated
+/// client `Client` (over a channel or a remote backend) that answers `unavailable` (HTTP 503)
+/// when the backend reports an error, instead of the value-initialised result the client
+/// returns. TODO(perf): `last_error` is per backend, so with calls in flight at once a failure
+/// may be reported on a neighbouring call as well.
+template <class S, class Client>
+class client_target final : public http_export::call_target {
+public:
+    explicit client_target(Client& client) : client_(client) {}
+
+    task<http_export::call_outcome> call(std::uint32_t id, std::span<const std::uint8_t> message,
+                                         lidl::builder& response, lidl::builder& reply) override {
+        if (id >= S::lidl_procedure_count)
+            return failed(http_export::call_failure{http_export::call_error::bad_procedure});
+        return runners()[id](client_, message, response, reply);
+    }
+
+private:
+    using runner = task<http_export::call_outcome> (*)(Client&, std::span<const std::uint8_t>,
+                                                       lidl::builder&, lidl::builder&);
+
+    static task<http_export::call_outcome> failed(http_export::call_failure why) {
+        co_return failure{why};
+    }
+
+    template <std::uint32_t Id>
+    static task<http_export::call_outcome> run(Client& client,
+                                               std::span<const std::uint8_t> message,
+                                               lidl::builder& response, lidl::builder& reply) {
+        using procedure = typename S::template lidl_procedure<Id>;
+        typename procedure::params params{};
+        auto decoded = S::lidl_codec::decode_call(Id, message, &params, &response);
+        if (!decoded)
+            co_return failure{
+                http_export::call_failure{http_export::call_error::bad_message, decoded.error()}};
+        client.backend().last_error().reset();
+        lidl::slot<typename procedure::result> result;
+        co_await S::lidl_dispatch::template invoke<Id>(static_cast<S&>(client), &params,
+                                                       result.address());
+        if (client.backend().last_error())
+            co_return failure{http_export::call_failure{http_export::call_error::unavailable}};
+        std::span<const std::uint8_t> bytes =
+            S::lidl_codec::encode_reply(Id, result.address(), response, reply);
+        if (bytes.empty())
+            co_return failure{http_export::call_failure{http_export::call_error::reply_too_large}};
+        co_return bytes;
+    }
+
+    template <std::size_t... Ids>
+    static constexpr std::array<runner, sizeof...(Ids)> make_runners(std::index_sequence<Ids...>) {
+        return {&run<static_cast<std::uint32_t>(Ids)>...};
+    }
+    static const std::array<runner, S::lidl_procedure_count>& runners() {
+        static constexpr auto table =
+            make_runners(std::make_index_sequence<S::lidl_procedure_count>());
+        return table;
+    }
+
+    Client& client_;
+};
+
+class http_bridge;
+
+/// The kernel group of a node: starts the groups, owns the network side (links, routes, keys,
+/// remote imports and exports), the HTTP exporters and the kernel's ends of channels, and runs
+/// the kernel loop until SIGINT/SIGTERM.
+class kernel_runtime {
+public:
+    /// Starts `kernel` (forks every group); fails if it cannot.
+    kernel_runtime(node_kernel& kernel, const node_settings& settings);
+    kernel_runtime(const kernel_runtime&) = delete;
+    ~kernel_runtime();
+
+    // --- network side (before start_network) ---
+    /// Opens this node's UDP socket on network `network` (udp.NET.bind); returns its index.
+    std::size_t udp(std::string_view network);
+    /// Opens the serial line of `network` (serial.NET.fd or serial.NET.path).
+    std::size_t serial(std::string_view network);
+    /// A link to neighbour `neighbour` on UDP socket `udp` (udp.NET.peer.NODE).
+    remote::link_id udp_link(std::size_t udp, std::string_view network, std::string_view neighbour);
+    remote::link_id serial_link(std::size_t serial);
+    /// Requests for `destination` leave through `next_hop`.
+    void route(std::string_view destination, remote::link_id next_hop);
+    /// Reads the keys (key.node if `exports`, key.credential.NODE for each of `callees`) and
+    /// creates the network node.
+    void start_network(bool exports, std::vector<std::string_view> callees);
+
+    // --- bindings (after start_network) ---
+    /// A client of `S` over `channel` (the kernel calls a group).
+    template <class S, template <class> class Client>
+    Client<hosted::node::channel_backend<S>>& import(channel_id channel) {
+        auto link = kernel_.kernel().caller_link(channel);
+        if (!link)
+            fail("kernel", "no kernel end for a channel");
+        auto caller = hosted::node::channel_caller::attach(*link);
+        if (!caller)
+            fail("kernel", "cannot attach to a channel of the kernel");
+        auto owned = std::make_unique<hosted::node::channel_caller>(std::move(*caller));
+        loop_.add(*owned);
+        auto client = std::make_unique<Client<hosted::node::channel_backend<S>>>(*owned);
+        auto& reference = *client;
+        callers_.push_back(std::move(owned));
+        keep(std::move(client));
+        return reference;
+    }
+    /// A client of instance `instance` of `S` on node `destination`, through the network.
+    template <class S, template <class> class Client>
+    Client<remote::remote_backend<S>>& import_remote(std::string_view destination,
+                                                     std::string_view instance) {
+        auto client = std::make_unique<Client<remote::remote_backend<S>>>(network_.node(),
+                                                                          destination, instance);
+        auto& reference = *client;
+        keep(std::move(client));
+        return reference;
+    }
+    /// Serves `implementation` (a client) to a group on `channel`.
+    template <class S>
+    void serve(channel_id channel, S& implementation) {
+        auto link = kernel_.kernel().server_link(channel);
+        if (!link)
+            fail("kernel", "no kernel end for a channel");
+        auto server = hosted::node::channel_server<S>::attach(*link, implementation);
+        if (!server)
+            fail("kernel", "cannot attach to a channel the kernel serves");
+        auto owned = std::make_unique<hosted::node::channel_server<S>>(std::move(*server));
+        loop_.add(*owned);
+        keep(std::move(owned));
+    }
+    /// Makes `implementation` callable from other nodes as `instance`.
+    template <class S>
+    void export_remote(std::string_view instance, S& implementation) {
+        auto exported = std::make_unique<remote::lidl_export<S>>(implementation);
+        if (!network_.node().export_service(instance, *exported))
+            fail("kernel", "cannot export a service to the network");
+        keep(std::move(exported));
+    }
+    /// Serves `client` over HTTP on network `network` as `/name` (http.NET.listen, key.http).
+    template <class S, class Client>
+    void export_http(std::string_view network, std::string_view name, Client& client) {
+        auto target = std::make_unique<client_target<S, Client>>(client);
+        add_http(network, name, http_export::interface_of<S>(), *target);
+        keep(std::move(target));
+    }
+
+    /// Runs the kernel loop until a stop signal; stops every group; returns the exit status.
+    int run();
+
+private:
+    void add_http(std::string_view network, std::string_view name,
+                  const http_export::interface_codec& codec, http_export::call_target& target);
+    template <class T>
+    void keep(std::unique_ptr<T> owned) {
+        kept_.push_back(std::shared_ptr<void>(owned.release(), [](void* p) {
+            delete static_cast<T*>(p);
+        }));
+    }
+
+    node_kernel& kernel_;
+    const node_settings& settings_;
+    hosted::node::group_loop loop_;
+    hosted::remote::network_node network_;
+    bool network_started_ = false;
+    std::vector<remote::route_entry> routes_;
+    std::deque<std::string> names_;  // storage for route and credential names (stable)
+    std::vector<std::vector<std::uint8_t>> tokens_;
+    std::vector<remote::credential_entry> credentials_;
+    caplets::secret_key node_key_{};
+    caplets::secret_key http_key_{};
+    std::unique_ptr<http_bridge> http_;
+    std::vector<std::unique_ptr<hosted::node::channel_caller>> callers_;
+    std::vector<std::shared_ptr<void>> kept_;
+};
+
+}  // namespace amb::deploy

@@ -1,0 +1,14 @@
+# The pipeline's services in three groups on one node: every dependency crosses a channel.
+include("../../../../examples/pipeline/services.py")
+
+sensor = instance(name="sensor", service=temperature_sensor)
+store = instance(name="store", service=log_store)
+aggregator = instance(name="aggregator", service=averager,
+                      dependencies={"source": sensor, "sink": store})
+
+network(name="web", kind="http", port=8080)
+node(name="box", networks={"web": "0.0.0.0:8080"})
+deploy(node="box", groups=["sensor", "store", "aggregator"])
+
+export(service=aggregator, networks={"web": "/aggregator"})
+export(service=store, networks={"web": "/store"})
