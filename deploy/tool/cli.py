@@ -82,15 +82,23 @@ def test(presets):
 def demo():
     host = build("default")
     target = build("cortex-m4")
-    step("demo 1/3: a thermostat service called over UDP, every call authorised by CAPLets")
+    step("demo 1/4: a deployment of three nodes over a serial line and UDP (examples/pipeline)")
+    status = pipeline_demo()
+    if status != 0:
+        sys.exit(f"ambience: the deployment demo failed with status {status}")
+    step("demo 2/4: a thermostat service called over UDP, every call authorised by CAPLets")
     run([os.path.join(host, "examples", "secure_call", "secure_call")])
-    step("demo 2/3: the crypto layer on this machine (OpenSSL backend)")
+    step("demo 3/4: the crypto layer on this machine (OpenSSL backend)")
     run([os.path.join(host, "examples", "crypto_tour", "crypto_tour")])
-    step("demo 3/3: CAPLets on an emulated Cortex-M4 (mbedTLS backend, QEMU mps2-an386)")
+    step("demo 4/4: CAPLets on an emulated Cortex-M4 (mbedTLS backend, QEMU mps2-an386)")
     image = os.path.join(target, "ports", "cortex-m", "smoke", "caplets_m4.elf")
     run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
          "-serial", "stdio", "-semihosting-config", "enable=on,target=native", "-kernel", image])
-    print("\nWhat happened: a home node minted CAPLets tokens for an owner and a guest; each call\n"
+    print("\nWhat happened: a manifest of three nodes was checked, planned and built into one\n"
+          "program per node; the nodes ran as processes (one per group), a REST call to the\n"
+          "aggregator travelled through a group channel, then as a CAPLets request token over\n"
+          "UDP and a serial line (two hops) to the sensor, and forged, expired and misdirected\n"
+          "tokens were refused. Then a home node minted CAPLets tokens for an owner and a guest; each call\n"
           "to its thermostat service (a lidl interface) travelled over UDP as a lidl call message\n"
           "inside a CAPLets request token, which the node verified before the service ran; the\n"
           "guest's write, a replayed request, a tampered request and a revoked token were refused\n"
