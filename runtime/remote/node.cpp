@@ -82,6 +82,10 @@ const char* describe(incident_kind kind) {
         return "reply for no call in flight";
     case incident_kind::send_failed:
         return "link refused a packet";
+    case incident_kind::unencrypted_request:
+        return "plaintext request from a caller that must encrypt";
+    case incident_kind::sealing_failed:
+        return "a payload could not be sealed or opened";
     }
     return "unknown incident";
 }
@@ -107,6 +111,7 @@ struct node::pending_call {
     link_id link = 0;
     loop_clock::time_point deadline{};
     caplets::tag_bytes request_tag{};
+    bool sealed = false; // the reply must be sealed too
     outgoing_call call{};
     std::coroutine_handle<> waiting;
     std::optional<call_error>* error = nullptr;
@@ -120,6 +125,8 @@ struct node::serving_slot {
     std::uint64_t correlation = 0;
     caplets::tag_bytes holder_tag{};
     caplets::tag_bytes request_tag{};
+    bool sealed = false; // the request was: the reply is sealed with `key`
+    pair_key key{};
     byte_span arguments;
     std::optional<lidl::builder> response;
     std::optional<lidl::builder> spare;
@@ -213,7 +220,14 @@ node::node(const node_config& config, link_output& links, clock_source& clock,
            incident_sink* incidents)
     : config_(config), links_(links), clock_(clock), incidents_(incidents) {}
 
-node::~node() = default;
+node::~node() {
+    if (peers_)
+        for (std::size_t i = 0; i < config_.credentials.size(); ++i)
+            crypto::secure_zero(peers_[i].key);
+    if (serving_)
+        for (std::size_t i = 0; i < config_.max_serving; ++i)
+            crypto::secure_zero(serving_[i].key);
+}
 
 config_error node::prepare() {
     const node_config& c = config_;
@@ -280,13 +294,38 @@ config_error node::prepare() {
             return config_error::bad_credential;
         target.holder_tag = parsed->tag();
         target.link = route_to(credential.destination);
+        target.encrypt = credential.encrypt;
+        if (credential.encrypt) {
+            auto key = pair_key_of_credential(*parsed, scratch());
+            if (!key)
+                return config_error::bad_credential;
+            target.key = *key;
+        }
     }
+    for (std::string_view caller : c.encrypted_callers)
+        if (!valid_node_name(caller))
+            return config_error::bad_name;
     std::uint8_t seed[8];
     if (crypto::random_bytes(seed)) {
         // Random first correlation: an off-path attacker cannot guess which ids are in flight.
         std::memcpy(&next_correlation_, seed, sizeof seed);
     }
     return config_error{};
+}
+
+byte_span node::scratch() {
+    // send, call and frame buffers are consecutive: scratch for key derivation, used only where
+    // none of them holds anything yet (before a request is answered, at start-up).
+    return {send_buffer_.data(),
+            static_cast<std::size_t>(frame_buffer_.data() + frame_buffer_.size() -
+                                     send_buffer_.data())};
+}
+
+bool node::must_encrypt(std::string_view caller) const {
+    for (std::string_view name : config_.encrypted_callers)
+        if (name == caller)
+            return true;
+    return false;
 }
 
 bool node::export_service(std::string_view name, exported_service& service) {
@@ -359,13 +398,29 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
     if (slot == nullptr)
         return fail_now(call_error::too_many_calls);
 
-    lidl::builder call_out(call_buffer_);
+    // A sealed call is encrypted in place: the message is encoded after room for the sealed
+    // header and nonce (rounded so that the message stays 8-byte aligned).
+    constexpr std::size_t sealed_room = round_up(sealed_call_overhead);
+    const std::size_t call_offset = target.encrypt ? sealed_room : 0;
+    lidl::builder call_out(call_buffer_.subspan(call_offset));
     if (!call.encode(call.procedure, call.params, call_out) || call_out.failed())
         return fail_now(call_error::too_large);
+    byte_view call_message = call_out.written();
+    if (target.encrypt) {
+        auto sealed = seal_call_in_place(
+            target.key, call_buffer_.subspan(sealed_room - sealed_call_overhead),
+            call_message.size());
+        if (!sealed) {
+            report(about(incident_kind::sealing_failed, *target.link, config_.name,
+                         target.destination, service, call.procedure_name));
+            return fail_now(call_error::send_failed);
+        }
+        call_message = *sealed;
+    }
     auto credential = caplets::token_view::parse(target.token_bytes);
     AMB_ASSERT(credential.has_value(), "a credential parsed at start-up no longer parses");
     caplets::frame_spec request;
-    if (!request.add_call_request(service, call.procedure_name, call_out.written()) ||
+    if (!request.add_call_request(service, call.procedure_name, call_message) ||
         !request.inherit_constraints(credential->leaf()) || !request.add_sequence(next_sequence()))
         return fail_now(call_error::too_large);
     lidl::builder frame_out(frame_buffer_);
@@ -400,6 +455,7 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
     slot->link = *target.link;
     slot->deadline = clock_.monotonic() + config_.call_timeout;
     slot->request_tag = sent->tag();
+    slot->sealed = target.encrypt;
     slot->call = call;
     slot->waiting = waiting;
     slot->error = error;
@@ -513,7 +569,7 @@ void node::answer_error(const envelope_view& packet, status_code status) {
 
 void node::send_answer(std::string_view to, std::uint64_t correlation, status_code status,
                        byte_view body, const caplets::tag_bytes* holder_tag,
-                       const caplets::tag_bytes* request_tag) {
+                       const caplets::tag_bytes* request_tag, const pair_key* seal_key) {
     // An answer to this node itself (a hop limit reached here on the way out) is delivered
     // locally; anything else goes on the route to its destination.
     const bool local = to == config_.name;
@@ -529,26 +585,38 @@ void node::send_answer(std::string_view to, std::uint64_t correlation, status_co
     fields.correlation = correlation;
     fields.source = config_.name;
     fields.destination = to;
+    const bool seal = seal_key != nullptr && request_tag != nullptr && !body.empty();
+    const std::size_t body_size = body.size() + (seal ? sealed_header_size : 0);
     envelope_writer writer;
-    if (!writer.start(send_buffer_, fields) || body.size() > writer.body().size()) {
+    if (!writer.start(send_buffer_, fields) || body_size > writer.body().size()) {
         if (status != status_code::ok)
             return;
         // A reply too large for a packet becomes an error the caller can see.
         return send_answer(to, correlation, status_code::service_failure, {}, holder_tag,
                            request_tag);
     }
-    if (!body.empty())
+    if (seal) {
+        // `body` is in a serving slot's builder, never in the send buffer.
+        if (!seal_reply(*seal_key, *request_tag, body, writer.body())) {
+            report(about(incident_kind::sealing_failed, 0xffff, config_.name, to));
+            return send_answer(to, correlation, status_code::service_failure, {}, holder_tag,
+                               request_tag);
+        }
+    } else if (!body.empty()) {
         std::memcpy(writer.body().data(), body.data(), body.size());
+    }
+    // The MAC covers what is sent: the sealed body (encrypt, then MAC).
+    const byte_view sent_body = writer.body().first(body_size);
     if (holder_tag != nullptr && request_tag != nullptr)
         writer.set_mac(reply_mac(*holder_tag, *request_tag, fields.kind, status, correlation,
-                                 config_.name, to, body),
+                                 config_.name, to, sent_body),
                        true);
     if (local) {
         // The packet being handled (in the receive buffer) is no longer needed by the callers.
-        on_packet(0xffff, writer.finish(body.size()));
+        on_packet(0xffff, writer.finish(body_size));
         return;
     }
-    if (!links_.send(*next, writer.finish(body.size()))) {
+    if (!links_.send(*next, writer.finish(body_size))) {
         report(about(incident_kind::send_failed, *next, config_.name, to));
         return;
     }
@@ -611,6 +679,11 @@ void node::handle_request(link_id link, const envelope_view& packet) {
         return refuse_verified(incident_kind::not_a_call, status_code::denied);
     what.service = call->service.view();
     what.procedure = call->procedure.view();
+    // Sealed or not is authenticated (the first byte of the call message, under the tag).
+    const auto arguments = call->arguments.view();
+    const bool sealed = is_sealed(arguments);
+    if (!sealed && must_encrypt(packet.source))
+        return refuse_verified(incident_kind::unencrypted_request, status_code::denied);
     exported_service* service = nullptr;
     for (std::size_t i = 0; i < export_count_ && service == nullptr; ++i)
         if (exports_[i].name == call->service.view())
@@ -620,12 +693,28 @@ void node::handle_request(link_id link, const envelope_view& packet) {
     auto procedure = service->find_procedure(call->procedure.view());
     if (!procedure)
         return refuse_verified(incident_kind::unknown_procedure, status_code::unknown_procedure);
-    const auto arguments = call->arguments.view();
     if (arguments.size() > slot->arguments.size())
         return refuse_verified(incident_kind::bad_arguments, status_code::bad_arguments);
 
-    // The arguments are copied to an aligned buffer of the slot: they must outlive this packet.
-    std::memcpy(slot->arguments.data(), arguments.data(), arguments.size());
+    // The arguments are copied (or opened) into an aligned buffer of the slot: they must
+    // outlive this packet.
+    std::size_t argument_size = arguments.size();
+    if (sealed) {
+        auto key = pair_key_of_request(*config_.verification_key, *token, scratch());
+        if (!key)
+            return refuse_verified(incident_kind::sealing_failed, status_code::bad_arguments);
+        auto opened = open_call(*key, arguments, slot->arguments);
+        if (!opened) {
+            crypto::secure_zero(*key);
+            return refuse_verified(incident_kind::sealing_failed, status_code::bad_arguments);
+        }
+        argument_size = opened->size();
+        slot->key = *key;
+        crypto::secure_zero(*key);
+    } else {
+        std::memcpy(slot->arguments.data(), arguments.data(), arguments.size());
+    }
+    slot->sealed = sealed;
     std::memcpy(slot->source, packet.source.data(), packet.source.size());
     slot->source_size = packet.source.size();
     slot->correlation = packet.header->correlation;
@@ -633,11 +722,13 @@ void node::handle_request(link_id link, const envelope_view& packet) {
     slot->request_tag = request_tag;
     slot->response->reset();
     slot->spare->reset();
-    slot->work = service->serve(*procedure, slot->arguments.first(arguments.size()),
+    slot->work = service->serve(*procedure, slot->arguments.first(argument_size),
                                 *slot->response, *slot->spare);
     if (!slot->work.valid())
         return refuse_verified(incident_kind::service_failure, status_code::service_failure);
     ++counters_.requests_accepted;
+    if (sealed)
+        ++counters_.requests_sealed;
     slot->busy = true;
     slot->work.start();
     // A procedure that completes at once is answered at once; others from poll().
@@ -655,7 +746,9 @@ void node::finish_serving(serving_slot& slot) {
         report(what);
     }
     send_answer(slot.source_name(), slot.correlation, outcome.status, outcome.reply,
-                &slot.holder_tag, &slot.request_tag);
+                &slot.holder_tag, &slot.request_tag, slot.sealed ? &slot.key : nullptr);
+    crypto::secure_zero(slot.key);
+    slot.sealed = false;
     slot.work = task<serve_outcome>();
     slot.busy = false;
 }
@@ -686,7 +779,15 @@ void node::handle_answer(link_id link, const envelope_view& packet) {
     // is believed: whoever can inject it could as well drop the request (docs/remote.md).
     if (packet.header->kind == message_kind::error)
         return complete(*call, error_for(packet.header->status));
-    auto decoded = call->call.decode(call->call.procedure, packet.body, call->call.params,
+    byte_view reply = packet.body;
+    if (call->sealed) {
+        // Authenticated above; a plaintext reply to a sealed call is refused as undecodable.
+        auto opened = open_reply(target.key, call->request_tag, packet.body, call_buffer_);
+        if (!opened)
+            return complete(*call, call_error::bad_reply);
+        reply = *opened;
+    }
+    auto decoded = call->call.decode(call->call.procedure, reply, call->call.params,
                                      call->call.result_slot);
     complete(*call, decoded ? std::nullopt : std::optional<call_error>(call_error::bad_reply));
 }

@@ -27,6 +27,7 @@
 #include <remote/envelope.hpp>
 #include <remote/exports.hpp>
 #include <remote/replay.hpp>
+#include <remote/sealing.hpp>
 
 #include <base/result.hpp>
 #include <caplets/caplets.hpp>
@@ -52,10 +53,14 @@ struct route_entry {
     link_id next_hop = 0;
 };
 
-/// The credential this node presents to `destination` (a token from mint_credential).
+/// The credential this node presents to `destination` (a token from mint_credential). With
+/// `encrypt`, the arguments and results of every call to `destination` are sealed
+/// (docs/remote.md, "Encryption"): the deployment tool sets it when the route crosses a network
+/// marked `encrypt=True`.
 struct credential_entry {
     std::string_view destination;
     byte_view token;
+    bool encrypt = false;
 };
 
 /// Why an outgoing call failed (the caller's `last_error()`).
@@ -100,6 +105,8 @@ enum class incident_kind : std::uint8_t {
     reply_bad_mac,   ///< a reply or error whose MAC is wrong (dropped; the call waits on)
     reply_unmatched, ///< a reply for no call in flight (late, duplicated or forged)
     send_failed,     ///< a link refused a packet this node tried to send
+    unencrypted_request, ///< a verified request in plaintext from a caller that must seal
+    sealing_failed,      ///< a payload could not be sealed or opened (crypto or size)
 };
 const char* describe(incident_kind kind);
 
@@ -154,6 +161,10 @@ struct node_config {
     const caplets::secret_key* verification_key = nullptr;
     /// Revoked credentials (optional, kept by the caller).
     const caplets::revocation_list* revoked = nullptr;
+    /// Callers whose requests must be sealed (docs/remote.md, "Encryption"): a verified request
+    /// in plaintext from one of them is refused (`denied`, authenticated) before it is decoded.
+    /// Sealed requests are accepted from every caller, and always answered sealed.
+    std::span<const std::string_view> encrypted_callers;
     /// Replay state; null: a bounded_sequence_store of `max_callers` with `sequence_floor`.
     caplets::sequence_store* sequences = nullptr;
     std::size_t max_callers = 64;
@@ -183,6 +194,7 @@ struct node_counters {
     std::uint64_t forwarded = 0;
     std::uint64_t requests_accepted = 0; ///< verified and handed to a service
     std::uint64_t requests_refused = 0;  ///< any reason, before the service
+    std::uint64_t requests_sealed = 0;   ///< accepted requests whose call was sealed
     std::uint64_t replies_sent = 0;
     std::uint64_t errors_sent = 0;
     std::uint64_t calls_issued = 0;
@@ -255,6 +267,8 @@ private:
         byte_span token_bytes;
         caplets::tag_bytes holder_tag;
         std::optional<link_id> link;
+        bool encrypt = false;
+        pair_key key{}; // K = tag(T_E) when `encrypt`
     };
 
     node(const node_config& config, link_output& links, clock_source& clock,
@@ -269,9 +283,12 @@ private:
     void finish_serving(serving_slot& slot);
     // Sends an error for `packet` back to its source: authenticated when `slot` holds its keys.
     void answer_error(const envelope_view& packet, status_code status);
+    // With `seal_key`, a non-empty body is sealed for the request (docs/remote.md, "Encryption").
     void send_answer(std::string_view to, std::uint64_t correlation, status_code status,
                      byte_view body, const caplets::tag_bytes* holder_tag,
-                     const caplets::tag_bytes* request_tag);
+                     const caplets::tag_bytes* request_tag, const pair_key* seal_key = nullptr);
+    bool must_encrypt(std::string_view caller) const;
+    byte_span scratch();
     void complete(pending_call& call, std::optional<call_error> error);
     void report(incident what);
     std::uint64_t next_sequence();
