@@ -43,9 +43,11 @@ struct member {
         return net.add_udp(std::move(*udp));
     }
     net::ipv4_endpoint address(std::size_t udp = 0) { return net.udp(udp).local(); }
+    std::vector<std::string_view> encrypted_callers;
     void start(bool serves, std::uint8_t hop_limit = ar::default_hop_limit,
                loop_clock::duration timeout = std::chrono::seconds(20)) {
         ar::node_config config;
+        config.encrypted_callers = encrypted_callers;
         config.name = name;
         config.routes = routes;
         config.credentials = credentials;
@@ -66,10 +68,10 @@ protected:
         m.key = ar::node_verification_key(root_, name);
         return m;
     }
-    void grant(member& caller, const member& callee) {
+    void grant(member& caller, const member& callee, bool encrypt = false) {
         auto rights = all_of_calculator();
         caller.tokens.push_back(credential(root_, caller.name, callee.name, rights));
-        caller.credentials.push_back({callee.name, caller.tokens.back()});
+        caller.credentials.push_back({callee.name, caller.tokens.back(), encrypt});
     }
     template <class T>
     T run(task<T> work) {
@@ -269,6 +271,127 @@ TEST_F(network, a_dead_peer_fails_its_calls_and_the_caller_keeps_working) {
                 *to_dead.backend().last_error() == ar::call_error::timeout);
     EXPECT_EQ(run(to_b.add(4, 5)), 9);
     EXPECT_FALSE(to_b.backend().last_error());
+}
+
+
+// a -lan (UDP, encrypted)-> b -link (serial, not encrypted)-> c. The deployment tool encrypts a
+// call when its route crosses an encrypted network, end to end: a seals for c, b forwards
+// ciphertext onto the serial line. b's own calls to c cross only the serial line and are not
+// sealed. Every packet any node sends is captured (the link observer).
+TEST_F(network, mixed_networks_on_a_multi_hop_route_encrypt_end_to_end) {
+    member& a = add("a");
+    member& b = add("b");
+    member& c = add("c");
+    pty_pair pty = open_pty();
+    a.open_udp();
+    b.open_udp();
+    auto b_line = net::serial_transport::open(pty.controller, {});
+    auto c_line = net::serial_transport::open(pty.line, {});
+    ASSERT_TRUE(b_line.has_value() && c_line.has_value());
+    const std::size_t b_serial = b.net.add_serial(std::move(*b_line));
+    const std::size_t c_serial = c.net.add_serial(std::move(*c_line));
+    const ar::link_id a_to_b = a.net.add_udp_link(0, b.address());
+    a.routes = {{"b", a_to_b}, {"c", a_to_b}};
+    b.routes = {{"a", b.net.add_udp_link(0, a.address())}, {"c", b.net.add_serial_link(b_serial)}};
+    const ar::link_id c_to_b = c.net.add_serial_link(c_serial);
+    c.routes = {{"b", c_to_b}, {"a", c_to_b}};
+    grant(a, c, /*encrypt*/ true);
+    grant(b, c, /*encrypt*/ false);
+    c.encrypted_callers = {"a"};
+    a.start(false);
+    b.start(false);
+    c.start(true);
+    std::vector<std::pair<std::string, std::vector<std::uint8_t>>> wire;
+    for (member* m : {&a, &b, &c})
+        m->net.tap = [&wire, m](ar::link_id, ar::byte_view packet) {
+            wire.emplace_back(m->name, std::vector<std::uint8_t>(packet.begin(), packet.end()));
+        };
+    loop_over_all();
+    auto holds = [](const std::vector<std::uint8_t>& data, std::string_view text) {
+        return std::search(data.begin(), data.end(), text.begin(), text.end()) != data.end();
+    };
+
+    const std::string secret = "MARKER-over-two-links";
+    std::vector<std::uint64_t> storage(512);
+    lidl::builder response({reinterpret_cast<std::uint8_t*>(storage.data()), 4096});
+    calculator_client from_a(a.net.node(), "c", "calculator");
+    const remote_test::greeting* greeting = run(from_a.greet(secret, response));
+    ASSERT_NE(greeting, nullptr);
+    EXPECT_EQ(greeting->text.view(), "hello " + secret);
+    EXPECT_EQ(run(from_a.add(40, 2)), 42);
+    EXPECT_FALSE(from_a.backend().last_error());
+    // a -> b (UDP), b -> c (serial), c -> b (serial), b -> a (UDP), twice.
+    ASSERT_EQ(wire.size(), 8u);
+    for (const auto& [sender, data] : wire) {
+        EXPECT_FALSE(holds(data, "MARKER")) << "sent by " << sender;
+        EXPECT_FALSE(holds(data, "hello")) << "sent by " << sender;
+    }
+    EXPECT_EQ(c.net.node().counters().requests_sealed, 2u);
+    EXPECT_EQ(b.net.node().counters().forwarded, 4u);
+
+    // b's call to c crosses only the plain serial line: the marker is on the wire (the search
+    // above can find it).
+    wire.clear();
+    calculator_client from_b(b.net.node(), "c", "calculator");
+    response.reset();
+    greeting = run(from_b.greet(secret, response));
+    ASSERT_NE(greeting, nullptr);
+    ASSERT_EQ(wire.size(), 2u);
+    EXPECT_TRUE(holds(wire[0].second, secret));
+    EXPECT_TRUE(holds(wire[1].second, "hello " + secret));
+    EXPECT_EQ(c.net.node().counters().requests_sealed, 2u);
+    EXPECT_EQ(c.calculator.calls, 3);
+}
+
+TEST_F(network, a_captured_encrypted_datagram_replayed_or_tampered_is_refused) {
+    member& a = add("a");
+    member& b = add("b");
+    a.open_udp();
+    b.open_udp();
+    a.routes = {{"b", a.net.add_udp_link(0, b.address())}};
+    b.routes = {{"a", b.net.add_udp_link(0, a.address())}};
+    grant(a, b, /*encrypt*/ true);
+    b.encrypted_callers = {"a"};
+    a.start(false);
+    b.start(true);
+    std::vector<std::uint8_t> captured;
+    a.net.tap = [&](ar::link_id, ar::byte_view packet) {
+        captured.assign(packet.begin(), packet.end());
+    };
+    loop_over_all();
+    calculator_client calculator(a.net.node(), "b", "calculator");
+    const std::int32_t marker = 0x4d41524b; // "KRAM"
+    EXPECT_EQ(run(calculator.add(marker, 1)), marker + 1);
+    ASSERT_FALSE(captured.empty());
+    EXPECT_EQ(std::search(captured.begin(), captured.end(),
+                          reinterpret_cast<const std::uint8_t*>(&marker),
+                          reinterpret_cast<const std::uint8_t*>(&marker) + 4),
+              captured.end());
+    auto attacker = net::udp_transport::open({});
+    ASSERT_TRUE(attacker.has_value());
+    net::udp_transport& evil = **attacker;
+    auto refused = [&] { return b.net.node().counters().requests_refused; };
+    ASSERT_TRUE(evil.send(b.address(), captured, net::monotonic_now()).has_value());
+    drive_until([&] {
+        net::poll_transports(std::chrono::milliseconds(0), evil);
+        return refused() == 1;
+    });
+    EXPECT_EQ(b.log.last_refused_check(), caplets::check::sequence_replayed);
+    // Flip a ciphertext byte (after the sealed header 0xff 01 00 00 and the 16-byte nonce).
+    std::vector<std::uint8_t> tampered = captured;
+    const std::uint8_t header[] = {ar::sealed_marker, ar::sealed_version, 0, 0};
+    auto at = std::search(tampered.begin(), tampered.end(), std::begin(header), std::end(header));
+    ASSERT_NE(at, tampered.end());
+    at[ar::sealed_call_overhead + 1] ^= 0x10;
+    ASSERT_TRUE(evil.send(b.address(), tampered, net::monotonic_now()).has_value());
+    drive_until([&] {
+        net::poll_transports(std::chrono::milliseconds(0), evil);
+        return refused() == 2;
+    });
+    EXPECT_EQ(b.log.last_refused_check(), caplets::check::bad_tag);
+    EXPECT_EQ(b.calculator.calls, 1);
+    EXPECT_EQ(run(calculator.add(1, 1)), 2);
+    EXPECT_EQ(b.calculator.calls, 2);
 }
 
 } // namespace
