@@ -7,9 +7,13 @@ build (amb_add_deployment); these tests create the keys and run them.
   placements  the same services in one group, in three groups, on three nodes: same answers
   faults      a node killed mid-run (callers get errors, the rest keeps running, it restarts);
               a replayed and a tampered request injected on the UDP link are refused
+  netns       (as root, with `ip netns`) the pipeline in one network namespace per node on
+              veth links and bridges with the manifest's addresses; the REST call from the
+              host; nothing left after the stop, also after a run that left things behind
 """
 
 import os
+import subprocess
 import socket
 import struct
 import threading
@@ -264,6 +268,59 @@ class faults(running):
         # Neither reached the sensor: the next reading is its second.
         self.assertEqual(post(sensor, "{}", sensor_token),
                          (200, {"result": {"celsius": 21.0, "sequence": 2}}))
+
+
+def ip_output(*args):
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+
+
+class netns(unittest.TestCase):
+    def test_the_pipeline_runs_in_network_namespaces_and_leaves_nothing_behind(self):
+        why = deployment_run.netns_unavailable()
+        if why is not None:
+            self.skipTest(f"network namespaces are not available: {why}")
+        description = deployment_run.load_description(BINARY_DIR, "pipeline")
+        keys.ensure(ROOT, description, KEY_TOOL)
+        spaces = deployment_run.network_namespaces("pipeline", description)
+        # What a crashed run would have left: a namespace with a process in it, a root link.
+        subprocess.run(["ip", "netns", "add", "amb-pipeline-stale"], check=True)
+        subprocess.run(["ip", "link", "add", f"{spaces.tag}h9", "type", "veth", "peer", "name",
+                        f"{spaces.tag}x9"], check=True)
+        leftover = subprocess.Popen(["ip", "netns", "exec", "amb-pipeline-stale", "sleep", "600"])
+        self.addCleanup(leftover.wait)
+
+        session = deployment_run.deployment_run(ROOT, PIPELINE, BINARY_DIR, out=None,
+                                                call_timeout_ms=2000, netns=True)
+        try:
+            session.start_all()
+            self.assertIsNotNone(session.netns, session.netns_status)
+            self.assertIsNotNone(leftover.wait(10))     # killed by the stale clean-up
+            namespaces = ip_output("netns", "list")
+            for node in ("field", "gateway", "cloud"):
+                self.assertIn(f"amb-pipeline-{node}", namespaces)
+            self.assertIn("amb-pipeline--net", namespaces)
+            self.assertNotIn("amb-pipeline-stale", namespaces)
+            # The manifest's addresses, on the nodes' own interfaces.
+            self.assertIn("inet 10.77.0.3/24", ip_output("-n", "amb-pipeline-cloud", "addr"))
+            self.assertIn("inet 10.77.0.2/24", ip_output("-n", "amb-pipeline-gateway", "addr"))
+            with open(os.path.join(session.state_dir, "cloud.conf"), encoding="utf-8") as file:
+                settings = file.read()
+            self.assertIn("udp.lan.bind = 10.77.0.3:7700", settings)
+            self.assertIn("udp.lan.peer.gateway = 10.77.0.2:7700", settings)
+            # The REST call from the host: cloud -lan-> gateway -link (pty)-> field and back.
+            average = session.http_url("aggregator") + "/average"
+            self.assertTrue(average.startswith("http://10.213."), average)
+            self.assertEqual(post(average, '{"count": 4}', token("pipeline", "aggregator")),
+                             (200, {"result": 21.25}))
+            sensor = session.http_url("sensor") + "/read"
+            status, answer = post(sensor, "{}", token("pipeline", "sensor"))
+            self.assertEqual(status, 200, answer)
+        finally:
+            session.stop_all()
+        self.assertEqual(session.running(), [])
+        self.assertNotIn("amb-pipeline-", ip_output("netns", "list"))
+        self.assertNotIn(spaces.tag, ip_output("-o", "link", "show"))
+        self.assertNotIn("amb-pipeline-", ip_output("-o", "link", "show"))
 
 
 if __name__ == "__main__":

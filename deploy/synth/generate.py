@@ -111,7 +111,8 @@ def describe(plan):
     check_supported(plan)
     nodes = {name: {"groups": node["groups"], "networks": node["networks"],
                     "links": [], "routes": {}, "callees": {}, "exports_remote": [],
-                    "http_exports": [], "remote_imports": []}
+                    "http_exports": [], "remote_imports": [],
+                    "encrypt_to": [], "encrypted_callers": []}
              for name, node in plan["nodes"].items()}
     routes = []
     for binding in plan["bindings"]:
@@ -131,7 +132,12 @@ def describe(plan):
     def procedures(interface):
         return plan["interfaces"][interface]["procedures"]
 
-    def grant(caller, callee, instance, interface):
+    def grant(caller, callee, instance, interface, encrypt=False):
+        # Calls cross the route end to end (relays forward without keys): a pair encrypts when
+        # any network of its routes is marked encrypt=True (docs/remote.md, "Encryption").
+        if encrypt and callee not in nodes[caller]["encrypt_to"]:
+            nodes[caller]["encrypt_to"].append(callee)
+            nodes[callee]["encrypted_callers"].append(caller)
         imports = nodes[caller]["callees"].setdefault(callee, {})
         imports[instance] = procedures(interface)
         if instance not in nodes[callee]["exports_remote"]:
@@ -142,20 +148,28 @@ def describe(plan):
     for binding in plan["bindings"]:
         if binding["backend"] == "network":
             grant(binding["importer_node"], binding["exporter_node"], binding["exporter"],
-                  binding["interface"])
+                  binding["interface"], _encrypted(plan, binding))
     for export in plan["exports"]:
         if export["node"] != export["instance_node"]:
             grant(export["node"], export["instance_node"], export["instance"],
-                  export["interface"])
+                  export["interface"], _encrypted(plan, export))
         nodes[export["node"]]["http_exports"].append(
             {"network": export["network"], "name": http_name(export),
              "instance": export["instance"], "interface": export["interface"],
              "procedures": procedures(export["interface"])})
     return {"format": "ambience-deployment", "version": 1,
             "name": deployment_name(plan), "directory": plan["directory"],
-            "networks": {name: {"kind": n["kind"], "nodes": n["nodes"]}
+            "networks": {name: {"kind": n["kind"], "nodes": n["nodes"],
+                                "options": n.get("options", {}),
+                                "encrypt": bool(n.get("encrypt"))}
                          for name, n in plan["networks"].items()},
             "nodes": nodes}
+
+
+def _encrypted(plan, item):
+    """True when a network of the item's route or reply route is marked encrypt=True."""
+    return any(plan["networks"][link["network"]].get("encrypt")
+               for route in (item["route"], item["reply_route"]) for link in route["links"])
 
 
 def deployment_name(plan):
@@ -374,7 +388,15 @@ class _node_writer:
                 self.line(f'    node.route("{destination}", {network}_{neighbour});')
             callees = ", ".join(f'"{c}"' for c in info["callees"])
             exports = "true" if info["exports_remote"] else "false"
-            self.line(f"    node.start_network(/*exports=*/{exports}, {{{callees}}});")
+            if info["encrypt_to"] or info["encrypted_callers"]:
+                encrypt_to = ", ".join(f'"{c}"' for c in info["encrypt_to"])
+                callers = ", ".join(f'"{c}"' for c in info["encrypted_callers"])
+                self.line(f"    // Encrypted networks on the way: calls to these nodes, and from "
+                          f"those, are sealed.")
+                self.line(f"    node.start_network(/*exports=*/{exports}, {{{callees}}}, "
+                          f"/*encrypt_to=*/{{{encrypt_to}}}, /*encrypted_callers=*/{{{callers}}});")
+            else:
+                self.line(f"    node.start_network(/*exports=*/{exports}, {{{callees}}});")
         remote = info["remote_imports"]
         if remote:
             self.line()

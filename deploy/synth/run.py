@@ -15,13 +15,20 @@ A serial network between two nodes becomes a pty pair this tool opens and keeps 
 whole run (the first node gets the controller side, the second the line side, as inherited
 descriptors), so a node that is killed and started again finds its line where it was.
 
+With `netns="auto"` (what `ambience run` asks for unless `--no-netns`), as root and when
+`ip netns` works, each node runs in a network namespace of its own instead (`network_namespaces`
+below: the manifest's addresses on veth links, one bridge per udp/tcp network); otherwise, and
+for library callers by default, on loopback ports, and `netns_status` says why.
+
 Logs: each node's output is shown line by line as `[node/group] text` (the glue writes `@group
 text`; other lines are shown as `[node]`). The state of the run (pids) is in
 build/deploy/NAME/run/state.json while it runs.
 """
 
+import ipaddress
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +40,7 @@ from synth import keys as key_files
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
+DEFAULT_UDP_PORT = 7700
 
 
 def default_base_port(name):
@@ -51,6 +59,172 @@ def load_description(binary_dir, name):
         return json.load(file)
 
 
+class netns_error(Exception):
+    """Network namespaces cannot be set up; the message says why (the run falls back)."""
+
+
+def _ip(*args):
+    """Runs `ip ARGS`; returns its standard output; raises netns_error with ip's message."""
+    done = subprocess.run(["ip", *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise netns_error(f"`ip {' '.join(args)}` failed: "
+                          f"{(done.stderr or done.stdout).strip() or done.returncode}")
+    return done.stdout
+
+
+def netns_unavailable():
+    """Why network namespaces cannot be used here, or None when they can be tried."""
+    if os.geteuid() != 0:
+        return "not running as root"
+    if shutil.which("ip") is None:
+        return "the `ip` command (iproute2) is not installed"
+    try:
+        _ip("netns", "list")
+    except netns_error as error:
+        return str(error)
+    return None
+
+
+class network_namespaces:
+    """The network namespaces of one deployment run (as root; docs/deploy.md, "Network
+    namespaces"):
+
+    - `amb-NAME-NODE` per node, holding `lo`, one veth `ethK` per udp/tcp network the node is
+      attached to (K: the network's index among the node's networks) with the manifest's
+      address, and `host` for nodes serving HTTP exports;
+    - `amb-NAME--net` (the fabric: `--` cannot occur in a node name) holding one bridge `brK`
+      per udp/tcp network and the other ends of the veths, so that nothing of a run but the
+      HTTP links lives in the root namespace (no firewall or bridge setting of the host
+      applies);
+    - per node with HTTP exports, a veth `ambTTTTTThI` (TTTTTT: 6 hex digits of CRC-32 of NAME)
+      in the root namespace, 10.213.X.(4I+1)/30, its peer `host` in the node's namespace
+      10.213.X.(4I+2)/30 (X from the same CRC), so the host reaches the exports there.
+
+    The prefix length of a network's addresses is the longest one (at most /24) that holds
+    every address of the network. `remove()` deletes the root-side links and every namespace
+    (which deletes the veths and bridges in them); `remove_stale()` does the same for anything
+    left by a run that crashed, after killing processes still inside those namespaces.
+    """
+
+    def __init__(self, name, description):
+        self.name = name
+        crc = zlib.crc32(name.encode())
+        self.tag = f"amb{crc & 0xFFFFFF:06x}"
+        self.host_octet = (crc >> 24) % 250
+        self.prefix = f"amb-{name}-"
+        self.fabric = f"amb-{name}--net"
+        self.description = description
+        self.host_links = {}      # node -> (root-side name, root address, namespace address)
+
+    def namespace(self, node):
+        return self.prefix + node
+
+    def routable(self, network):
+        return self.description["networks"][network]["kind"] in ("udp", "tcp")
+
+    @staticmethod
+    def prefix_length(addresses):
+        values = [int(ipaddress.IPv4Address(a)) for a in addresses]
+        length = 24
+        while length > 8 and len({v >> (32 - length) for v in values}) > 1:
+            length -= 1
+        return length
+
+    def existing(self):
+        names = []
+        for line in _ip("netns", "list").splitlines():
+            item = line.split()[0] if line.split() else ""
+            if item.startswith(self.prefix):
+                names.append(item)
+        return names
+
+    def root_links(self):
+        links = []
+        for line in _ip("-o", "link", "show").splitlines():
+            parts = line.split(":")
+            if len(parts) > 1:
+                link = parts[1].strip().split("@")[0]
+                if link.startswith(self.tag):
+                    links.append(link)
+        return links
+
+    def remove_stale(self):
+        """Removes what a run of this deployment left (processes, namespaces, links)."""
+        for namespace in self.existing():
+            try:
+                for pid in _ip("netns", "pids", namespace).split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+            except netns_error:
+                pass
+        self.remove()
+
+    def remove(self):
+        for link in self.root_links():
+            try:
+                _ip("link", "del", link)
+            except netns_error:
+                pass
+        for namespace in self.existing():
+            try:
+                _ip("netns", "del", namespace)
+            except netns_error:
+                pass
+        self.host_links.clear()
+
+    def create(self, http_nodes):
+        """Creates every namespace, bridge and link; raises netns_error (after removing what
+        it made) when something fails."""
+        try:
+            self._create(http_nodes)
+        except (netns_error, ValueError) as error:
+            self.remove()
+            raise netns_error(str(error)) from None
+
+    def _create(self, http_nodes):
+        networks = self.description["networks"]
+        _ip("netns", "add", self.fabric)
+        _ip("-n", self.fabric, "link", "set", "lo", "up")
+        bridges = {}
+        for index, (network, item) in enumerate(networks.items()):
+            if self.routable(network):
+                bridges[network] = f"br{index}"
+                _ip("-n", self.fabric, "link", "add", bridges[network], "type", "bridge")
+                _ip("-n", self.fabric, "link", "set", bridges[network], "up")
+        port = 0
+        for node, info in self.description["nodes"].items():
+            namespace = self.namespace(node)
+            _ip("netns", "add", namespace)
+            _ip("-n", namespace, "link", "set", "lo", "up")
+            for index, network in enumerate(info["networks"]):
+                if network not in bridges:
+                    continue
+                inside, outside = f"eth{index}", f"p{port}"
+                port += 1
+                addresses = list(networks[network]["nodes"].values())
+                length = self.prefix_length(addresses)
+                _ip("-n", namespace, "link", "add", inside, "type", "veth", "peer", "name",
+                    outside, "netns", self.fabric)
+                _ip("-n", self.fabric, "link", "set", outside, "master", bridges[network], "up")
+                _ip("-n", namespace, "addr", "add", f"{info['networks'][network]}/{length}",
+                    "dev", inside)
+                _ip("-n", namespace, "link", "set", inside, "up")
+        for index, node in enumerate(http_nodes):
+            outside = f"{self.tag}h{index}"
+            root = f"10.213.{self.host_octet}.{4 * index + 1}"
+            inside = f"10.213.{self.host_octet}.{4 * index + 2}"
+            _ip("link", "add", outside, "type", "veth", "peer", "name", "host", "netns",
+                self.namespace(node))
+            _ip("addr", "add", f"{root}/30", "dev", outside)
+            _ip("link", "set", outside, "up")
+            _ip("-n", self.namespace(node), "addr", "add", f"{inside}/30", "dev", "host")
+            _ip("-n", self.namespace(node), "link", "set", "host", "up")
+            self.host_links[node] = (outside, root, inside)
+
+
 class node_process:
     def __init__(self, name):
         self.name = name
@@ -62,7 +236,7 @@ class node_process:
 
 class deployment_run:
     def __init__(self, root, directory, binary_dir, base_port=None, out="stdout",
-                 call_timeout_ms=3000):
+                 call_timeout_ms=3000, netns=False):
         self.root = root
         self.name = os.path.basename(os.path.normpath(os.path.abspath(directory)))
         self.binary_dir = binary_dir
@@ -81,6 +255,11 @@ class deployment_run:
         # (node, network, peer) -> ADDRESS:PORT, replacing a peer's address (tests put a man
         # in the middle there).
         self.peer_overrides = {}
+        # Network namespaces: False (loopback), "auto" (if possible) or True (required).
+        self.netns_wanted = netns
+        self.netns = None
+        self.netns_status = ("off (not asked for): loopback ports" if not netns
+                             else "not set up yet")
         self._assign()
 
     # --- addresses and settings ------------------------------------------------------------
@@ -94,14 +273,63 @@ class deployment_run:
                     index += 1
 
     def address(self, network, node):
+        if self.netns is not None:
+            item = self.description["networks"][network]
+            manifest = item["nodes"][node]
+            if item["kind"] == "http":
+                port = manifest.rsplit(":", 1)[1] if ":" in manifest else "80"
+                return f"0.0.0.0:{port}"
+            return f"{manifest}:{self.network_port(network)}"
         return f"127.0.0.1:{self.ports[(network, node)]}"
+
+    def network_port(self, network):
+        """The port of a udp/tcp network in namespaces: its `port=` option, else 7700 + its
+        index among the deployment's networks."""
+        item = self.description["networks"][network]
+        port = item.get("options", {}).get("port")
+        return int(port) if port else DEFAULT_UDP_PORT + list(
+            self.description["networks"]).index(network)
 
     def http_url(self, export_name):
         for node, info in self.description["nodes"].items():
             for export in info["http_exports"]:
                 if export["name"] == export_name:
-                    return f"http://{self.address(export['network'], node)}/{export_name}"
+                    where = self.address(export["network"], node)
+                    if self.netns is not None:
+                        where = f"{self.netns.host_links[node][2]}:{where.rsplit(':', 1)[1]}"
+                    return f"http://{where}/{export_name}"
         raise KeyError(export_name)
+
+    # --- network namespaces ----------------------------------------------------------------
+
+    def setup_netns(self):
+        """Creates the namespaces when asked to and possible; otherwise records why not (in
+        `netns_status`) and stays on loopback. Stale namespaces and links of this deployment
+        (a crashed run) are removed first. Raises netns_error when `netns=True` and it fails."""
+        if not self.netns_wanted or self.netns is not None:
+            return
+        why = netns_unavailable()
+        if why is None:
+            spaces = network_namespaces(self.name, self.description)
+            http_nodes = [n for n, info in self.description["nodes"].items()
+                          if info["http_exports"]]
+            try:
+                spaces.remove_stale()
+                spaces.create(http_nodes)
+                self.netns = spaces
+                self.netns_status = (f"on: namespaces {spaces.prefix}* (nodes), "
+                                     f"{spaces.fabric} (bridges)")
+                return
+            except netns_error as error:
+                why = str(error)
+        if self.netns_wanted is True:
+            raise netns_error(why)
+        self.netns_status = f"off ({why}); using loopback ports"
+
+    def teardown_netns(self):
+        if self.netns is not None:
+            self.netns.remove()
+            self.netns = None
 
     def _open_lines(self):
         for network, item in self.description["networks"].items():
@@ -170,14 +398,19 @@ class deployment_run:
         entry = self.nodes[node]
         if entry.process is not None and entry.process.poll() is None:
             raise RuntimeError(f"node {node} is already running")
+        self.setup_netns()
         os.makedirs(self.state_dir, exist_ok=True)
         self._open_lines()
         path = os.path.join(self.state_dir, f"{node}.conf")
         with open(path, "w", encoding="utf-8") as file:
             file.write(self.settings(node))
         entry.ready.clear()
+        command = [self.executable(node), path]
+        if self.netns is not None:
+            # `ip netns exec` enters the namespace and executes the node (same pid).
+            command = ["ip", "netns", "exec", self.netns.namespace(node)] + command
         entry.process = subprocess.Popen(
-            [self.executable(node), path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, text=True, errors="replace",
             pass_fds=tuple(self.fds.get(node, {}).values()), start_new_session=True)
         entry.reader = threading.Thread(target=self._read, args=(node, entry.process.stdout),
@@ -238,6 +471,7 @@ class deployment_run:
             os.close(line)
         self.ptys.clear()
         self.fds.clear()
+        self.teardown_netns()
         try:
             os.remove(os.path.join(self.state_dir, "state.json"))
         except OSError:
@@ -248,7 +482,8 @@ class deployment_run:
             return [line for entry in self.nodes.values() for line in entry.lines]
 
     def _save_state(self):
-        state = {"deployment": self.name, "supervisor": os.getpid(), "nodes": {}}
+        state = {"deployment": self.name, "supervisor": os.getpid(), "nodes": {},
+                 "network_namespaces": self.netns_status}
         for name, entry in self.nodes.items():
             if entry.process is not None and entry.process.poll() is None:
                 state["nodes"][name] = {"pid": entry.process.pid,
@@ -293,6 +528,8 @@ def status(root, name=None):
                   f"{'running' if alive(entry['pid']) else 'gone'}")
         for export, url in state.get("http", {}).items():
             print(f"  http {export}: {url}")
+        if state.get("network_namespaces"):
+            print(f"  network namespaces: {state['network_namespaces']}")
         shown += 1
     if not shown:
         print("no deployment is running" + (f" ({name})" if name else ""))

@@ -10,7 +10,7 @@
                       check the deployment manifest DIR/deployment.py and print its placement,
                       bindings and routes (docs/deploy.md)
   build DIR           check, plan, synthesize and build the nodes of deployment DIR, create its keys
-  run DIR [--base-port N] [--seconds S]
+  run DIR [--base-port N] [--seconds S] [--no-netns]
                       start every node of a built deployment on this machine, show their logs,
                       stop them all on Ctrl-C (or after S seconds)
   status [DIR]        the running deployments, their nodes and HTTP exports
@@ -161,6 +161,8 @@ def add_deployment_commands(sub):
     p_run.add_argument("--base-port", type=int, default=None)
     p_run.add_argument("--seconds", type=float, default=None,
                        help="stop after this many seconds (default: at Ctrl-C)")
+    p_run.add_argument("--no-netns", action="store_true",
+                       help="run on loopback ports even as root (no network namespaces)")
     p_status = sub.add_parser("status", help="show the running deployments")
     p_status.add_argument("directory", nargs="?")
     p_token = sub.add_parser("token", help="issue a token for an HTTP export")
@@ -208,17 +210,18 @@ def deployment_command(args):
             print(f"ambience: {error}", file=sys.stderr)
             return 1
         return 0
-    return run_deployment(args.directory, args.base_port, args.seconds)
+    return run_deployment(args.directory, args.base_port, args.seconds,
+                          netns=not args.no_netns)
 
 
-def run_deployment(directory, base_port=None, seconds=None):
+def run_deployment(directory, base_port=None, seconds=None, netns=True):
     """`ambience run DIR`: starts every node, streams logs, stops everything on Ctrl-C,
     SIGTERM or after `seconds`."""
     import signal
     from synth import run as deployment_run
     try:
         session = deployment_run.deployment_run(ROOT, directory, deployment_binary_dir(),
-                                                base_port)
+                                                base_port, netns="auto" if netns else False)
     except OSError:
         print(f"ambience: {directory} is not built (run `./ambience build {directory}`)",
               file=sys.stderr)
@@ -227,6 +230,8 @@ def run_deployment(directory, base_port=None, seconds=None):
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     try:
+        session.setup_netns()
+        step(f"network namespaces: {session.netns_status}")
         step(f"starting {', '.join(session.nodes)}")
         session.start_all()
         for node, info in session.description["nodes"].items():

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -330,7 +331,9 @@ void kernel_runtime::route(std::string_view destination, remote::link_id next_ho
     routes_.push_back({names_.back(), next_hop});
 }
 
-void kernel_runtime::start_network(bool exports, std::vector<std::string_view> callees) {
+void kernel_runtime::start_network(bool exports, std::vector<std::string_view> callees,
+                                   std::vector<std::string_view> encrypt_to,
+                                   std::vector<std::string_view> encrypted_callers) {
     if (exports) {
         auto read = hosted::remote::read_secret_key(settings_.get("key.node"), node_key_);
         if (!read)
@@ -345,13 +348,20 @@ void kernel_runtime::start_network(bool exports, std::vector<std::string_view> c
                                        "': " + hosted::remote::describe(token.error()));
         tokens_.push_back(std::move(*token));
         names_.emplace_back(callee);
-        credentials_.push_back({names_.back(), tokens_.back()});
+        const bool encrypt =
+            std::find(encrypt_to.begin(), encrypt_to.end(), callee) != encrypt_to.end();
+        credentials_.push_back({names_.back(), tokens_.back(), encrypt});
     }
     remote::node_config config;
     config.name = settings_.node();
     config.routes = routes_;
     config.credentials = credentials_;
     config.verification_key = exports ? &node_key_ : nullptr;
+    for (std::string_view caller : encrypted_callers) {
+        names_.emplace_back(caller);
+        encrypted_callers_.push_back(names_.back());
+    }
+    config.encrypted_callers = encrypted_callers_;
     config.call_timeout = std::chrono::milliseconds(settings_.number("call_timeout_ms", 5000));
     // Refuse requests numbered before this start (docs/remote.md, Replay): a restarted node
     // cannot be fed requests captured before it restarted.

@@ -230,8 +230,11 @@ public:
     /// Requests for `destination` leave through `next_hop`.
     void route(std::string_view destination, remote::link_id next_hop);
     /// Reads the keys (key.node if `exports`, key.credential.NODE for each of `callees`) and
-    /// creates the network node.
-    void start_network(bool exports, std::vector<std::string_view> callees);
+    /// creates the network node. Calls to the nodes in `encrypt_to` are sealed, and plaintext
+    /// requests from `encrypted_callers` refused (docs/remote.md, "Encryption").
+    void start_network(bool exports, std::vector<std::string_view> callees,
+                       std::vector<std::string_view> encrypt_to = {},
+                       std::vector<std::string_view> encrypted_callers = {});
 
     // --- bindings (after start_network) ---
     /// A client of `S` over `channel` (the kernel calls a group).
@@ -312,6 +315,7 @@ private:
     std::deque<std::string> names_;  // storage for route and credential names (stable)
     std::vector<std::vector<std::uint8_t>> tokens_;
     std::vector<remote::credential_entry> credentials_;
+    std::vector<std::string_view> encrypted_callers_;
     caplets::secret_key node_key_{};
     caplets::secret_key http_key_{};
     std::unique_ptr<http_bridge> http_;
