@@ -12,8 +12,8 @@ Parts (names as bench/deploy_bench.cpp registers them):
    getrusage's user/system split), and the CPU time of CAPLets alone on the same requests,
    measured in the child after the loop (token parse, verify_request with a fresh replay store in
    order, holder tag), per request. Their ratio is the CAPLets share of a request's CPU time.
-   The target uses the sequential run with loops that sleep at once (a spinning loop's polling
-   between requests is not request handling); every run's share is reported.
+   The target uses the sequential run of the deployed configuration (ambience_udp: spinning
+   loops), the same run as the round-trip target; every run's share is reported beside it.
 3. REST: `wrk -t1 -c16 -d5s --latency` against the HTTP export of the same adder (a capability
    token in the Authorization header), its output in bench-results/deploy.wrk.txt; the server's
    CPU time during the load (its process CPU clock) per call.
@@ -30,12 +30,14 @@ RAW = os.path.join(ROOT, "bench-results", "deploy.raw.json")
 WRK = os.path.join(ROOT, "bench-results", "deploy.wrk.txt")
 WRK_SECONDS = 5
 
-ARGS = ["--benchmark_repetitions=5", "--benchmark_min_time=0.2",
+ARGS = ["--benchmark_repetitions=5", "--benchmark_min_time=0.5",
         "--benchmark_enable_random_interleaving=true",
         "--benchmark_display_aggregates_only=true",
         f"--deploy_wrk_out={WRK}", f"--deploy_wrk_seconds={WRK_SECONDS}"]
 
 SYSTEMS = ["ambience_udp", "ambience_udp_nospin", "capnp_tcp"]
+LABELS = {"ambience_udp": "Ambience UDP", "ambience_udp_nospin": "Ambience UDP\nno spin",
+          "capnp_tcp": "Cap'n Proto\nTCP"}
 AMBIENCE = ["ambience_udp", "ambience_udp_nospin"]
 BATCH = 64
 COUNTERS = ["server_cpu_ns_per_request", "server_user_ns_per_request",
@@ -158,7 +160,7 @@ def analyse(results):
             for key in COUNTERS:
                 if key in values:
                     put(f"{key}_{system}_{run}", values[key])
-    target_run = cpu["ambience_udp_nospin", "sequential"]
+    target_run = cpu["ambience_udp", "sequential"]
     share = put("caplets_share_of_request_cpu", target_run.get("caplets_share"))
     shares = [v["caplets_share"] for v in cpu.values() if "caplets_share" in v]
     put("caplets_share_max_over_runs", max(shares) if shares else None)
@@ -218,7 +220,8 @@ def print_tables(rtt, per_call_64, cpu, rest):
     print(f"  {'run':<34}{'server CPU':>11}{'user':>8}{'system':>8}{'sleeps':>8}"
           f"{'CAPLets':>9}{'share':>8}")
     for (system, run), values in cpu.items():
-        print(f"  {system + ' ' + run:<34}{cell(values.get('server_cpu_ns_per_request'), 0, 11)}"
+        mark = " (target)" if (system, run) == ("ambience_udp", "sequential") else ""
+        print(f"  {system + ' ' + run + mark:<34}{cell(values.get('server_cpu_ns_per_request'), 0, 11)}"
               f"{cell(values.get('server_user_ns_per_request'), 0, 8)}"
               f"{cell(values.get('server_system_ns_per_request'), 0, 8)}"
               f"{cell(values.get('server_sleeps_per_request'), 2, 8)}"
@@ -234,39 +237,45 @@ def print_tables(rtt, per_call_64, cpu, rest):
     print()
 
 
+def bars(axes, labels, values, colours, digits):
+    axes.bar(range(len(values)), values, color=colours)
+    for index, value in enumerate(values):
+        axes.text(index, value, f"{value:,.{digits}f}", ha="center", va="bottom", fontsize=7)
+    axes.set_xticks(range(len(values)), labels, fontsize=7)
+
+
 def plot_calls(plt, prefix, rtt, per_call_64, rest):
-    figure, (latency, throughput) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, (latency, throughput) = plt.subplots(1, 2, figsize=(13, 5))
     labels, values, colours = [], [], []
     for index, system in enumerate(SYSTEMS):
         if rtt[system]:
-            labels.append(f"{system}\nsequential")
+            labels.append(f"{LABELS[system]}\nsequential")
             values.append(rtt[system] / 1e3)
             colours.append(f"C{index}")
     for key in ("avg", "p50", "p99"):
         if rest.get(key) is not None:
-            labels.append(f"REST {key}\n(wrk, 16 conn.)")
+            labels.append(f"REST {key}\nwrk, 16 conn.")
             values.append(rest[key] * 1e3)
             colours.append("C3")
-    latency.bar(range(len(values)), values, color=colours)
-    latency.set_xticks(range(len(values)), labels, fontsize=7)
-    latency.set_ylabel("latency, µs")
+    bars(latency, labels, values, colours, 1)
+    latency.set_yscale("log")
+    latency.set_ylabel("latency, µs (log scale)")
     latency.set_title("Latency of one call")
     labels, values, colours = [], [], []
     for index, system in enumerate(SYSTEMS):
-        for run, ns in (("seq.", rtt[system]), ("64 in flight", per_call_64[system])):
+        for run, ns in (("sequential", rtt[system]), ("64 in flight", per_call_64[system])):
             if ns:
-                labels.append(f"{system}\n{run}")
+                labels.append(f"{LABELS[system]}\n{run}")
                 values.append(1e9 / ns)
                 colours.append(f"C{index}")
     if rest.get("requests_per_s"):
-        labels.append("REST\n16 conn.")
+        labels.append("REST\nwrk, 16 conn.")
         values.append(rest["requests_per_s"])
         colours.append("C3")
-    throughput.bar(range(len(values)), values, color=colours)
-    throughput.set_xticks(range(len(values)), labels, fontsize=7)
+    bars(throughput, labels, values, colours, 0)
     throughput.set_ylabel("calls/s")
     throughput.set_title("Throughput")
-    figure.suptitle("deploy: add(u64, u64) -> u64 between processes on 127.0.0.1")
+    figure.suptitle("deploy: add(u64, u64) -> u64 between two processes on 127.0.0.1")
     figure.tight_layout()
     path = f"{prefix}_calls.png"
     figure.savefig(path, dpi=120)
@@ -279,7 +288,7 @@ def plot_cpu(plt, prefix, cpu):
     if not runs:
         return []
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    labels = [f"{system}\n{run}" for (system, run), _ in runs]
+    labels = [f"{LABELS[system]}\n{run.replace('_', ' ')}" for (system, run), _ in runs]
     caplets = [values.get("caplets_ns_per_request", 0) / 1e3 for _, values in runs]
     rest = [values["server_cpu_ns_per_request"] / 1e3 - c for (_, values), c in zip(runs, caplets)]
     axes.bar(range(len(runs)), caplets, label="CAPLets verification (token parse, "
@@ -291,7 +300,8 @@ def plot_cpu(plt, prefix, cpu):
                   f"{values.get('caplets_share', 0):.3f}", ha="center", va="bottom")
     axes.set_xticks(range(len(runs)), labels, fontsize=8)
     axes.set_ylabel("serving process CPU per request, µs")
-    axes.set_title("deploy: CAPLets share of a remote request's CPU time (target ≤ 0.05)")
+    axes.set_title("deploy: CAPLets share of a remote request's CPU time on the serving node\n"
+                   "(target ≤ 0.05 on Ambience UDP sequential)")
     axes.legend(fontsize=7)
     figure.tight_layout()
     path = f"{prefix}_cpu.png"
