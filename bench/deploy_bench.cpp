@@ -130,14 +130,24 @@ void capnp_tcp_calls(benchmark::State& state, std::size_t in_flight) {
 constexpr auto spinning = std::chrono::microseconds(50);
 constexpr auto sleeping = std::chrono::microseconds(0);
 
-void add_ambience_udp(benchmark::State& state) { ambience_udp_calls(state, spinning, 1); }
-void add_ambience_udp_nospin(benchmark::State& state) { ambience_udp_calls(state, sleeping, 1); }
-void add_capnp_tcp(benchmark::State& state) { capnp_tcp_calls(state, 1); }
-void inflight_ambience_udp(benchmark::State& state) { ambience_udp_calls(state, spinning, batch); }
+void add_ambience_udp(benchmark::State& state) {
+    ambience_udp_calls(state, spinning, 1);
+}
+void add_ambience_udp_nospin(benchmark::State& state) {
+    ambience_udp_calls(state, sleeping, 1);
+}
+void add_capnp_tcp(benchmark::State& state) {
+    capnp_tcp_calls(state, 1);
+}
+void inflight_ambience_udp(benchmark::State& state) {
+    ambience_udp_calls(state, spinning, batch);
+}
 void inflight_ambience_udp_nospin(benchmark::State& state) {
     ambience_udp_calls(state, sleeping, batch);
 }
-void inflight_capnp_tcp(benchmark::State& state) { capnp_tcp_calls(state, batch); }
+void inflight_capnp_tcp(benchmark::State& state) {
+    capnp_tcp_calls(state, batch);
+}
 
 BENCHMARK(add_ambience_udp)->Name("add/ambience_udp")->UseRealTime();
 BENCHMARK(add_ambience_udp_nospin)->Name("add/ambience_udp_nospin")->UseRealTime();
@@ -208,12 +218,13 @@ bool run_rest(const rest_settings& settings) {
                             "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
                             "wrk.headers[\"Authorization\"] = \"Bearer " +
                             server.token() + "\"\n";
-    const bool written = ::write(script, lua.data(), lua.size()) == static_cast<ssize_t>(lua.size());
+    const bool written =
+        ::write(script, lua.data(), lua.size()) == static_cast<ssize_t>(lua.size());
     ::close(script);
     const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/adder/add";
     const std::vector<std::string> command = {
-        "wrk", "-t1", "-c16", "-d" + std::to_string(settings.seconds) + "s", "--latency", "-s",
-        script_path, url};
+        "wrk",       "-t1", "-c16",      "-d" + std::to_string(settings.seconds) + "s",
+        "--latency", "-s",  script_path, url};
     std::printf("deploy_bench: REST: %s (token in the script)\n",
                 ("wrk -t1 -c16 -d" + std::to_string(settings.seconds) + "s --latency -s " +
                  script_path + " " + url)

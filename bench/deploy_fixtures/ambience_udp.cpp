@@ -152,7 +152,8 @@ public:
             const std::uint64_t cpu = process_cpu_ns();
             getrusage(RUSAGE_SELF, &usage);
             reply.window.cpu_ns = cpu - window_cpu_;
-            reply.window.user_ns = nanoseconds(usage.ru_utime) - nanoseconds(window_usage_.ru_utime);
+            reply.window.user_ns =
+                nanoseconds(usage.ru_utime) - nanoseconds(window_usage_.ru_utime);
             reply.window.system_ns =
                 nanoseconds(usage.ru_stime) - nanoseconds(window_usage_.ru_stime);
             reply.window.voluntary_switches =
@@ -370,7 +371,9 @@ public:
     }
 
 private:
-    capture_header& header() { return *std::launder(reinterpret_cast<capture_header*>(capture_.data())); }
+    capture_header& header() {
+        return *std::launder(reinterpret_cast<capture_header*>(capture_.data()));
+    }
 
     void capture(byte_view packet) {
         if (!capturing_)
@@ -464,9 +467,8 @@ started<ambience_udp> start_ambience_udp(const udp_options& options) {
         ::munmap(mapping, options.capture_bytes);
         return {nullptr, "fork failed"};
     }
-    auto fixture = std::make_unique<udp_fixture>(ends[0], child, capture,
-                                                 static_cast<std::size_t>(spin.count()),
-                                                 std::move(credential));
+    auto fixture = std::make_unique<udp_fixture>(
+        ends[0], child, capture, static_cast<std::size_t>(spin.count()), std::move(credential));
     if (auto error = fixture->connect(credential_size))
         return {nullptr, *error};
     return {std::move(fixture), {}};

@@ -6,7 +6,7 @@
 //                 deployment root, b's node key and a credential a → b; both loops are
 //                 group_loops spinning `spin` before they sleep (50 µs: the deployed default)
 //   capnp_tcp     Cap'n Proto RPC (adder.capnp) over one TCP connection on 127.0.0.1, kj async io
-//                 (deploy_capnp.cpp; built with g++ only, see CMakeLists.txt)
+//                 (capnp_tcp.cpp, library deploy_capnp; built with g++ only, see CMakeLists.txt)
 //   rest_export   an HTTP export (services/http_export) of the same adder on 127.0.0.1, and a
 //                 capability token for it, for `wrk`
 //
@@ -61,10 +61,10 @@ public:
 
 // CPU time of the serving child between begin_window() and end_window().
 struct server_window {
-    std::uint64_t cpu_ns = 0;    // CLOCK_PROCESS_CPUTIME_ID
-    std::uint64_t user_ns = 0;   // getrusage: user
-    std::uint64_t system_ns = 0; // getrusage: system
-    std::uint64_t requests = 0;  // requests the node accepted (verified and served)
+    std::uint64_t cpu_ns = 0;             // CLOCK_PROCESS_CPUTIME_ID
+    std::uint64_t user_ns = 0;            // getrusage: user
+    std::uint64_t system_ns = 0;          // getrusage: system
+    std::uint64_t requests = 0;           // requests the node accepted (verified and served)
     std::uint64_t voluntary_switches = 0; // the loop went to sleep about this often
 };
 

@@ -141,8 +141,8 @@ started<rest_export> start_rest_export() {
         return {nullptr, "fork failed"};
     }
     std::uint16_t port = 0;
-    const bool reported = ipc_anchors::read_exact(
-        report[0], {reinterpret_cast<std::uint8_t*>(&port), sizeof port});
+    const bool reported =
+        ipc_anchors::read_exact(report[0], {reinterpret_cast<std::uint8_t*>(&port), sizeof port});
     ::close(report[0]);
     auto fixture = std::make_unique<rest_fixture>(child, port, std::move(token));
     if (!reported)
