@@ -26,6 +26,8 @@ PACKAGES = [
     "liblua5.4-dev",
     # bench caplets anchor: classic macaroons
     "libmacaroons-dev",
+    # bench deploy: HTTP load generator for the REST export
+    "wrk",
     # Cortex-M4 cross build and emulation
     "gcc-arm-none-eabi", "picolibc-arm-none-eabi", "libstdc++-arm-none-eabi-picolibc",
     "qemu-system-arm",
