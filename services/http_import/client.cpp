@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <new>
 #include <utility>
 
@@ -88,10 +89,8 @@ struct http_client::curl_callbacks {
         auto* entry = static_cast<socket_entry*>(entry_pointer);
         if (what == CURL_POLL_REMOVE) {
             if (entry != nullptr) {
-                client.watcher_.unwatch(fd);
-                client.loop_.cancel(*entry);
+                client.forget(*entry);
                 curl_multi_assign(static_cast<CURLM*>(client.multi_), fd, nullptr);
-                delete entry;
             }
             return 0;
         }
@@ -99,6 +98,7 @@ struct http_client::curl_callbacks {
             entry = new (std::nothrow) socket_entry(client, fd);
             if (entry == nullptr)
                 return -1;
+            client.sockets_.push_back(entry);
             curl_multi_assign(static_cast<CURLM*>(client.multi_), fd, entry);
         }
         std::uint32_t interest = 0;
@@ -167,6 +167,16 @@ http_client::~http_client() {
     loop_.cancel(timer_);
     if (multi_ != nullptr)
         curl_multi_cleanup(static_cast<CURLM*>(multi_));
+    // Sockets libcurl did not report removed while cleaning up.
+    while (!sockets_.empty())
+        forget(*sockets_.back());
+}
+
+void http_client::forget(socket_entry& entry) noexcept {
+    watcher_.unwatch(entry.fd);
+    loop_.cancel(entry);
+    std::erase(sockets_, &entry);
+    delete &entry;
 }
 
 result<void, call_failure> http_client::start(transfer& request, std::string_view url,

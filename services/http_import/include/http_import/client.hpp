@@ -34,6 +34,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace amb::http_import {
 
@@ -172,11 +173,13 @@ private:
     void finish(transfer& request, int code) noexcept;
     void unlink(transfer& request) noexcept;
     void release(transfer& request) noexcept;
+    void forget(socket_entry& entry) noexcept;
 
     event_loop& loop_;
     socket_watcher& watcher_;
     void* multi_ = nullptr; // CURLM*
     transfer* first_ = nullptr;
+    std::vector<socket_entry*> sockets_; // every socket libcurl has asked to watch
     std::size_t in_flight_ = 0;
     struct timer_work : loop_work {
         explicit timer_work(http_client& owner) noexcept
