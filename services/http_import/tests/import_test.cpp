@@ -530,6 +530,10 @@ TEST_F(importer, results_with_references_are_built_in_the_callers_response_buffe
     const auto* begin = reinterpret_cast<const char*>(storage.storage.data());
     EXPECT_GE(echoed.data(), begin);
     EXPECT_LT(echoed.data(), begin + storage.storage.size() * 8);
+    // The connection stays open for the next call, but nothing waits on it meanwhile.
+    EXPECT_EQ(driver_->watched(), 0u);
+    EXPECT_EQ(run(imported.echo("again", response)), "again");
+    EXPECT_EQ(driver_->watched(), 0u);
 }
 
 TEST_F(importer, many_calls_are_in_flight_at_once) {
