@@ -10,16 +10,20 @@ build (amb_add_deployment); these tests create the keys and run them.
   netns       (as root, with `ip netns`) the pipeline in one network namespace per node on
               veth links and bridges with the manifest's addresses; the REST call from the
               host; nothing left after the stop, also after a run that left things behind
+  http_import a node imports an external HTTP service (a small exporter process started here)
+              and uses it; when the service goes away, its calls fail and the rest answers
 """
 
 import os
 import subprocess
 import socket
 import struct
+import subprocess
 import threading
 import time
 import unittest
 import zlib
+from unittest import mock
 
 from synth import demo as demo_module, keys, run as deployment_run
 
@@ -321,6 +325,63 @@ class netns(unittest.TestCase):
         self.assertNotIn("amb-pipeline-", ip_output("netns", "list"))
         self.assertNotIn(spaces.tag, ip_output("-o", "link", "show"))
         self.assertNotIn("amb-pipeline-", ip_output("-o", "link", "show"))
+
+
+IMPORTED = os.path.join(ROOT, "deploy", "synth", "tests", "imported_sensor")
+SENSOR_SERVER = os.path.join(BINARY_DIR, "deploy", "imported_sensor", "implementation",
+                             "imported_sensor_server")
+
+
+class http_import(unittest.TestCase):
+    """deploy/synth/tests/imported_sensor: the averager's source is import_http("outdoor"),
+    served here by sensor_server (the pipeline's sensor behind the HTTP exporter)."""
+
+    def start_service(self):
+        process = subprocess.Popen([SENSOR_SERVER, "0"], stdout=subprocess.PIPE,
+                                   stdin=subprocess.DEVNULL, text=True)
+        self.addCleanup(self.stop_service, process)
+        lines = dict(process.stdout.readline().split(" ", 1) for _ in range(2))
+        return process, lines["url"].strip(), lines["token"].strip()
+
+    @staticmethod
+    def stop_service(process):
+        if process.poll() is None:
+            process.terminate()
+            process.wait(10)
+        process.stdout.close()
+
+    def test_a_node_imports_an_http_service_and_uses_it(self):
+        service, url, service_token = self.start_service()
+        # `ambience run` points the import at the service (the manifest's URL is a placeholder).
+        overrides = {"AMBIENCE_HTTP_IMPORT_URL_outdoor": url,
+                     "AMBIENCE_HTTP_IMPORT_AUTHORIZATION_outdoor": f"Bearer {service_token}"}
+        with mock.patch.dict(os.environ, overrides):
+            session = start(IMPORTED, 36)
+            try:
+                session.start_all()
+                average = session.http_url("aggregator") + "/average"
+                count = session.http_url("store") + "/count"
+                granted = token("imported_sensor", "aggregator")
+                store_token = token("imported_sensor", "store")
+                # Four readings over HTTP (20.5, 21.0, 21.5, 22.0), each appended to the store.
+                self.assertEqual(post(average, '{"count": 4}', granted), (200, {"result": 21.25}))
+                self.assertEqual(post(count, "{}", store_token), (200, {"result": 4}))
+                self.assertEqual(post(average, '{"count": 1}', granted), (200, {"result": 20.0}))
+                log = "\n".join(session.lines())
+                self.assertIn(f"[cloud/kernel] HTTP import 'outdoor' calls {url}", log)
+
+                # The service goes away: the import's calls fail (a value-initialised reading,
+                # which the averager turns into 0), and everything else still answers.
+                self.stop_service(service)
+                self.assertEqual(post(average, '{"count": 2}', granted), (200, {"result": 0.0}))
+                self.assertEqual(post(count, "{}", store_token), (200, {"result": 5}))
+                self.assertEqual(sorted(session.running()), ["cloud"])
+            finally:
+                session.stop_all()
+                path = os.path.join(session.state_dir, "http_import.log")
+                with open(path, "w", encoding="utf-8") as file:
+                    file.write("\n".join(session.lines()) + "\n")
+            self.assertEqual(session.running(), [])
 
 
 if __name__ == "__main__":

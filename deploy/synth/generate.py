@@ -7,8 +7,9 @@
 The C++ of a node only wires components together (STYLE.md): the node's groups and channels,
 each group's instances constructed in start order with their dependencies (a reference to the
 implementation in the same group, a client over a channel to another group or to the kernel),
-and in the kernel the network side (links, routes, keys), remote imports and exports, and HTTP
-exports. Everything else is in the glue library (deploy/synth/glue).
+and in the kernel the network side (links, routes, keys), remote imports and exports, HTTP
+imports (the kernel makes the HTTP calls and serves each import to the groups that use it, like
+a remote import) and HTTP exports. Everything else is in the glue library (deploy/synth/glue).
 """
 
 import keyword
@@ -57,6 +58,19 @@ def cxx_client(qualified):
     return "::" + qualified + "_client"
 
 
+def cxx_string(text):
+    """`text` as a C++ string literal (URLs come from manifests)."""
+    out = '"'
+    for character in text:
+        if character in '"\\':
+            out += "\\" + character
+        elif " " <= character <= "~":
+            out += character
+        else:
+            out += "".join(f"\\x{byte:02x}\"\"" for byte in character.encode("utf-8"))
+    return out + '"'
+
+
 def http_name(export):
     name = export["address"].strip("/")
     if not HTTP_NAME.match(name):
@@ -78,9 +92,15 @@ def check_supported(plan):
         if network["kind"] not in SUPPORTED_ROUTE_KINDS + ("http",):
             problems.append(f"{_where(network)}error: network '{name}' is {network['kind']}; "
                             f"generated nodes use udp, serial and http networks so far")
-    for name, item in plan["http_imports"].items():
-        problems.append(f"{_where(item)}error: HTTP import '{name}': generated nodes do not "
-                        f"make HTTP calls yet")
+    for binding in plan["bindings"]:
+        if binding["backend"] != "http" or binding["via_node"] == binding["importer_node"]:
+            continue
+        item = plan["http_imports"][binding["exporter"]]
+        problems.append(f"{_where(item)}error: HTTP import '{binding['exporter']}' is reached from "
+                        f"node '{binding['importer_node']}' through node '{binding['via_node']}' "
+                        f"(network '{item['network']}'); generated nodes make HTTP calls from the "
+                        f"importing node only so far (attach '{binding['importer_node']}' to "
+                        f"'{item['network']}', or leave network= out)")
     for export in plan["exports"]:
         if export["kind"] != "http":
             problems.append(f"{_where(export)}error: export of '{export['instance']}' on "
@@ -111,7 +131,7 @@ def describe(plan):
     check_supported(plan)
     nodes = {name: {"groups": node["groups"], "networks": node["networks"],
                     "links": [], "routes": {}, "callees": {}, "exports_remote": [],
-                    "http_exports": [], "remote_imports": [],
+                    "http_exports": [], "remote_imports": [], "http_imports": [],
                     "encrypt_to": [], "encrypted_callers": []}
              for name, node in plan["nodes"].items()}
     routes = []
@@ -149,6 +169,13 @@ def describe(plan):
         if binding["backend"] == "network":
             grant(binding["importer_node"], binding["exporter_node"], binding["exporter"],
                   binding["interface"], _encrypted(plan, binding))
+    for binding in plan["bindings"]:
+        if binding["backend"] != "http":
+            continue
+        imported = {"name": binding["exporter"], "interface": binding["interface"],
+                    "url": binding["url"]}
+        if imported not in nodes[binding["importer_node"]]["http_imports"]:
+            nodes[binding["importer_node"]]["http_imports"].append(imported)
     for export in plan["exports"]:
         if export["node"] != export["instance_node"]:
             grant(export["node"], export["instance_node"], export["instance"],
@@ -203,6 +230,9 @@ class _node_writer:
         return f"{caller or 'kernel'}_to_{instance}"
 
     def interface_of(self, instance):
+        """The interface of an instance or an HTTP import."""
+        if instance in self.plan["http_imports"]:
+            return self.plan["http_imports"][instance]["interface"]
         return self.plan["services"][self.plan["instances"][instance]["service"]]["interface"]
 
     def collect(self):
@@ -214,7 +244,8 @@ class _node_writer:
             if binding["backend"] == "rings":
                 self.channel(binding["importer_group"], binding["exporter_group"],
                              binding["exporter"])
-            elif binding["backend"] == "network":
+            elif binding["backend"] in ("network", "http"):
+                # Remote instances and HTTP imports are reached through the kernel.
                 self.channel(binding["importer_group"], None, binding["exporter"])
         served = list(self.info["exports_remote"])
         served += [e["instance"] for e in self.info["http_exports"]
@@ -263,6 +294,8 @@ class _node_writer:
             how = binding["backend"]
             if how == "network":
                 how += " " + _describe_route(binding["route"])
+            elif how == "http":
+                how += " " + binding["url"]
             self.line(f"// {binding['importer']}.{binding['slot']} -> {binding['exporter']} "
                       f"[{how}]")
         for export in self.info["http_exports"]:
@@ -290,6 +323,8 @@ class _node_writer:
         for export in self.info["http_exports"]:
             schemas.append(export["interface"])
             json_schemas.append(export["interface"])
+        for imported in self.info["http_imports"]:
+            json_schemas.append(imported["interface"])
         stems = []
         for interface in schemas:
             stem = os.path.basename(plan["interfaces"][interface]["schema"])[:-len(".lidl")]
@@ -406,6 +441,15 @@ class _node_writer:
             self.line(f"    auto& {variable(instance)} = node.import_remote<{cxx_type(interface)}, "
                       f"{cxx_client(interface)}>(")
             self.line(f'        "{callee}", "{instance}");')
+        if self.info["http_imports"]:
+            self.line()
+            self.line("    // External HTTP services used here: each call is an HTTP request from this "
+                      "kernel.")
+        for imported in self.info["http_imports"]:
+            interface = imported["interface"]
+            self.line(f"    auto& {variable(imported['name'])} = node.import_http<"
+                      f"{cxx_type(interface)}, {cxx_client(interface)}>(")
+            self.line(f'        "{imported["name"]}", {cxx_string(imported["url"])});')
         to_groups = [key for key in self.channels if key[1] is None]
         for key in to_groups:
             interface = self.interface_of(key[2])

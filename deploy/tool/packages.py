@@ -20,6 +20,8 @@ PACKAGES = [
     "nlohmann-json3-dev",
     # HTTP export (services/http_export): libmicrohttpd, and curl for its tests
     "libmicrohttpd-dev", "curl",
+    # HTTP imports (services/http_import): libcurl's multi interface
+    "libcurl4-openssl-dev",
     # bench lidl anchors: Cap'n Proto and FlatBuffers, libraries and schema compilers
     "libcapnp-dev", "capnproto", "libflatbuffers-dev", "flatbuffers-compiler",
     # bench capvm anchors: Lua 5.4 (eBPF and Wasm come from clang-16, llvm-size-16 with it)

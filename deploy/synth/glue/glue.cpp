@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -259,6 +260,92 @@ private:
     std::vector<std::pair<std::string, std::unique_ptr<http_export::exporter>>> exporters_;
 };
 
+// --- HTTP imports on the kernel loop ---------------------------------------------------------
+
+// Runs the HTTP import client (services/http_import) as a source of the kernel's group_loop: an
+// epoll set holds the sockets libcurl asks to have watched, with the interest it gives (reading,
+// writing); the set's descriptor is the source's wake descriptor, so the kernel loop wakes when
+// any of them is ready. The client's timers (libcurl's timeouts) are timers of an event_loop
+// this bridge drives (as the loop's driver it never sleeps: the group_loop does), run at the next
+// pass; the kernel loop wakes at least every 20 ms.
+class http_import_bridge final : public hosted::node::loop_source,
+                                 public http_import::socket_watcher,
+                                 public loop_driver {
+public:
+    http_import_bridge() : epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+        if (epoll_ < 0)
+            fail("kernel", std::string("cannot create the epoll set of HTTP imports: ") +
+                               std::strerror(errno));
+        auto client = http_import::http_client::create(loop_, *this);
+        if (!client)
+            fail("kernel", "cannot start the HTTP import client: " + client.error());
+        client_ = std::move(*client);
+    }
+    ~http_import_bridge() {
+        client_.reset(); // abandons requests in flight, unwatches its sockets
+        loop_.run_until_idle();
+        ::close(epoll_);
+    }
+
+    http_import::http_client& client() { return *client_; }
+
+    // loop_driver: the group_loop does the sleeping.
+    loop_clock::time_point now() noexcept override {
+        timespec ts{};
+        ::clock_gettime(CLOCK_MONOTONIC, &ts);
+        return loop_clock::time_point(std::chrono::seconds(ts.tv_sec) +
+                                      std::chrono::nanoseconds(ts.tv_nsec));
+    }
+    void wait(loop_clock::time_point) noexcept override {}
+    void wake() noexcept override {}
+
+    // socket_watcher
+    result<void, int> watch(int fd, std::uint32_t interest,
+                            http_import::socket_handler& handler) noexcept override {
+        epoll_event event{};
+        event.events = ((interest & http_import::socket_readable) != 0 ? EPOLLIN : 0u) |
+                       ((interest & http_import::socket_writable) != 0 ? EPOLLOUT : 0u);
+        event.data.fd = fd;
+        auto found = handlers_.find(fd);
+        int operation = found == handlers_.end() ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        if (::epoll_ctl(epoll_, operation, fd, &event) != 0)
+            return failure{errno};
+        handlers_[fd] = &handler;
+        return {};
+    }
+    void unwatch(int fd) noexcept override {
+        if (handlers_.erase(fd) != 0)
+            ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+    }
+
+    // loop_source
+    std::size_t progress() override {
+        epoll_event events[32];
+        int ready = ::epoll_wait(epoll_, events, 32, 0);
+        for (int i = 0; i < ready; ++i) {
+            auto found = handlers_.find(events[i].data.fd);
+            if (found == handlers_.end())
+                continue;
+            std::uint32_t flags =
+                ((events[i].events & EPOLLIN) != 0 ? http_import::socket_readable : 0u) |
+                ((events[i].events & EPOLLOUT) != 0 ? http_import::socket_writable : 0u) |
+                ((events[i].events & (EPOLLERR | EPOLLHUP)) != 0 ? http_import::socket_error
+                                                                  : 0u);
+            found->second->ready(flags); // records and posts: no unwatch from here
+        }
+        return static_cast<std::size_t>(ready > 0 ? ready : 0) + loop_.poll();
+    }
+    bool prepare_sleep() override { return true; }
+    void finish_sleep() override {}
+    int wake_descriptor() const override { return epoll_; }
+
+private:
+    int epoll_;
+    event_loop loop_{*this};
+    std::map<int, http_import::socket_handler*> handlers_;
+    std::unique_ptr<http_import::http_client> client_;
+};
+
 // --- the kernel ------------------------------------------------------------------------------
 
 kernel_runtime::kernel_runtime(node_kernel& kernel, const node_settings& settings)
@@ -391,8 +478,41 @@ void kernel_runtime::add_http(std::string_view network, std::string_view name,
                                    http_export::describe(added.error()));
 }
 
+kernel_runtime::http_import_config kernel_runtime::http_import_settings(std::string_view name,
+                                                                         std::string_view url) const {
+    http_import_config config;
+    const std::string prefix = "http_import." + std::string(name);
+    auto from_environment = [&name](const char* what) -> const char* {
+        std::string variable = std::string("AMBIENCE_HTTP_IMPORT_") + what + "_" + std::string(name);
+        const char* value = std::getenv(variable.c_str());
+        return value != nullptr && *value != '\0' ? value : nullptr;
+    };
+    if (const char* value = from_environment("URL"))
+        config.url = value;
+    else if (const std::string* setting = settings_.find(prefix + ".url"))
+        config.url = *setting;
+    else
+        config.url = std::string(url);
+    if (const char* value = from_environment("AUTHORIZATION"))
+        config.options.authorization = value;
+    else if (const std::string* setting = settings_.find(prefix + ".authorization"))
+        config.options.authorization = *setting;
+    config.options.timeout = std::chrono::milliseconds(
+        settings_.number(prefix + ".timeout_ms", settings_.number("call_timeout_ms", 10000)));
+    log_line("kernel", "HTTP import '" + std::string(name) + "' calls " + config.url);
+    return config;
+}
+
+http_import::http_client& kernel_runtime::import_client() {
+    if (!imports_)
+        imports_ = std::make_unique<http_import_bridge>();
+    return imports_->client();
+}
+
 int kernel_runtime::run() {
     loop_.add(kernel_);
+    if (imports_)
+        loop_.add(*imports_);
     if (network_started_)
         loop_.add(network_);
     if (http_) {

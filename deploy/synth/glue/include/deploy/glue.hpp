@@ -38,6 +38,7 @@
 #include <http_export/call_target.hpp>
 #include <http_export/exporter.hpp>
 #include <http_export/interface.hpp>
+#include <http_import/backend.hpp>
 #include <remote/exports.hpp>
 #include <remote/remote_backend.hpp>
 
@@ -70,7 +71,12 @@ using hosted::node::node_kernel;
 ///   key.node                     this node's verification key file (if it exports)
 ///   key.credential.NODE          the credential file for calls to NODE
 ///   key.http                     the origin key of HTTP export tokens
-///   call_timeout_ms              remote call timeout (default 5000)
+///   call_timeout_ms              remote call timeout (default 5000), and HTTP import timeout
+///   http_import.NAME.url         replaces the manifest's URL of HTTP import NAME
+///   http_import.NAME.authorization   the Authorization header of its requests
+///   http_import.NAME.timeout_ms  its request timeout (default: call_timeout_ms)
+/// and from the environment, before the file: AMBIENCE_HTTP_IMPORT_URL_NAME and
+/// AMBIENCE_HTTP_IMPORT_AUTHORIZATION_NAME (so that `ambience run` can point an import elsewhere).
 class node_settings {
 public:
     /// Reads the file named by argv[1] (or $AMBIENCE_NODE_SETTINGS); fails on a missing file,
@@ -208,6 +214,7 @@ private:
 };
 
 class http_bridge;
+class http_import_bridge;
 
 /// The kernel group of a node: starts the groups, owns the network side (links, routes, keys,
 /// remote imports and exports), the HTTP exporters and the kernel's ends of channels, and runs
@@ -264,6 +271,18 @@ public:
         keep(std::move(client));
         return reference;
     }
+    /// A client of the external HTTP service `name` (the manifest's import_http), as `S`: each
+    /// call becomes `POST <url>/<procedure>` from this kernel (services/http_import). `url` is
+    /// the manifest's, unless the environment or the settings replace it (see node_settings).
+    template <class S, template <class> class Client>
+    Client<http_import::http_backend<S>>& import_http(std::string_view name, std::string_view url) {
+        http_import_config config = http_import_settings(name, url);
+        auto client = std::make_unique<Client<http_import::http_backend<S>>>(
+            import_client(), std::move(config.url), std::move(config.options));
+        auto& reference = *client;
+        keep(std::move(client));
+        return reference;
+    }
     /// Serves `implementation` (a client) to a group on `channel`.
     template <class S>
     void serve(channel_id channel, S& implementation) {
@@ -297,6 +316,12 @@ public:
     int run();
 
 private:
+    struct http_import_config {
+        std::string url;
+        http_import::request_options options;
+    };
+    http_import_config http_import_settings(std::string_view name, std::string_view url) const;
+    http_import::http_client& import_client();
     void add_http(std::string_view network, std::string_view name,
                   const http_export::interface_codec& codec, http_export::call_target& target);
     template <class T>
@@ -319,6 +344,7 @@ private:
     caplets::secret_key node_key_{};
     caplets::secret_key http_key_{};
     std::unique_ptr<http_bridge> http_;
+    std::unique_ptr<http_import_bridge> imports_;
     std::vector<std::unique_ptr<hosted::node::channel_caller>> callers_;
     std::vector<std::shared_ptr<void>> kept_;
 };

@@ -1,0 +1,62 @@
+// amb::http_import::io_driver: the hosted event-loop driver as the HTTP import client's
+// socket watcher.
+//
+// `hosted::event_driver` already watches descriptors for their owners (epoll, level-triggered,
+// for reading and writing). `io_driver` is that driver plus the `socket_watcher` adapter the
+// import client needs, so that one loop runs the client and everything else of its thread:
+//
+//     auto driver = http_import::io_driver::create();   // result<unique_ptr<io_driver>, errno>
+//     event_loop loop(**driver);
+//     auto client = http_import::http_client::create(loop, **driver);
+//     while (running) loop.run_once();
+//
+// Everything but `wake` runs on the loop thread. The driver must outlive the loop and every
+// client that watches through it.
+#pragma once
+
+#include <http_import/socket_watcher.hpp>
+
+#include <base/result.hpp>
+#include <hosted/event_driver.hpp>
+#include <runtime/event_loop.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace amb::http_import {
+
+class io_driver final : public loop_driver, public socket_watcher {
+public:
+    /// Opens the hosted driver; the error is the errno of the call that failed. The driver does
+    /// not move (watches point into it), hence the unique_ptr.
+    static result<std::unique_ptr<io_driver>, int> create() noexcept;
+
+    io_driver(const io_driver&) = delete;
+    io_driver& operator=(const io_driver&) = delete;
+    ~io_driver();
+
+    loop_clock::time_point now() noexcept override { return driver_.now(); }
+    void wait(loop_clock::time_point deadline) noexcept override { driver_.wait(deadline); }
+    void wake() noexcept override { driver_.wake(); }
+
+    result<void, int> watch(int fd, std::uint32_t interest,
+                            socket_handler& handler) noexcept override;
+    void unwatch(int fd) noexcept override;
+
+    /// How many descriptors are watched (for tests: a finished client leaves none).
+    std::size_t watched() const noexcept { return watches_.size(); }
+
+private:
+    struct watched_socket {
+        hosted::descriptor_watch watch;
+        socket_handler* handler;
+    };
+
+    explicit io_driver(hosted::event_driver driver) noexcept : driver_(std::move(driver)) {}
+
+    hosted::event_driver driver_;
+    // unique_ptr: the epoll registration points at the entry, so entries must not move.
+    std::vector<std::unique_ptr<watched_socket>> watches_;
+};
+
+} // namespace amb::http_import
