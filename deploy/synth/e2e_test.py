@@ -4,7 +4,8 @@ build (amb_add_deployment); these tests create the keys and run them.
 
   demo        the pipeline example answers a REST call end to end; forged and expired tokens,
               another procedure, malformed HTTP and JSON are refused with the right statuses
-  placements  the same services in one group, in three groups, on three nodes: same answers
+  placements  the same services in one group, in three groups, on three nodes (over UDP and
+              over TCP): same answers
   faults      a node killed mid-run (callers get errors, the rest keeps running, it restarts);
               a replayed and a tampered request injected on the UDP link are refused
   netns       (as root, with `ip netns`) the pipeline in one network namespace per node on
@@ -12,6 +13,9 @@ build (amb_add_deployment); these tests create the keys and run them.
               host; nothing left after the stop, also after a run that left things behind
   http_import a node imports an external HTTP service (a small exporter process started here)
               and uses it; when the service goes away, its calls fail and the rest answers
+  tcp         three nodes over TCP links: started listener last, a connecting node killed and
+              started again, the accepting node killed and started again: the links come back
+              each time; connections without a valid hello are refused
 """
 
 import os
@@ -140,7 +144,7 @@ class demo(running):
 class placements(unittest.TestCase):
     def test_the_same_services_in_three_placements_give_the_same_answers(self):
         answers = {}
-        for offset, placement in enumerate(("one_group", "groups", "nodes")):
+        for offset, placement in enumerate(("one_group", "groups", "nodes", "tcp")):
             name = f"placement_{placement}"
             session = start(os.path.join(ROOT, "deploy", "synth", "tests", name), offset * 10)
             try:
@@ -155,7 +159,8 @@ class placements(unittest.TestCase):
                 session.stop_all()
             self.assertEqual(session.running(), [])
         expected = ((200, {"result": 21.25}), (200, {"result": 20.5}), (200, {"result": 7}))
-        self.assertEqual(answers, {p: expected for p in ("one_group", "groups", "nodes")})
+        self.assertEqual(answers,
+                         {p: expected for p in ("one_group", "groups", "nodes", "tcp")})
 
 
 # A man in the middle on the UDP link between cloud and gateway: it forwards every datagram
@@ -272,6 +277,84 @@ class faults(running):
         # Neither reached the sensor: the next reading is its second.
         self.assertEqual(post(sensor, "{}", sensor_token),
                          (200, {"result": {"celsius": 21.0, "sequence": 2}}))
+
+
+PLACEMENT_TCP = os.path.join(ROOT, "deploy", "synth", "tests", "placement_tcp")
+
+
+def length_prefixed(message):
+    return struct.pack(">I", len(message)) + message
+
+
+class tcp(running):
+    """deploy/synth/tests/placement_tcp: a (sensor) and b (store) connect to c (aggregator, the
+    HTTP exports), which accepts (the name that sorts first connects)."""
+    directory = PLACEMENT_TCP
+    offset = 40
+
+    def wait_for(self, node, text, count):
+        """Waits until `node`'s log holds `text` `count` times (the links are made in the
+        background: this is a synchronisation, not a timing assertion)."""
+        deadline = time.monotonic() + 20
+        log = ""
+        while time.monotonic() < deadline:
+            log = "\n".join(line for line in self.session.lines()
+                            if line.startswith(f"[{node}"))
+            if log.count(text) >= count:
+                return
+            time.sleep(0.05)
+        self.fail(f"{text!r} not {count} times in the log of {node}:\n{log}")
+
+    def test_tcp_links_come_up_in_any_order_and_again_after_restarts(self):
+        session = self.session
+        # The connecting nodes first: they retry until c listens.
+        session.start_node("a")
+        session.start_node("b")
+        session.start_node("c")
+        from_a = "tcp link to 'a' on 'lan': accepted from"
+        from_b = "tcp link to 'b' on 'lan': accepted from"
+        self.wait_for("c", from_a, 1)
+        self.wait_for("c", from_b, 1)
+        self.wait_for("a", "tcp link to 'c' on 'lan': connected to", 1)
+        average = session.http_url("aggregator") + "/average"
+        count = session.http_url("store") + "/count"
+        granted = token("placement_tcp", "aggregator")
+        store_token = token("placement_tcp", "store")
+        self.assertEqual(post(average, '{"count": 4}', granted), (200, {"result": 21.25}))
+        self.assertEqual(post(count, "{}", store_token), (200, {"result": 4}))
+
+        # A connecting node goes away: its readings fail (0), the store still answers; started
+        # again, it connects again (a fresh sensor: 20.5, 21.0).
+        session.kill_node("a")
+        self.assertEqual(post(average, '{"count": 1}', granted), (200, {"result": 0.0}))
+        self.assertEqual(post(count, "{}", store_token), (200, {"result": 4}))
+        self.wait_for("c", "tcp link to 'a' on 'lan': lost", 1)
+        session.start_node("a")
+        self.wait_for("c", from_a, 2)
+        self.assertEqual(post(average, '{"count": 2}', granted), (200, {"result": 20.75}))
+        self.assertEqual(post(count, "{}", store_token), (200, {"result": 6}))
+
+        # Connections that do not name a neighbour c waits for are refused; a length c cannot
+        # hold closes the connection; neither disturbs the links.
+        lan = int(session.address("lan", "c").rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", lan), timeout=10) as stranger:
+            stranger.sendall(length_prefixed(b"ambience-tcp 1 mallory c"))
+            self.assertEqual(stranger.recv(16), b"")
+        with socket.create_connection(("127.0.0.1", lan), timeout=10) as stranger:
+            stranger.sendall(struct.pack(">I", 0x7FFFFFFF) + b"x" * 16)
+            self.assertEqual(stranger.recv(16), b"")
+        self.wait_for("c", "refused a connection from 127.0.0.1", 1)
+        self.assertEqual(post(average, '{"count": 1}', granted), (200, {"result": 21.5}))
+
+        # The accepting node goes away and comes back: a and b connect again.
+        session.kill_node("c")
+        self.wait_for("a", "tcp link to 'c' on 'lan': lost", 1)
+        session.start_node("c")
+        self.wait_for("c", from_a, 3)
+        self.wait_for("c", from_b, 2)
+        self.assertEqual(post(average, '{"count": 1}', granted), (200, {"result": 22.0}))
+        self.assertEqual(post(count, "{}", store_token), (200, {"result": 8}))
+        self.assertEqual(sorted(session.running()), ["a", "b", "c"])
 
 
 def ip_output(*args):

@@ -16,7 +16,7 @@ import keyword
 import os
 import re
 
-SUPPORTED_ROUTE_KINDS = ("udp", "serial")
+SUPPORTED_ROUTE_KINDS = ("udp", "tcp", "serial")
 # Names the generated code uses itself; an instance with one of these names gets a `_` appended.
 RESERVED = {"context", "wiring", "this_group", "node", "kernel", "settings", "main", "argc",
             "argv", "std", "amb", "channels", "group_runtime", "kernel_runtime"}
@@ -91,7 +91,7 @@ def check_supported(plan):
     for name, network in plan["networks"].items():
         if network["kind"] not in SUPPORTED_ROUTE_KINDS + ("http",):
             problems.append(f"{_where(network)}error: network '{name}' is {network['kind']}; "
-                            f"generated nodes use udp, serial and http networks so far")
+                            f"generated nodes use udp, tcp, serial and http networks so far")
     for binding in plan["bindings"]:
         if binding["backend"] != "http" or binding["via_node"] == binding["importer_node"]:
             continue
@@ -148,6 +148,14 @@ def describe(plan):
             if link not in entry["links"]:
                 entry["links"].append(link)
             entry["routes"].setdefault(destination, link)
+    # A TCP link is one connection that both ends hold (docs/deploy.md, "TCP networks"): the
+    # neighbour of a node that sends over it has the link as well, even if it never sends.
+    for here, entry in nodes.items():
+        for network, neighbour in list(entry["links"]):
+            mirror = [network, here]
+            if (plan["networks"][network]["kind"] == "tcp"
+                    and mirror not in nodes[neighbour]["links"]):
+                nodes[neighbour]["links"].append(mirror)
 
     def procedures(interface):
         return plan["interfaces"][interface]["procedures"]
@@ -409,7 +417,7 @@ class _node_writer:
             transports = {}
             for network, neighbour in info["links"]:
                 kind = plan["networks"][network]["kind"]
-                if network not in transports:
+                if network not in transports and kind != "tcp":  # tcp: a connection per link
                     transports[network] = network
                     self.line(f'    std::size_t {network} = node.{kind}("{network}");')
             for network, neighbour in info["links"]:
@@ -417,6 +425,11 @@ class _node_writer:
                 if kind == "udp":
                     self.line(f"    auto {network}_{neighbour} = node.udp_link({network}, "
                               f'"{network}", "{neighbour}");')
+                elif kind == "tcp":
+                    role = ("connects to" if node < neighbour
+                            else "accepts the connection of")
+                    self.line(f"    auto {network}_{neighbour} = node.tcp_link("
+                              f'"{network}", "{neighbour}");  // {role} {neighbour}')
                 else:
                     self.line(f"    auto {network}_{neighbour} = node.serial_link({network});")
             for destination, (network, neighbour) in info["routes"].items():

@@ -284,7 +284,8 @@ class deployment_run:
 
     def network_port(self, network):
         """The port of a udp/tcp network in namespaces: its `port=` option, else 7700 + its
-        index among the deployment's networks."""
+        index among the deployment's networks (on tcp, every node of the network listens
+        there, at its own address)."""
         item = self.description["networks"][network]
         port = item.get("options", {}).get("port")
         return int(port) if port else DEFAULT_UDP_PORT + list(
@@ -349,13 +350,15 @@ class deployment_run:
                  f"call_timeout_ms = {self.call_timeout_ms}"]
         for network in info["networks"]:
             kind = self.description["networks"][network]["kind"]
-            if kind == "udp":
-                lines.append(f"udp.{network}.bind = {self.address(network, node)}")
+            if kind in ("udp", "tcp"):
+                # tcp: the node listens at its bind address and connects to peers' addresses
+                # (which one connects is the glue's rule: the name that sorts first).
+                lines.append(f"{kind}.{network}.bind = {self.address(network, node)}")
                 for peer in self.description["networks"][network]["nodes"]:
                     if peer != node:
                         address = self.peer_overrides.get((node, network, peer),
                                                           self.address(network, peer))
-                        lines.append(f"udp.{network}.peer.{peer} = {address}")
+                        lines.append(f"{kind}.{network}.peer.{peer} = {address}")
             elif kind == "serial" and network in self.fds.get(node, {}):
                 lines.append(f"serial.{network}.fd = {self.fds[node][network]}")
             elif kind == "http":

@@ -1,16 +1,19 @@
-// The per-node glue support library: settings, group and kernel runtimes, and the bridge that
-// runs HTTP exporters (amb::event_loop) from the kernel's group_loop.
+// The per-node glue support library: settings, group and kernel runtimes, the bridge that
+// runs HTTP exporters (amb::event_loop) from the kernel's group_loop, and the TCP links.
 #include <deploy/glue.hpp>
 
 #include <hosted/net/serial_transport.hpp>
+#include <hosted/net/tcp_transport.hpp>
 #include <hosted/net/udp_transport.hpp>
 #include <hosted/remote/key_files.hpp>
 #include <runtime/event_loop.hpp>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -346,6 +349,392 @@ private:
     std::unique_ptr<http_import::http_client> client_;
 };
 
+// --- TCP links on the kernel loop ------------------------------------------------------------
+
+// The node's TCP links (docs/deploy.md, "TCP networks"). network_node takes its TCP connections
+// before it starts and cannot replace one, so a link could not outlive its first connection.
+// TODO(port): once network_node can take a new connection for a link (and report one gone),
+// hand it the real connections and drop the relay. Until then each link's node side is one end
+// of a local socket pair, adopted as a tcp_connection that stays open for the node's life, and
+// this bridge owns the other end and relays whole messages between it and the link's real TCP
+// connection, which it makes, loses and makes again:
+//
+// - of the two neighbours, the one whose name sorts first (bytewise) connects, to
+//   tcp.NET.peer.NODE, with `hello` as its first message; it retries 50 ms, 100 ms, ... up to
+//   500 ms apart while the other is not up, and again after the connection closes;
+// - the other listens at tcp.NET.bind (one listener per network) and accepts: the first
+//   message of an accepted connection must be a hello naming a neighbour this node waits for
+//   on that network and this node, within `hello_timeout`, from that neighbour's address (IP
+//   only). It then replaces that neighbour's connection (a restarted neighbour's new
+//   connection may arrive before the old one is seen closed). Addresses and hellos are no
+//   authentication (CAPLets is); TODO(security): anyone who reaches the port can take a link's
+//   place until the neighbour connects again, which denies service.
+// - messages the node sends while its link has no open connection wait, at most
+//   `max_waiting` of them and none older than `stale_after` (half the call timeout: a request
+//   is not delivered after its call has failed), then are dropped, oldest first. Messages in
+//   flight when a connection is lost are lost; their calls fail by the call timeout (the node
+//   never sees the link fail).
+class tcp_bridge final : public hosted::node::loop_source {
+public:
+    using connection = hosted::net::tcp_connection;
+    static constexpr std::size_t max_waiting = 64;
+    static constexpr std::size_t max_pending = 16;
+    static constexpr auto hello_timeout = std::chrono::seconds(5);
+    static constexpr auto first_retry = std::chrono::milliseconds(50);
+    static constexpr auto last_retry = std::chrono::milliseconds(500);
+    /// A connection that lasted this long resets the retry interval when it closes.
+    static constexpr auto lasting = std::chrono::seconds(1);
+
+    tcp_bridge(std::string_view self, std::chrono::milliseconds stale_after)
+        : self_(self), stale_after_(stale_after), epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+        if (epoll_ < 0)
+            fail("kernel",
+                 std::string("cannot create the epoll set of TCP links: ") + std::strerror(errno));
+    }
+    ~tcp_bridge() { ::close(epoll_); }
+    tcp_bridge(const tcp_bridge&) = delete;
+    tcp_bridge& operator=(const tcp_bridge&) = delete;
+
+    /// `hello` of `from` to `to`: "ambience-tcp 1 FROM TO".
+    static std::string hello(std::string_view from, std::string_view to) {
+        return "ambience-tcp 1 " + std::string(from) + " " + std::string(to);
+    }
+    /// True when this node connects to `neighbour` (else it accepts `neighbour`'s connection).
+    bool connects_to(std::string_view neighbour) const { return self_ < neighbour; }
+
+    /// Adds the link to `neighbour` on `network`; `listen` is where this node listens on
+    /// `network` (used when it accepts). Returns the node side, for network_node::add_tcp.
+    std::unique_ptr<connection> add(std::string_view network, std::string_view neighbour,
+                                    hosted::net::ipv4_endpoint neighbour_address,
+                                    hosted::net::ipv4_endpoint listen) {
+        int ends[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, ends) != 0)
+            fail("kernel",
+                 std::string("cannot create the local end of a TCP link: ") + std::strerror(errno));
+        auto link = std::make_unique<peer>();
+        link->network = std::string(network);
+        link->name = std::string(neighbour);
+        link->address = neighbour_address;
+        link->connects = connects_to(neighbour);
+        link->inner = connection::adopt(ends[0], {});
+        peers_.push_back(std::move(link));
+        if (!connects_to(neighbour) && find_listener(network) == nullptr) {
+            auto socket = hosted::net::tcp_listener::listen(listen);
+            if (!socket)
+                fail("kernel", "cannot listen at " + listen.to_string() + " on tcp network '" +
+                                   std::string(network) + "': " + std::strerror(socket.error()));
+            listeners_.push_back({std::string(network), std::move(*socket)});
+            log_line("kernel", "tcp network '" + std::string(network) + "': listening at " +
+                                   listen.to_string());
+        }
+        resync();
+        return connection::adopt(ends[1], {});
+    }
+
+    // loop_source
+    std::size_t progress() override {
+        const loop_clock::time_point now = monotonic_now();
+        std::size_t done = poll_all(now);
+        done += accept_all(now);
+        done += identify_pending(now);
+        for (auto& link : peers_)
+            done += relay(*link, now);
+        resync();
+        return done;
+    }
+    bool prepare_sleep() override { return true; }
+    void finish_sleep() override {}
+    int wake_descriptor() const override { return epoll_; }
+
+private:
+    struct waiting_message {
+        std::vector<std::uint8_t> bytes;
+        loop_clock::time_point since;
+    };
+    struct peer {
+        std::string network;
+        std::string name;
+        hosted::net::ipv4_endpoint address;
+        bool connects = false;
+        std::unique_ptr<connection> inner; // the bridge's end of the node side
+        std::unique_ptr<connection> outer; // the TCP connection, when there is one
+        bool outer_open = false;           // `outer` was seen open (and the waiting sent)
+        loop_clock::time_point opened_at{};
+        loop_clock::time_point retry_at{};
+        std::chrono::milliseconds backoff = first_retry;
+        bool waiting_logged = false;
+        std::deque<waiting_message> waiting;
+    };
+    struct listener {
+        std::string network;
+        std::unique_ptr<hosted::net::tcp_listener> socket;
+    };
+    struct pending {
+        std::string network;
+        std::unique_ptr<connection> link;
+        std::uint32_t from_address;
+        loop_clock::time_point deadline;
+    };
+
+    static loop_clock::time_point monotonic_now() {
+        timespec ts{};
+        ::clock_gettime(CLOCK_MONOTONIC, &ts);
+        return loop_clock::time_point(std::chrono::seconds(ts.tv_sec) +
+                                      std::chrono::nanoseconds(ts.tv_nsec));
+    }
+
+    static std::string address_text(std::uint32_t address) {
+        std::string text = hosted::net::ipv4_endpoint{address, 0}.to_string();
+        return text.substr(0, text.rfind(':'));
+    }
+
+    listener* find_listener(std::string_view network) {
+        for (auto& each : listeners_)
+            if (each.network == network)
+                return &each;
+        return nullptr;
+    }
+
+    std::string describe(const peer& link) const {
+        return "tcp link to '" + link.name + "' on '" + link.network + "'";
+    }
+
+    // One poll(2) over every descriptor; hands each its events.
+    std::size_t poll_all(loop_clock::time_point now) {
+        poll_set_.clear();
+        for (auto& each : listeners_)
+            poll_set_.push_back({each.socket->fd(), POLLIN, 0});
+        for (auto& each : pending_)
+            poll_set_.push_back({each.link->fd(), each.link->wanted_events(), 0});
+        for (auto& link : peers_) {
+            poll_set_.push_back({link->inner->fd(), link->inner->wanted_events(), 0});
+            if (link->outer)
+                poll_set_.push_back({link->outer->fd(), link->outer->wanted_events(), 0});
+        }
+        int ready = ::poll(poll_set_.data(), poll_set_.size(), 0);
+        if (ready <= 0)
+            return 0;
+        std::size_t index = listeners_.size();
+        for (auto& each : pending_)
+            each.link->on_events(poll_set_[index++].revents, now);
+        for (auto& link : peers_) {
+            link->inner->on_events(poll_set_[index++].revents, now);
+            if (link->outer)
+                link->outer->on_events(poll_set_[index++].revents, now);
+        }
+        return 0; // the work is counted where the events are used
+    }
+
+    std::size_t accept_all(loop_clock::time_point now) {
+        std::size_t done = 0;
+        for (std::size_t i = 0; i < listeners_.size(); ++i) {
+            if ((poll_set_.size() > i ? poll_set_[i].revents : 0) == 0)
+                continue;
+            while (auto accepted = listeners_[i].socket->accept({})) {
+                sockaddr_in from{};
+                socklen_t length = sizeof from;
+                std::uint32_t address = 0;
+                if (::getpeername(accepted->fd(), reinterpret_cast<sockaddr*>(&from), &length) ==
+                        0 &&
+                    from.sin_family == AF_INET)
+                    address = ntohl(from.sin_addr.s_addr);
+                if (pending_.size() >= max_pending)
+                    drop_pending(0); // the oldest: a flood does not grow this
+                pending_.push_back(
+                    {listeners_[i].network, std::move(accepted), address, now + hello_timeout});
+                ++done;
+            }
+        }
+        return done;
+    }
+
+    void drop_pending(std::size_t index) {
+        unwatch(pending_[index].link->fd());
+        pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(index));
+    }
+
+    // Accepted connections: the first message must be a valid hello.
+    std::size_t identify_pending(loop_clock::time_point now) {
+        std::size_t done = 0;
+        for (std::size_t i = 0; i < pending_.size();) {
+            pending& each = pending_[i];
+            auto first = each.link->receive();
+            if (!first) {
+                if (each.link->current_state() == connection::state::closed ||
+                    now >= each.deadline) {
+                    drop_pending(i);
+                    ++done;
+                } else {
+                    ++i;
+                }
+                continue;
+            }
+            ++done;
+            std::string_view text(reinterpret_cast<const char*>(first->data()), first->size());
+            peer* from = nullptr;
+            for (auto& link : peers_)
+                if (!link->connects && link->network == each.network &&
+                    text == hello(link->name, self_))
+                    from = link.get();
+            if (from == nullptr || from->address.address != each.from_address) {
+                log_line("kernel",
+                         "tcp network '" + each.network + "': refused a connection from " +
+                             address_text(each.from_address) +
+                             (from == nullptr ? " (no hello of a neighbour waited for here)"
+                                              : " (not the neighbour's address)"));
+                drop_pending(i);
+                continue;
+            }
+            if (from->outer) {
+                unwatch(from->outer->fd());
+                from->outer.reset();
+            }
+            from->outer = std::move(each.link);
+            from->outer_open = false;
+            pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+        return done;
+    }
+
+    std::size_t relay(peer& link, loop_clock::time_point now) {
+        std::size_t done = 0;
+        // Make the connection (the connecting side), when there is none and it is time.
+        if (link.connects && !link.outer && now >= link.retry_at) {
+            auto made = connection::connect(link.address, {});
+            if (made) {
+                link.outer = std::move(*made);
+                auto greeting = hello(self_, link.name);
+                (void)link.outer->send(std::span<const std::uint8_t>(
+                    reinterpret_cast<const std::uint8_t*>(greeting.data()), greeting.size()));
+                link.outer_open = false;
+                ++done;
+            } else {
+                lost(link, now, std::strerror(made.error()));
+            }
+        }
+        if (link.outer && !link.outer_open &&
+            link.outer->current_state() == connection::state::open) {
+            link.outer_open = true;
+            link.opened_at = now;
+            link.waiting_logged = false;
+            log_line("kernel",
+                     describe(link) +
+                         (link.connects ? ": connected to " + link.address.to_string()
+                                        : ": accepted from " + address_text(link.address.address)));
+            while (!link.waiting.empty()) {
+                (void)link.outer->send(link.waiting.front().bytes);
+                link.waiting.pop_front();
+            }
+            ++done;
+        }
+        // From the neighbour to the node.
+        if (link.outer) {
+            while (auto message = link.outer->receive()) {
+                (void)link.inner->send(*message); // a full queue drops it, like a lost packet
+                ++done;
+            }
+            if (link.outer->current_state() == connection::state::closed) {
+                std::string why = "closed";
+                if (link.outer->reason() == hosted::net::close_reason::socket_error)
+                    why = std::strerror(link.outer->socket_error());
+                else if (link.outer->reason() == hosted::net::close_reason::protocol_error)
+                    why = "protocol error";
+                bool was_open = link.outer_open;
+                unwatch(link.outer->fd());
+                link.outer.reset();
+                link.outer_open = false;
+                if (was_open) {
+                    log_line("kernel", describe(link) + ": lost (" + why + ")");
+                    // A connection that lasted resets the backoff; one refused at once does not.
+                    if (now - link.opened_at >= lasting)
+                        link.backoff = first_retry;
+                }
+                if (link.connects)
+                    lost(link, now, why);
+                ++done;
+            }
+        }
+        // From the node to the neighbour, or waiting for a connection.
+        while (auto message = link.inner->receive()) {
+            ++done;
+            if (link.outer_open) {
+                (void)link.outer->send(*message);
+                continue;
+            }
+            link.waiting.push_back({std::move(*message), now});
+            if (link.waiting.size() > max_waiting)
+                link.waiting.pop_front();
+        }
+        while (!link.waiting.empty() && now - link.waiting.front().since > stale_after_)
+            link.waiting.pop_front();
+        return done;
+    }
+
+    // The connecting side could not connect, or lost its connection: try again later.
+    void lost(peer& link, loop_clock::time_point now, const std::string& why) {
+        if (!link.waiting_logged) {
+            log_line("kernel", describe(link) + ": waiting for " + link.address.to_string() + " (" +
+                                   why + "); retrying");
+            link.waiting_logged = true;
+        }
+        link.retry_at = now + link.backoff;
+        link.backoff = std::min<std::chrono::milliseconds>(link.backoff * 2, last_retry);
+    }
+
+    // The epoll set (the wake descriptor) holds every descriptor that wants events, with them.
+    void watch(int fd, short events, std::map<int, std::uint32_t>& wanted) {
+        if (events == 0)
+            return;
+        wanted[fd] =
+            ((events & POLLIN) != 0 ? EPOLLIN : 0u) | ((events & POLLOUT) != 0 ? EPOLLOUT : 0u);
+    }
+    void resync() {
+        std::map<int, std::uint32_t> wanted;
+        for (auto& each : listeners_)
+            watch(each.socket->fd(), POLLIN, wanted);
+        for (auto& each : pending_)
+            watch(each.link->fd(), each.link->wanted_events(), wanted);
+        for (auto& link : peers_) {
+            watch(link->inner->fd(), link->inner->wanted_events(), wanted);
+            if (link->outer)
+                watch(link->outer->fd(), link->outer->wanted_events(), wanted);
+        }
+        for (auto it = registered_.begin(); it != registered_.end();) {
+            if (wanted.count(it->first) == 0) {
+                ::epoll_ctl(epoll_, EPOLL_CTL_DEL, it->first, nullptr);
+                it = registered_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (const auto& [fd, events] : wanted) {
+            auto found = registered_.find(fd);
+            if (found != registered_.end() && found->second == events)
+                continue;
+            epoll_event event{};
+            event.events = events;
+            event.data.fd = fd;
+            int operation = found == registered_.end() ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+            if (::epoll_ctl(epoll_, operation, fd, &event) == 0)
+                registered_[fd] = events;
+        }
+    }
+    // Before a descriptor is closed (its number may come back for another socket).
+    void unwatch(int fd) {
+        if (registered_.erase(fd) != 0)
+            ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+    }
+
+    std::string self_;
+    std::chrono::milliseconds stale_after_;
+    int epoll_;
+    std::vector<std::unique_ptr<peer>> peers_;
+    std::vector<listener> listeners_;
+    std::vector<pending> pending_;
+    std::vector<pollfd> poll_set_;
+    std::map<int, std::uint32_t> registered_;
+};
+
 // --- the kernel ------------------------------------------------------------------------------
 
 kernel_runtime::kernel_runtime(node_kernel& kernel, const node_settings& settings)
@@ -411,6 +800,21 @@ remote::link_id kernel_runtime::udp_link(std::size_t udp, std::string_view netwo
 
 remote::link_id kernel_runtime::serial_link(std::size_t serial) {
     return network_.add_serial_link(serial);
+}
+
+remote::link_id kernel_runtime::tcp_link(std::string_view network, std::string_view neighbour) {
+    if (!tcp_)
+        tcp_ = std::make_unique<tcp_bridge>(
+            settings_.node(),
+            std::chrono::milliseconds(settings_.number("call_timeout_ms", 5000) / 2));
+    const std::string prefix = "tcp." + std::string(network);
+    hosted::net::ipv4_endpoint address =
+        settings_.endpoint(prefix + ".peer." + std::string(neighbour));
+    hosted::net::ipv4_endpoint listen{};
+    if (!tcp_->connects_to(neighbour))
+        listen = settings_.endpoint(prefix + ".bind");
+    auto node_side = tcp_->add(network, neighbour, address, listen);
+    return network_.add_tcp_link(network_.add_tcp(std::move(node_side)));
 }
 
 void kernel_runtime::route(std::string_view destination, remote::link_id next_hop) {
@@ -515,6 +919,8 @@ int kernel_runtime::run() {
         loop_.add(*imports_);
     if (network_started_)
         loop_.add(network_);
+    if (tcp_)
+        loop_.add(*tcp_);
     if (http_) {
         http_->start();
         loop_.add(*http_);

@@ -9,6 +9,7 @@
 //     amb::deploy::kernel_runtime node(kernel, settings);   // starts the groups
 //     std::size_t lan = node.udp("lan");
 //     node.route("field", node.udp_link(lan, "gateway"));
+//     node.route("hall", node.tcp_link("wired", "hall"));   // one TCP connection per link
 //     node.start_network();
 //     auto& sensor = node.import_remote<S, S_client>("field", "sensor");
 //     node.serve<S>(channel, sensor);                        // to a group that depends on it
@@ -65,6 +66,10 @@ using hosted::node::node_kernel;
 ///   node                         the node's name (checked against the generated one)
 ///   udp.NET.bind                 ADDRESS:PORT this node's socket on udp network NET
 ///   udp.NET.peer.NODE            ADDRESS:PORT of neighbour NODE on NET
+///   tcp.NET.bind                 ADDRESS:PORT this node listens at on tcp network NET (when a
+///                                neighbour there connects to it: see kernel_runtime::tcp_link)
+///   tcp.NET.peer.NODE            ADDRESS:PORT of neighbour NODE on NET (connected to, or the
+///                                address its connections must come from)
 ///   serial.NET.fd / serial.NET.path   the line of serial network NET (an inherited descriptor
 ///                                or a device path)
 ///   http.NET.listen              ADDRESS:PORT of the HTTP exporter on http network NET
@@ -215,6 +220,7 @@ private:
 
 class http_bridge;
 class http_import_bridge;
+class tcp_bridge;
 
 /// The kernel group of a node: starts the groups, owns the network side (links, routes, keys,
 /// remote imports and exports), the HTTP exporters and the kernel's ends of channels, and runs
@@ -234,6 +240,12 @@ public:
     /// A link to neighbour `neighbour` on UDP socket `udp` (udp.NET.peer.NODE).
     remote::link_id udp_link(std::size_t udp, std::string_view network, std::string_view neighbour);
     remote::link_id serial_link(std::size_t serial);
+    /// A link to neighbour `neighbour` on tcp network `network`: one TCP connection, made by
+    /// the node whose name sorts first (bytewise) to tcp.NET.peer.NODE and accepted by the other
+    /// at tcp.NET.bind, which the connecting node names itself to with a hello message. It is
+    /// made whenever the neighbour is up, in whatever order the nodes start, and made again
+    /// after either end restarts (docs/deploy.md, "TCP networks").
+    remote::link_id tcp_link(std::string_view network, std::string_view neighbour);
     /// Requests for `destination` leave through `next_hop`.
     void route(std::string_view destination, remote::link_id next_hop);
     /// Reads the keys (key.node if `exports`, key.credential.NODE for each of `callees`) and
@@ -345,6 +357,7 @@ private:
     caplets::secret_key http_key_{};
     std::unique_ptr<http_bridge> http_;
     std::unique_ptr<http_import_bridge> imports_;
+    std::unique_ptr<tcp_bridge> tcp_;
     std::vector<std::unique_ptr<hosted::node::channel_caller>> callers_;
     std::vector<std::shared_ptr<void>> kept_;
 };
