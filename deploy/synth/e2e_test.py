@@ -10,7 +10,8 @@ build (amb_add_deployment); these tests create the keys and run them.
               a replayed and a tampered request injected on the UDP link are refused
   netns       (as root, with `ip netns`) the pipeline in one network namespace per node on
               veth links and bridges with the manifest's addresses; the REST call from the
-              host; nothing left after the stop, also after a run that left things behind
+              host; nothing left after the stop, also after a run that left things behind;
+              the TCP placement in namespaces (connections from the manifest's addresses)
   http_import a node imports an external HTTP service (a small exporter process started here)
               and uses it; when the service goes away, its calls fail and the rest answers
   tcp         three nodes over TCP links: started listener last, a connecting node killed and
@@ -408,6 +409,38 @@ class netns(unittest.TestCase):
         self.assertNotIn("amb-pipeline-", ip_output("netns", "list"))
         self.assertNotIn(spaces.tag, ip_output("-o", "link", "show"))
         self.assertNotIn("amb-pipeline-", ip_output("-o", "link", "show"))
+
+
+    def test_tcp_links_in_network_namespaces(self):
+        why = deployment_run.netns_unavailable()
+        if why is not None:
+            self.skipTest(f"network namespaces are not available: {why}")
+        description = deployment_run.load_description(BINARY_DIR, "placement_tcp")
+        keys.ensure(ROOT, description, KEY_TOOL)
+        session = deployment_run.deployment_run(ROOT, PLACEMENT_TCP, BINARY_DIR, out=None,
+                                                call_timeout_ms=2000, netns=True)
+        try:
+            session.start_all()
+            self.assertIsNotNone(session.netns, session.netns_status)
+            with open(os.path.join(session.state_dir, "a.conf"), encoding="utf-8") as file:
+                settings = file.read()
+            self.assertIn("tcp.lan.peer.c = 10.0.0.3:7800", settings)
+            # c accepts a's connection from a's manifest address (the hello's address check).
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any(
+                    "tcp link to 'a' on 'lan': accepted from 10.0.0.1" in line
+                    for line in session.lines()):
+                time.sleep(0.05)
+            self.assertEqual(post(session.http_url("aggregator") + "/average", '{"count": 4}',
+                                  token("placement_tcp", "aggregator")),
+                             (200, {"result": 21.25}))
+            log = "\n".join(session.lines())
+            self.assertIn("[c/kernel] tcp link to 'a' on 'lan': accepted from 10.0.0.1", log)
+            self.assertIn("[c/kernel] tcp network 'lan': listening at 10.0.0.3:7800", log)
+        finally:
+            session.stop_all()
+        self.assertEqual(session.running(), [])
+        self.assertNotIn("amb-placement_tcp-", ip_output("netns", "list"))
 
 
 IMPORTED = os.path.join(ROOT, "deploy", "synth", "tests", "imported_sensor")
