@@ -129,10 +129,12 @@ result<std::uint64_t, transport_error> udp_transport::send(ipv4_endpoint to,
     std::uint64_t ticket = next_ticket_++;
     target->queue.emplace_back(ticket, std::vector<std::uint8_t>(message.begin(), message.end()));
     start_next(*target, now);
-    if (!hold_output_) {
-        flush(*target, now);
-        transmit();
-    }
+    if (hold_output_ && config_.held_flush > 0 && ++held_sends_ >= config_.held_flush)
+        held_sends_ = 0;
+    else if (hold_output_)
+        return ticket;
+    flush(*target, now);
+    transmit();
     return ticket;
 }
 
@@ -227,6 +229,7 @@ void udp_transport::transmit() {
 
 void udp_transport::release_output(loop_clock::time_point now) {
     hold_output_ = false;
+    held_sends_ = 0;
     flush_due(now);
     transmit();
 }

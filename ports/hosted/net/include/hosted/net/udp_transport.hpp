@@ -18,9 +18,10 @@
 // `max_received` by the messages one datagram completes), and past `max_reports` the oldest
 // report is dropped.
 //
-// Output batching: between `hold_output()` and `release_output(now)` nothing is transmitted;
-// `release_output` sends everything due at once, so that acknowledgements owed for the datagrams
-// just read ride on the answers queued meanwhile (the network node does this around each pass).
+// Output batching: between `hold_output()` and `release_output(now)` nothing is transmitted but
+// every `held_flush` messages sent (they go out together, carrying the acknowledgements owed);
+// `release_output` sends everything due, so that acknowledgements owed for the datagrams just
+// read ride on the answers queued meanwhile (the network node does this around each pass).
 // Outside such a bracket, `send` and `on_events` transmit at once. Single-threaded: call
 // everything from the loop thread.
 // TODO(security): any address can claim a peer slot; the planner should list the peers.
@@ -57,6 +58,9 @@ struct udp_config {
     std::size_t max_reports = 256;
     /// Datagrams per recvmmsg / sendmmsg call.
     std::size_t batch = 32;
+    /// While output is held, every this many messages sent are transmitted anyway, so that the
+    /// peer starts on them while more are produced (0: hold everything until release).
+    std::size_t held_flush = 8;
 };
 
 struct received_message {
@@ -139,6 +143,7 @@ private:
     std::uint64_t next_ticket_ = 1;
     udp_counters counters_;
     bool hold_output_ = false;
+    std::size_t held_sends_ = 0;
     // recvmmsg / sendmmsg batches: `batch` buffers of `mtu` bytes each way.
     std::vector<std::uint8_t> in_buffers_;
     std::vector<std::uint8_t> out_buffers_;
