@@ -55,8 +55,8 @@ bytes data_datagram(std::uint32_t sequence, std::uint16_t index, std::uint16_t c
     std::copy(payload.begin(), payload.end(), out.begin() + data_header_size);
     write_u32(out, data_header_size + payload.size(), base);
     std::copy(ack.begin(), ack.end(),
-              out.begin() + static_cast<std::ptrdiff_t>(data_header_size + payload.size() +
-                                                        data_base_size));
+              out.begin() +
+                  static_cast<std::ptrdiff_t>(data_header_size + payload.size() + data_base_size));
     std::size_t body = out.size() - datagram_trailer_size;
     write_u32(out, body, crc32(std::span<const std::uint8_t>(out).first(body)));
     return out;

@@ -150,8 +150,8 @@ reliable_endpoint::reliable_endpoint(const reliable_config& config,
                 "reliable_endpoint: ack_delay must be below retransmit_timeout");
     AMB_REQUIRE(storage.size() >= storage_size(config), "reliable_endpoint: storage too small");
 
-    std::size_t threshold = config.window < config.max_in_flight ? config.window
-                                                                  : config.max_in_flight;
+    std::size_t threshold =
+        config.window < config.max_in_flight ? config.window : config.max_in_flight;
     ack_threshold_ = threshold / 2 > 0 ? threshold / 2 : 1;
 
     auto address = reinterpret_cast<std::uintptr_t>(storage.data());
@@ -215,8 +215,9 @@ result<std::uint32_t, send_error> reliable_endpoint::send(std::span<const std::u
         return failure{send_error::message_too_large};
     if (next_sequence_ - send_oldest_ >= config_.window)
         return failure{send_error::busy};
-    std::size_t count = message.empty() ? 1 : (message.size() + config_.mtu - data_overhead - 1) /
-                                                  (config_.mtu - data_overhead);
+    std::size_t count = message.empty() ? 1
+                                        : (message.size() + config_.mtu - data_overhead - 1) /
+                                              (config_.mtu - data_overhead);
     auto offset = allocate_send(message.size() + count);
     if (!offset)
         return failure{send_error::busy};
@@ -594,9 +595,8 @@ void reliable_endpoint::advance_expected(loop_clock::time_point now) noexcept {
 }
 
 std::optional<std::uint32_t> reliable_endpoint::first_finished_ahead() const noexcept {
-    for (std::uint32_t s = expected_ + 1; sequence_distance(s, deliver_next_) <
-                                          static_cast<std::int32_t>(config_.window);
-         ++s) {
+    for (std::uint32_t s = expected_ + 1;
+         sequence_distance(s, deliver_next_) < static_cast<std::int32_t>(config_.window); ++s) {
         const receive_slot* slot = live_slot(s);
         if (slot != nullptr &&
             (slot->state == receive_state::complete || slot->state == receive_state::refused))
@@ -618,7 +618,8 @@ void reliable_endpoint::update_blocked(loop_clock::time_point now) noexcept {
 // the wait for E timed out. Complete messages stay for delivery.
 void reliable_endpoint::skip_to(std::uint32_t target, loop_clock::time_point now) noexcept {
     while (sequence_distance(target, expected_) > 0) {
-        if (sequence_distance(expected_, deliver_next_) >= static_cast<std::int32_t>(config_.window)) {
+        if (sequence_distance(expected_, deliver_next_) >=
+            static_cast<std::int32_t>(config_.window)) {
             // Beyond the slots: nothing was received there. Jump.
             auto rest = static_cast<std::uint32_t>(sequence_distance(target, expected_));
             refused_bits_ = shifted(refused_bits_, rest);
@@ -712,8 +713,8 @@ datagram_outcome reliable_endpoint::on_datagram(std::span<const std::uint8_t> da
 
 datagram_outcome reliable_endpoint::on_data(std::span<const std::uint8_t> datagram, bool version_1,
                                             loop_clock::time_point now) noexcept {
-    std::size_t minimum = data_header_size + (version_1 ? 0 : data_base_size) +
-                          datagram_trailer_size;
+    std::size_t minimum =
+        data_header_size + (version_1 ? 0 : data_base_size) + datagram_trailer_size;
     if (datagram.size() < minimum)
         return drop(datagram_error::too_short);
     std::uint32_t sequence = read_u32(datagram, 8);
@@ -767,8 +768,7 @@ datagram_outcome reliable_endpoint::on_data(std::span<const std::uint8_t> datagr
         }
     }
 
-    std::optional<datagram_error> data_error =
-        receive_data(datagram, payload_size, base, now);
+    std::optional<datagram_error> data_error = receive_data(datagram, payload_size, base, now);
     if (data_error)
         ++counters_.dropped[static_cast<std::size_t>(*data_error)];
     if (apply)
@@ -778,10 +778,9 @@ datagram_outcome reliable_endpoint::on_data(std::span<const std::uint8_t> datagr
     return outcome;
 }
 
-std::optional<datagram_error> reliable_endpoint::receive_data(std::span<const std::uint8_t> datagram,
-                                                              std::size_t payload_size,
-                                                              std::uint32_t base,
-                                                              loop_clock::time_point now) noexcept {
+std::optional<datagram_error>
+reliable_endpoint::receive_data(std::span<const std::uint8_t> datagram, std::size_t payload_size,
+                                std::uint32_t base, loop_clock::time_point now) noexcept {
     std::uint32_t session = read_u32(datagram, 4);
     std::uint32_t sequence = read_u32(datagram, 8);
     std::uint32_t length = read_u32(datagram, 12);
@@ -888,9 +887,8 @@ datagram_outcome reliable_endpoint::on_ack(std::span<const std::uint8_t> datagra
     if (datagram.size() < ack_header_size + datagram_trailer_size)
         return drop(datagram_error::too_short);
     ack_view view;
-    if (auto error = check_ack_body(datagram.subspan(4, datagram.size() - 4 -
-                                                            datagram_trailer_size),
-                                    view))
+    if (auto error =
+            check_ack_body(datagram.subspan(4, datagram.size() - 4 - datagram_trailer_size), view))
         return drop(*error);
     if (view.session != config_.session)
         return drop(datagram_error::wrong_session);
@@ -927,8 +925,8 @@ std::size_t reliable_endpoint::write_ack_body(std::span<std::uint8_t> out, std::
         out[at + 2] = static_cast<std::uint8_t>(status);
         if (status == ack_status::partial) {
             write_u16(out, at + 3, slot->count);
-            const std::uint8_t* buffer = slot->in_head ? head_buffer_.data()
-                                                       : receive_pool_.data() + slot->offset;
+            const std::uint8_t* buffer =
+                slot->in_head ? head_buffer_.data() : receive_pool_.data() + slot->offset;
             std::memcpy(out.data() + at + 5, buffer + slot->length, bitmap_size(slot->count));
         }
         at += size;
@@ -944,9 +942,8 @@ std::size_t reliable_endpoint::write_ack_body(std::span<std::uint8_t> out, std::
         if ((lost_bits_ >> i & 1u) != 0 && !put(sequence, ack_status::lost, nullptr))
             return 0;
     }
-    for (std::uint32_t s = expected_; sequence_distance(s, deliver_next_) <
-                                      static_cast<std::int32_t>(config_.window);
-         ++s) {
+    for (std::uint32_t s = expected_;
+         sequence_distance(s, deliver_next_) < static_cast<std::int32_t>(config_.window); ++s) {
         const receive_slot* slot = live_slot(s);
         if (slot == nullptr)
             continue;

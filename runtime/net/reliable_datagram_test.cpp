@@ -40,10 +40,10 @@ struct peer {
     bytes storage;
     reliable_endpoint endpoint;
     bytes buffer;
-    std::deque<bytes> to_send;             // messages waiting for the endpoint
+    std::deque<bytes> to_send;                  // messages waiting for the endpoint
     std::map<std::uint32_t, bytes> by_sequence; // messages handed to the endpoint
-    std::vector<bytes> sent;               // messages acknowledged, in sequence order
-    std::vector<bytes> delivered;          // messages received
+    std::vector<bytes> sent;                    // messages acknowledged, in sequence order
+    std::vector<bytes> delivered;               // messages received
     std::vector<send_completion> completions;
     std::size_t most_in_flight = 0;
     // Called with each delivered message (e.g. to answer it).
@@ -146,8 +146,7 @@ bool run(peer& a, peer& b, direction& a_to_b, direction& b_to_a, time_point& now
                 if (self.on_delivery)
                     self.on_delivery(self.delivered.back());
             }
-            EXPECT_LE(self.endpoint.receive_buffer_in_use(),
-                      receive_bound(self.endpoint.config()));
+            EXPECT_LE(self.endpoint.receive_buffer_in_use(), receive_bound(self.endpoint.config()));
         }
         return moved;
     };
@@ -213,9 +212,9 @@ TEST_P(reliable_lossy, delivers_every_message_exactly_once_in_full_and_in_order)
     std::mt19937 random(41);
     peer a(config_with(0x1111)), b(config_with(0x2222));
     std::vector<bytes> a_messages, b_messages;
-    for (std::size_t size : {std::size_t{0}, std::size_t{1}, chunk - 1, chunk, chunk + 1,
-                             std::size_t{5000}, std::size_t{65536}, std::size_t{70000},
-                             std::size_t{300}, std::size_t{12345}}) {
+    for (std::size_t size :
+         {std::size_t{0}, std::size_t{1}, chunk - 1, chunk, chunk + 1, std::size_t{5000},
+          std::size_t{65536}, std::size_t{70000}, std::size_t{300}, std::size_t{12345}}) {
         a_messages.push_back(random_bytes(random, size));
         b_messages.push_back(random_bytes(random, size / 2 + 3));
     }
@@ -420,7 +419,8 @@ TEST(reliable_datagram, messages_behind_a_lost_one_are_delivered_after_the_reass
     }
     while (auto message = b.endpoint.receive())
         b.delivered.emplace_back(message->begin(), message->end());
-    EXPECT_EQ(b.delivered, (std::vector<bytes>{messages[0], messages[1], messages[3], messages[4]}));
+    EXPECT_EQ(b.delivered,
+              (std::vector<bytes>{messages[0], messages[1], messages[3], messages[4]}));
     EXPECT_EQ(b.endpoint.counters().abandoned, 1u);
 }
 
@@ -518,8 +518,8 @@ bytes data_datagram(std::uint32_t session, std::uint32_t sequence, std::uint32_t
     std::copy(payload.begin(), payload.end(), out.begin() + data_header_size);
     write_u32(out, data_header_size + payload.size(), base.value_or(sequence));
     std::copy(ack.begin(), ack.end(),
-              out.begin() + static_cast<std::ptrdiff_t>(data_header_size + payload.size() +
-                                                        data_base_size));
+              out.begin() +
+                  static_cast<std::ptrdiff_t>(data_header_size + payload.size() + data_base_size));
     std::size_t body = out.size() - datagram_trailer_size;
     write_u32(out, body, crc32(std::span<const std::uint8_t>(out).first(body)));
     return out;
@@ -681,8 +681,8 @@ TEST(reliable_datagram, every_bad_field_is_dropped_without_changing_delivered_st
               datagram_error::bad_length); // needs two bitmap bytes
     EXPECT_EQ(error_of(ack_datagram(ack_body(0x2222, 1, {{0, ack_status::partial, 0, {}}}))),
               datagram_error::bad_length);
-    EXPECT_EQ(error_of(ack_datagram(ack_body(0x2222, 1, {{2, ack_status::complete},
-                                                         {1, ack_status::complete}}))),
+    EXPECT_EQ(error_of(ack_datagram(
+                  ack_body(0x2222, 1, {{2, ack_status::complete}, {1, ack_status::complete}}))),
               datagram_error::bad_fragment); // out of order
     EXPECT_EQ(error_of(ack_datagram(ack_body(0x2222, 1, {{0, ack_status::complete}}))),
               datagram_error::bad_fragment); // E itself cannot be complete
@@ -703,7 +703,8 @@ TEST(reliable_datagram, every_bad_field_is_dropped_without_changing_delivered_st
 
     // None of it disturbed the message in progress or the delivered window.
     auto finished = b.endpoint.on_datagram(data_datagram(7, 2, 36, 1, 2, 34, {8, 8}), now);
-    EXPECT_FALSE(finished.dropped) << to_string(finished.dropped.value_or(datagram_error::too_short));
+    EXPECT_FALSE(finished.dropped)
+        << to_string(finished.dropped.value_or(datagram_error::too_short));
     delivered = drain(b.endpoint);
     ASSERT_EQ(delivered.size(), 1u);
     bytes expected_second(34, 9);
@@ -729,7 +730,8 @@ TEST(reliable_datagram, a_version_1_data_datagram_is_accepted) {
 TEST(reliable_datagram, a_later_message_waits_for_an_earlier_one) {
     peer b(small_window_config());
     time_point now{};
-    EXPECT_FALSE(b.endpoint.on_datagram(data_datagram(7, 2, 3, 0, 1, 34, {2, 2, 2}, 1), now).dropped);
+    EXPECT_FALSE(
+        b.endpoint.on_datagram(data_datagram(7, 2, 3, 0, 1, 34, {2, 2, 2}, 1), now).dropped);
     EXPECT_FALSE(b.endpoint.on_datagram(data_datagram(7, 3, 1, 0, 1, 34, {3}, 1), now).dropped);
     EXPECT_TRUE(drain(b.endpoint).empty());
     EXPECT_FALSE(b.endpoint.on_datagram(data_datagram(7, 1, 1, 0, 1, 34, {1}, 1), now).dropped);

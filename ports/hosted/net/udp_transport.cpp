@@ -173,9 +173,8 @@ void udp_transport::complete(peer& target, const amb::net::send_completion& comp
 // Takes every message the endpoint has ready, in order.
 void udp_transport::deliver(peer& source) {
     while (auto message = source.endpoint.receive())
-        received_.push_back(
-            received_message{source.address, std::vector<std::uint8_t>(message->begin(),
-                                                                       message->end())});
+        received_.push_back(received_message{
+            source.address, std::vector<std::uint8_t>(message->begin(), message->end())});
 }
 
 // Polls the endpoint into the output batch; the batch goes out when full (and by the caller).
@@ -265,7 +264,8 @@ std::size_t udp_transport::read_datagrams(loop_clock::time_point now) {
             }
             (void)source->endpoint.on_datagram(
                 std::span<const std::uint8_t>(
-                    static_cast<const std::uint8_t*>(in_vectors_[static_cast<std::size_t>(i)].iov_base),
+                    static_cast<const std::uint8_t*>(
+                        in_vectors_[static_cast<std::size_t>(i)].iov_base),
                     header.msg_len),
                 now);
             deliver(*source);

@@ -168,9 +168,9 @@ TEST(udp_transport, a_datagram_larger_than_the_mtu_is_dropped) {
     to.sin_addr.s_addr = htonl(a->local().address);
     to.sin_port = htons(a->local().port);
     bytes large(amb::net::reliable_config{}.mtu + 1, 0xad);
-    ASSERT_EQ(::sendto(other, large.data(), large.size(), 0, reinterpret_cast<sockaddr*>(&to),
-                       sizeof to),
-              static_cast<ssize_t>(large.size()));
+    ASSERT_EQ(
+        ::sendto(other, large.data(), large.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+        static_cast<ssize_t>(large.size()));
     ASSERT_TRUE(testing::drive_until([&] { return a->counters().datagrams_received == 1; }, *a));
     EXPECT_EQ(a->counters().datagrams_truncated, 1u);
     EXPECT_FALSE(a->receive().has_value());

@@ -342,7 +342,6 @@ TEST_F(network, a_dead_peer_fails_its_calls_and_the_caller_keeps_working) {
     EXPECT_FALSE(to_b.backend().last_error());
 }
 
-
 // a -lan (UDP, encrypted)-> b -link (serial, not encrypted)-> c. The deployment tool encrypts a
 // call when its route crosses an encrypted network, end to end: a seals for c, b forwards
 // ciphertext onto the serial line. b's own calls to c cross only the serial line and are not

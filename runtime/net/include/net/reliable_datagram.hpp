@@ -174,8 +174,8 @@ struct reliable_counters {
     std::uint32_t messages_sent = 0; ///< acknowledged as complete
     std::uint32_t messages_failed = 0;
     std::uint32_t reassembly_timeouts = 0;
-    std::uint32_t abandoned = 0;     ///< messages given up as lost (the sender moved on, or timeout)
-    std::uint32_t peer_restarts = 0; ///< the peer's session changed
+    std::uint32_t abandoned = 0; ///< messages given up as lost (the sender moved on, or timeout)
+    std::uint32_t peer_restarts = 0;                           ///< the peer's session changed
     std::array<std::uint32_t, datagram_error_count> dropped{}; ///< indexed by datagram_error
 };
 
@@ -314,7 +314,8 @@ private:
     std::optional<std::size_t> allocate_send(std::size_t size) const noexcept;
     void finish(send_slot& slot, std::optional<send_failure> failure) noexcept;
     std::uint32_t send_base() const noexcept;
-    std::size_t write_data(send_slot& slot, std::size_t index, std::span<std::uint8_t> out) noexcept;
+    std::size_t write_data(send_slot& slot, std::size_t index,
+                           std::span<std::uint8_t> out) noexcept;
     std::span<fragment_state> states_of(const send_slot& slot) noexcept;
 
     // Receiving.
@@ -346,7 +347,7 @@ private:
     // Sending: a slot per sequence number in the window, the message copies in a ring.
     std::span<send_slot> send_slots_;
     std::span<std::uint8_t> send_pool_;
-    std::size_t send_head_ = 0;   // next allocation in the ring
+    std::size_t send_head_ = 0; // next allocation in the ring
     std::uint32_t next_sequence_ = 1;
     std::uint32_t send_oldest_ = 1; // lowest sequence whose slot is not free
     std::size_t fragments_in_flight_ = 0;
@@ -370,7 +371,7 @@ private:
     std::uint64_t lost_bits_ = 0;    // bit i: E - 1 - i was given up
     std::size_t partial_receives_ = 0;
     std::optional<std::uint32_t> release_pending_; // delivered, buffer still lent out
-    bool blocked_ = false; // E is missing while a later message is finished
+    bool blocked_ = false;                         // E is missing while a later message is finished
     loop_clock::time_point blocked_deadline_{};
 
     // The acknowledgement owed to the peer.
