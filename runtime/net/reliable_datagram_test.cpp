@@ -742,6 +742,41 @@ TEST(reliable_datagram, a_later_message_waits_for_an_earlier_one) {
     EXPECT_TRUE(drain(b.endpoint).empty());
 }
 
+TEST(reliable_datagram, data_carrying_an_ack_for_an_old_session_is_still_delivered) {
+    peer b(small_window_config());
+    time_point now{};
+    auto outcome = b.endpoint.on_datagram(
+        data_datagram(7, 1, 1, 0, 1, 34, {5}, 1, ack_body(0x9999, 1, {})), now);
+    EXPECT_FALSE(outcome.dropped);
+    EXPECT_EQ(drain(b.endpoint), std::vector<bytes>{{5}});
+    EXPECT_EQ(
+        b.endpoint.counters().dropped[static_cast<std::size_t>(datagram_error::wrong_session)], 1u);
+}
+
+TEST(reliable_datagram, a_base_past_a_partial_message_gives_it_up_and_frees_its_buffer) {
+    peer b(small_window_config());
+    time_point now{};
+    // Message 1 half received, message 2 complete behind it.
+    ASSERT_FALSE(
+        b.endpoint.on_datagram(data_datagram(7, 1, 36, 0, 2, 34, bytes(34, 1), 1), now).dropped);
+    ASSERT_FALSE(b.endpoint.on_datagram(data_datagram(7, 2, 2, 0, 1, 34, {2, 2}, 1), now).dropped);
+    EXPECT_TRUE(drain(b.endpoint).empty());
+    EXPECT_GT(b.endpoint.receive_buffer_in_use(), 36u);
+    // Message 3 says the sender finished everything before 2: 1 is given up, 2 and 3 delivered.
+    ASSERT_FALSE(b.endpoint.on_datagram(data_datagram(7, 3, 1, 0, 1, 34, {3}, 2), now).dropped);
+    EXPECT_EQ(drain(b.endpoint), (std::vector<bytes>{{2, 2}, {3}}));
+    (void)b.endpoint.receive(); // releases the last one lent out
+    EXPECT_EQ(b.endpoint.receive_buffer_in_use(), 0u);
+    EXPECT_EQ(b.endpoint.counters().abandoned, 1u);
+    // The acknowledgement tells the sender that 1 was lost, not delivered.
+    auto polled = b.endpoint.poll(now + 1s, b.buffer);
+    ASSERT_GT(polled.datagram_size, 0u);
+    EXPECT_EQ(read_u32(b.buffer, 8), 4u); // E
+    ASSERT_EQ(b.buffer[12], 1u);          // one entry
+    EXPECT_EQ(static_cast<std::int16_t>(read_u16(b.buffer, 13)), -3);
+    EXPECT_EQ(b.buffer[15], static_cast<std::uint8_t>(ack_status::lost));
+}
+
 TEST(reliable_datagram, an_incomplete_message_times_out) {
     peer b(small_config());
     time_point now{};
