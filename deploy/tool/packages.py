@@ -18,6 +18,8 @@ PACKAGES = [
     # host libraries
     "libgtest-dev", "libgmock-dev", "libbenchmark-dev", "libssl-dev", "libmbedtls-dev",
     "nlohmann-json3-dev",
+    # runtime/net on the hosted port: CRC-32 from zlib
+    "zlib1g-dev",
     # HTTP export (services/http_export): libmicrohttpd, and curl for its tests
     "libmicrohttpd-dev", "curl",
     # HTTP imports (services/http_import): libcurl's multi interface

@@ -22,7 +22,8 @@ constexpr std::array<std::uint32_t, 256> table = make_table();
 
 } // namespace
 
-std::uint32_t crc32_update(std::uint32_t state, std::span<const std::uint8_t> bytes) noexcept {
+std::uint32_t crc32_update_bytewise(std::uint32_t state,
+                                    std::span<const std::uint8_t> bytes) noexcept {
     for (std::uint8_t byte : bytes)
         state = table[(state ^ byte) & 0xffu] ^ (state >> 8);
     return state;

@@ -35,13 +35,17 @@ bytes xbee_line(std::size_t message_size) {
     return line;
 }
 
+// A version 2 data datagram (16-byte chunks, session 7), optionally carrying an ack body.
 bytes data_datagram(std::uint32_t sequence, std::uint16_t index, std::uint16_t count,
-                    std::uint32_t length, const bytes& payload) {
+                    std::uint32_t length, const bytes& payload, std::uint32_t base,
+                    const bytes& ack = {}) {
     using namespace amb::net;
-    bytes out(data_header_size + payload.size() + datagram_trailer_size);
+    bytes out(data_header_size + payload.size() + data_base_size + ack.size() +
+              datagram_trailer_size);
     out[0] = datagram_magic;
     out[1] = datagram_version;
     out[2] = static_cast<std::uint8_t>(datagram_kind::data);
+    out[3] = ack.empty() ? 0 : datagram_flag_ack;
     write_u32(out, 4, 7);
     write_u32(out, 8, sequence);
     write_u32(out, 12, length);
@@ -49,23 +53,38 @@ bytes data_datagram(std::uint32_t sequence, std::uint16_t index, std::uint16_t c
     write_u16(out, 18, count);
     write_u16(out, 20, 16);
     std::copy(payload.begin(), payload.end(), out.begin() + data_header_size);
+    write_u32(out, data_header_size + payload.size(), base);
+    std::copy(ack.begin(), ack.end(),
+              out.begin() +
+                  static_cast<std::ptrdiff_t>(data_header_size + payload.size() + data_base_size));
     std::size_t body = out.size() - datagram_trailer_size;
     write_u32(out, body, crc32(std::span<const std::uint8_t>(out).first(body)));
     return out;
 }
 
-bytes ack_datagram(std::uint8_t status, std::uint16_t count, std::uint8_t bits) {
+// An ack body for the fuzz target's session 0x2222: expected sequence, then (delta, status)
+// entries; a partial entry for 7 fragments with bitmap `bits` when `partial`.
+bytes ack_body(std::uint32_t expected, std::uint8_t status, std::int16_t delta, bool partial,
+               std::uint8_t bits) {
     using namespace amb::net;
-    bytes out(ack_header_size + (status == 0 ? 1 : 0) + datagram_trailer_size);
-    out[0] = datagram_magic;
-    out[1] = datagram_version;
-    out[2] = static_cast<std::uint8_t>(datagram_kind::ack);
-    write_u32(out, 4, 0x2222);
-    write_u32(out, 8, 1);
-    out[12] = status;
-    write_u16(out, 13, count);
-    if (status == 0)
-        out[15] = bits;
+    bytes out(ack_body_header_size + 3 + (partial ? 3 : 0));
+    write_u32(out, 0, 0x2222);
+    write_u32(out, 4, expected);
+    out[8] = 1;
+    write_u16(out, 9, static_cast<std::uint16_t>(delta));
+    out[11] = status;
+    if (partial) {
+        write_u16(out, 12, 7);
+        out[14] = bits;
+    }
+    return out;
+}
+
+bytes ack_datagram(const bytes& ack) {
+    using namespace amb::net;
+    bytes out{datagram_magic, datagram_version, static_cast<std::uint8_t>(datagram_kind::ack), 0};
+    out.insert(out.end(), ack.begin(), ack.end());
+    out.resize(out.size() + datagram_trailer_size);
     std::size_t body = out.size() - datagram_trailer_size;
     write_u32(out, body, crc32(std::span<const std::uint8_t>(out).first(body)));
     return out;
@@ -87,9 +106,12 @@ int main(int argc, char** argv) {
     write_file(directory / "xbee_three", xbee_line(130));
     // Datagrams are joined with 0xff 0xfe separators (see fuzz_datagram.cpp).
     bytes joined;
-    for (const bytes& datagram : {data_datagram(1, 0, 2, 20, bytes(16, 1)),
-                                  data_datagram(1, 1, 2, 20, bytes(4, 2)), ack_datagram(0, 7, 0x05),
-                                  ack_datagram(1, 0, 0), data_datagram(1, 1, 2, 20, bytes(4, 2))}) {
+    for (const bytes& datagram :
+         {data_datagram(2, 0, 1, 3, bytes(3, 3), 1), data_datagram(1, 0, 2, 20, bytes(16, 1), 1),
+          data_datagram(1, 1, 2, 20, bytes(4, 2), 1), ack_datagram(ack_body(1, 0, 0, true, 0x05)),
+          data_datagram(3, 0, 1, 1, bytes(1, 4), 2, ack_body(1, 1, 1, false, 0)),
+          ack_datagram(ack_body(2, 2, -1, false, 0)), data_datagram(1, 1, 2, 20, bytes(4, 2), 1),
+          data_datagram(9, 0, 1, 1, bytes(1, 5), 5)}) {
         joined.insert(joined.end(), datagram.begin(), datagram.end());
         joined.push_back(0xff);
         joined.push_back(0xfe);

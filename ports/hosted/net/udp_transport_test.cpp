@@ -1,5 +1,6 @@
-// Real UDP sockets on 127.0.0.1: 64 KiB messages both ways through the reliable protocol, and
-// a send to a port where nobody listens failing at the retry limit.
+// Real UDP sockets on 127.0.0.1: 64 KiB messages both ways through the reliable protocol, many
+// small messages in flight at once (in order, answered, acknowledged in batches), and a send to a
+// port where nobody listens failing at the retry limit.
 #include <hosted/net/udp_transport.hpp>
 
 #include "test_support.hpp"
@@ -91,9 +92,95 @@ TEST(udp_transport, a_silent_peer_fails_at_the_retry_limit) {
     ::close(silent);
 }
 
+TEST(udp_transport, many_messages_in_flight_arrive_in_order_and_are_answered) {
+    std::mt19937 random(101);
+    udp_config config;
+    config.max_queued = 1000;
+    auto a = open_udp(config), b = open_udp(config);
+    ASSERT_TRUE(a && b);
+    constexpr std::size_t count = 600;
+    std::vector<bytes> requests;
+    for (std::size_t i = 0; i < count; ++i) {
+        bytes request = testing::random_bytes(random, 8 + random() % 2000);
+        request[0] = static_cast<std::uint8_t>(i);
+        requests.push_back(std::move(request));
+    }
+    // All queued at once; the window takes 32 and the first sendmmsg carries them together.
+    a->hold_output();
+    auto now = monotonic_now();
+    for (const auto& request : requests)
+        ASSERT_TRUE(a->send(b->local(), request, now).has_value());
+    a->release_output(monotonic_now());
+    EXPECT_LT(a->counters().send_calls, a->counters().datagrams_sent);
+
+    std::vector<bytes> at_b, answers;
+    std::size_t reports = 0;
+    // b answers each request with its first byte, its output held while it reads and answers,
+    // as the network node does: the acknowledgements ride on the answers.
+    struct answering {
+        udp_transport& b;
+        ipv4_endpoint a;
+        std::vector<bytes>& at_b;
+        int fd() const { return b.fd(); }
+        short wanted_events() const { return b.wanted_events(); }
+        loop_clock::time_point next_deadline() const { return b.next_deadline(); }
+        void on_events(short revents, loop_clock::time_point now) {
+            b.hold_output();
+            b.on_events(revents, now);
+            while (auto message = b.receive()) {
+                EXPECT_EQ(message->from, a);
+                EXPECT_TRUE(b.send(a, bytes(3, message->bytes[0]), now));
+                at_b.push_back(std::move(message->bytes));
+            }
+            b.release_output(now);
+        }
+    } b_side{*b, a->local(), at_b};
+    auto done = [&] {
+        while (auto message = a->receive())
+            answers.push_back(std::move(message->bytes));
+        for (auto* side : {a.get(), b.get()})
+            while (auto report = side->take_report()) {
+                EXPECT_FALSE(report->failure) << "ticket " << report->ticket;
+                ++reports;
+            }
+        return at_b.size() == count && answers.size() == count && reports == 2 * count;
+    };
+    ASSERT_TRUE(testing::drive_until(done, *a, b_side));
+    EXPECT_EQ(at_b, requests);
+    for (std::size_t i = 0; i < count; ++i)
+        EXPECT_EQ(answers[i], bytes(3, static_cast<std::uint8_t>(i))) << i;
+    const auto* b_protocol = b->peer_counters(a->local());
+    ASSERT_NE(b_protocol, nullptr);
+    EXPECT_EQ(b_protocol->messages_delivered, count);
+    EXPECT_GT(b_protocol->acks_piggybacked, 0u);
+    // Acknowledged in batches: far fewer acks than messages.
+    EXPECT_LT(b_protocol->acks_sent + b_protocol->acks_piggybacked, count);
+    EXPECT_EQ(a->counters().datagrams_truncated + b->counters().datagrams_truncated, 0u);
+}
+
+TEST(udp_transport, a_datagram_larger_than_the_mtu_is_dropped) {
+    auto a = open_udp();
+    ASSERT_TRUE(a);
+    int other = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(other, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(a->local().address);
+    to.sin_port = htons(a->local().port);
+    bytes large(amb::net::reliable_config{}.mtu + 1, 0xad);
+    ASSERT_EQ(
+        ::sendto(other, large.data(), large.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+        static_cast<ssize_t>(large.size()));
+    ASSERT_TRUE(testing::drive_until([&] { return a->counters().datagrams_received == 1; }, *a));
+    EXPECT_EQ(a->counters().datagrams_truncated, 1u);
+    EXPECT_FALSE(a->receive().has_value());
+    ::close(other);
+}
+
 TEST(udp_transport, send_checks_size_and_queue) {
     udp_config config;
     config.max_queued = 1;
+    config.protocol.window = 1;
     auto a = open_udp(config);
     ASSERT_TRUE(a);
     auto target = ipv4_endpoint::loopback(9);

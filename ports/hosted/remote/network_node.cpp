@@ -145,10 +145,13 @@ bool network_node::send(link_id id, byte_view packet) {
         tap(id, packet);
     const link& target = links_[id];
     switch (target.kind) {
-    case link_kind::udp:
-        return udp_[target.transport]
-            ->send(target.neighbour, packet, net::monotonic_now())
-            .has_value();
+    case link_kind::udp: {
+        // Held until the end of the next progress() pass (prepare_sleep refuses to sleep while
+        // a datagram is ready), so that packets sent together leave in one sendmmsg.
+        net::udp_transport& transport = *udp_[target.transport];
+        transport.hold_output();
+        return transport.send(target.neighbour, packet, net::monotonic_now()).has_value();
+    }
     case link_kind::serial:
         return serial_[target.transport]->send(packet).has_value();
     case link_kind::tcp:
@@ -167,26 +170,40 @@ link_id network_node::udp_link_of(std::size_t udp, net::ipv4_endpoint from) cons
 
 std::size_t network_node::progress() {
     AMB_REQUIRE(node_ != nullptr, "network_node used before start");
-    std::vector<pollfd>& fds = poll_set_; // reused: no allocation per step
-    fds.clear();
-    for (auto& transport : udp_)
-        fds.push_back({transport->fd(), transport->wanted_events(), 0});
-    for (auto& line : serial_)
-        fds.push_back({line->fd(), line->wanted_events(), 0});
-    for (auto& connection : tcp_)
-        fds.push_back({connection->fd(), connection->wanted_events(), 0});
-    int ready;
-    do {
-        ready = ::poll(fds.data(), fds.size(), 0);
-    } while (ready < 0 && errno == EINTR);
     const loop_clock::time_point now = net::monotonic_now();
-    std::size_t index = 0;
+    // Asking the kernel costs a system call: right after a wake-up or after work, at once;
+    // while spinning idle, at most every check_interval_. A datagram that arrives meanwhile
+    // waits that long at most; when the loop sleeps, epoll sees it (the wake descriptor).
+    const bool check = check_now_ || now - last_check_ >= check_interval_;
+    std::size_t arrived = 0;
     for (auto& transport : udp_)
-        transport->on_events(ready > 0 ? fds[index++].revents : 0, now);
-    for (auto& line : serial_)
-        line->on_events(ready > 0 ? fds[index++].revents : 0, now);
-    for (auto& connection : tcp_)
-        connection->on_events(ready > 0 ? fds[index++].revents : 0, now);
+        transport->hold_output(); // answers below carry the acks owed for what is read now
+    if (check) {
+        check_now_ = false;
+        last_check_ = now;
+        for (auto& transport : udp_)
+            arrived += transport->on_events(transport->wanted_events(), now);
+        if (!serial_.empty() || !tcp_.empty()) {
+            std::vector<pollfd>& fds = poll_set_; // reused: no allocation per step
+            fds.clear();
+            for (auto& line : serial_)
+                fds.push_back({line->fd(), line->wanted_events(), 0});
+            for (auto& connection : tcp_)
+                fds.push_back({connection->fd(), connection->wanted_events(), 0});
+            int ready;
+            do {
+                ready = ::poll(fds.data(), fds.size(), 0);
+            } while (ready < 0 && errno == EINTR);
+            std::size_t index = 0;
+            for (auto& line : serial_)
+                line->on_events(ready > 0 ? fds[index++].revents : 0, now);
+            for (auto& connection : tcp_)
+                connection->on_events(ready > 0 ? fds[index++].revents : 0, now);
+            if (ready > 0)
+                ++arrived;
+        }
+    }
+    // UDP timers (retransmissions, delayed acks) run in release_output below, from the clock.
 
     std::size_t done = 0;
     for (std::size_t u = 0; u < udp_.size(); ++u) {
@@ -223,7 +240,14 @@ std::size_t network_node::progress() {
             }
         }
     }
-    return done + node_->poll();
+    done += node_->poll();
+    // Everything due leaves now, in as few sendmmsg calls as it takes.
+    const loop_clock::time_point after = done > 0 ? net::monotonic_now() : now;
+    for (auto& transport : udp_)
+        transport->release_output(after);
+    if (done > 0 || arrived > 0)
+        check_now_ = true; // more may be waiting
+    return done;
 }
 
 loop_clock::time_point network_node::next_deadline() const {
@@ -260,8 +284,15 @@ bool network_node::prepare_sleep() {
     const loop_clock::time_point now = net::monotonic_now();
     if (deadline <= now)
         return false;
+    if (deadline == timer_armed_)
+        return true;
+    if (deadline == loop_clock::time_point::max()) {
+        // Nothing to wake up for: an earlier arming may still fire; that wake-up finds nothing
+        // to do and sleeps again.
+        return true;
+    }
     itimerspec timer{};
-    if (deadline != loop_clock::time_point::max()) {
+    {
         auto since_epoch = deadline.time_since_epoch();
         timer.it_value.tv_sec = static_cast<time_t>(
             std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count());
@@ -270,14 +301,19 @@ bool network_node::prepare_sleep() {
             timer.it_value.tv_nsec = 1;
     }
     ::timerfd_settime(timer_, TFD_TIMER_ABSTIME, &timer, nullptr);
+    timer_armed_ = deadline;
     return true;
 }
 
 void network_node::finish_sleep() {
-    itimerspec disarm{};
-    ::timerfd_settime(timer_, 0, &disarm, nullptr);
-    std::uint64_t expirations;
-    [[maybe_unused]] ssize_t got = ::read(timer_, &expirations, sizeof expirations);
+    // The timer stays armed (re-armed only when the deadline changes: no system call per sleep
+    // in the common case); once its time has passed it has fired and is drained.
+    check_now_ = true;
+    if (timer_armed_ != loop_clock::time_point::max() && net::monotonic_now() >= timer_armed_) {
+        std::uint64_t expirations;
+        [[maybe_unused]] ssize_t got = ::read(timer_, &expirations, sizeof expirations);
+        timer_armed_ = loop_clock::time_point::max();
+    }
 }
 
 std::size_t network_node::step(std::chrono::milliseconds max_wait) {

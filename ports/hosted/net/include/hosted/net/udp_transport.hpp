@@ -8,11 +8,21 @@
 //     while (auto report = (*udp)->take_report()) ...               // ticket acked or failed
 //
 // One `reliable_endpoint` per peer address, created on the first send to it or the first valid
-// datagram from it (at most `max_peers`; each holds about twice `max_message_size` of memory).
-// Each peer has one message in flight and a bounded queue behind it. A datagram the kernel
-// refuses (EAGAIN, ENOBUFS) is dropped and recovered by retransmission. Received messages and
-// send reports wait in the transport until taken: a full receive queue stops reading the socket
-// (back-pressure), and past `max_reports` the oldest report is dropped. Single-threaded: call
+// datagram from it (at most `max_peers`; each holds about three times `max_message_size` of
+// memory). Each peer has up to `protocol.window` messages in flight and a bounded queue behind
+// them; messages from a peer are received in the order it sent them. Datagrams are read with
+// recvmmsg(2) and written with sendmmsg(2), up to `batch` at a time; a datagram the kernel
+// refuses (EAGAIN, ENOBUFS) is dropped and recovered by retransmission, a datagram larger than
+// the MTU is dropped (counted). Received messages and send reports wait in the transport until
+// taken: a full receive queue stops reading the socket (back-pressure; it can exceed
+// `max_received` by the messages one datagram completes), and past `max_reports` the oldest
+// report is dropped.
+//
+// Output batching: between `hold_output()` and `release_output(now)` nothing is transmitted but
+// every `held_flush` messages sent (they go out together, carrying the acknowledgements owed);
+// `release_output` sends everything due, so that acknowledgements owed for the datagrams just
+// read ride on the answers queued meanwhile (the network node does this around each pass).
+// Outside such a bracket, `send` and `on_events` transmit at once. Single-threaded: call
 // everything from the loop thread.
 // TODO(security): any address can claim a peer slot; the planner should list the peers.
 #pragma once
@@ -21,6 +31,10 @@
 #include <net/reliable_datagram.hpp>
 
 #include <base/result.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <deque>
@@ -38,10 +52,15 @@ struct udp_config {
     /// Protocol settings for every peer; the session is drawn at random per peer.
     amb::net::reliable_config protocol;
     std::size_t max_peers = 16;
-    /// Messages waiting behind the one in flight, per peer.
+    /// Messages waiting behind those in flight, per peer.
     std::size_t max_queued = 64;
     std::size_t max_received = 256;
     std::size_t max_reports = 256;
+    /// Datagrams per recvmmsg / sendmmsg call.
+    std::size_t batch = 32;
+    /// While output is held, every this many messages sent are transmitted anyway, so that the
+    /// peer starts on them while more are produced (0: hold everything until release).
+    std::size_t held_flush = 8;
 };
 
 struct received_message {
@@ -61,6 +80,9 @@ struct udp_counters {
     std::uint64_t datagrams_sent = 0;
     std::uint64_t datagrams_refused_by_kernel = 0;  ///< sendto failed; retransmission recovers
     std::uint64_t datagrams_from_unknown_peers = 0; ///< dropped: `max_peers` reached
+    std::uint64_t datagrams_truncated = 0;          ///< dropped: larger than the MTU
+    std::uint64_t receive_calls = 0;                ///< recvmmsg calls
+    std::uint64_t send_calls = 0;                   ///< sendmmsg calls
 };
 
 class udp_transport {
@@ -83,9 +105,15 @@ public:
     short wanted_events() const noexcept {
         return received_.size() < config_.max_received ? POLLIN : 0;
     }
-    /// Reads every waiting datagram (if POLLIN), runs timers, transmits what is due.
-    void on_events(short revents, loop_clock::time_point now);
+    /// Reads every waiting datagram (if POLLIN), runs timers, transmits what is due (unless
+    /// output is held). Returns the number of datagrams read.
+    std::size_t on_events(short revents, loop_clock::time_point now);
     loop_clock::time_point next_deadline() const noexcept;
+
+    /// Until `release_output`, nothing is transmitted (see the header comment).
+    void hold_output() noexcept { hold_output_ = true; }
+    /// Transmits everything due: data, retransmissions, acknowledgements.
+    void release_output(loop_clock::time_point now);
 
     ipv4_endpoint local() const noexcept { return local_; }
     const udp_counters& counters() const noexcept { return counters_; }
@@ -100,7 +128,11 @@ private:
     void start_next(peer& target, loop_clock::time_point now);
     void complete(peer& target, const amb::net::send_completion& completion,
                   loop_clock::time_point now);
+    void deliver(peer& source);
+    std::size_t read_datagrams(loop_clock::time_point now);
     void flush(peer& target, loop_clock::time_point now);
+    void flush_due(loop_clock::time_point now);
+    void transmit();
 
     int fd_;
     udp_config config_;
@@ -108,9 +140,20 @@ private:
     std::map<ipv4_endpoint, std::unique_ptr<peer>> peers_;
     std::deque<received_message> received_;
     std::deque<send_report> reports_;
-    std::vector<std::uint8_t> datagram_buffer_;
     std::uint64_t next_ticket_ = 1;
     udp_counters counters_;
+    bool hold_output_ = false;
+    std::size_t held_sends_ = 0;
+    // recvmmsg / sendmmsg batches: `batch` buffers of `mtu` bytes each way.
+    std::vector<std::uint8_t> in_buffers_;
+    std::vector<std::uint8_t> out_buffers_;
+    std::vector<mmsghdr> in_headers_;
+    std::vector<mmsghdr> out_headers_;
+    std::vector<iovec> in_vectors_;
+    std::vector<iovec> out_vectors_;
+    std::vector<sockaddr_in> in_addresses_;
+    std::vector<sockaddr_in> out_addresses_;
+    std::size_t out_count_ = 0;
 };
 
 } // namespace amb::hosted::net
