@@ -226,8 +226,8 @@ int main(int argc, char** argv) {
     const double verification = cpu_ns_per_round([&] { ok &= s.verify(true); });
     const double verification_full = cpu_ns_per_round([&] { ok &= s.verify(false); });
     const double verification_before = cpu_ns_per_round([&] { ok &= s.verify_before(); });
-    ok &= s.b->counters().requests_from_verified_credential + 1 ==
-          s.b->counters().requests_accepted;
+    ok &=
+        s.b->counters().requests_from_verified_credential + 1 == s.b->counters().requests_accepted;
     ok &= s.b_full->counters().requests_from_verified_credential == 0;
     std::printf("request_bytes=%zu envelope_bytes=%zu\n", s.request.size(),
                 static_cast<std::size_t>(parse_envelope(s.request)->header->body_offset));

@@ -256,11 +256,9 @@ config_error node::prepare() {
             return config_error::bad_name;
         credential_bytes += round_up(credential.token.size());
     }
-    const std::size_t verified_bytes =
-        c.verified_callers * round_up(c.verified_credential_bytes);
+    const std::size_t verified_bytes = c.verified_callers * round_up(c.verified_credential_bytes);
     // receive, send, call, frame; three per serving slot; the credentials; verified credentials.
-    const std::size_t total =
-        message * (4 + 3 * c.max_serving) + credential_bytes + verified_bytes;
+    const std::size_t total = message * (4 + 3 * c.max_serving) + credential_bytes + verified_bytes;
     memory_.reset(new (std::nothrow) std::uint64_t[total / 8]());
     peers_.reset(new (std::nothrow) peer[c.credentials.size()]);
     exports_.reset(new (std::nothrow) export_entry[c.max_exports]);

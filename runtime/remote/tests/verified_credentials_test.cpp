@@ -148,7 +148,7 @@ protected:
 
     struct outcome {
         bool accepted = false;
-        caplets::check why{}; // of a refused token
+        caplets::check why{};    // of a refused token
         bool remembered = false; // the cached node verified it from a remembered credential
     };
 
@@ -180,9 +180,9 @@ protected:
         const std::vector<incident_kind> cached_kinds(
             cached_.incidents.kinds.begin() + static_cast<std::ptrdiff_t>(cached_incidents),
             cached_.incidents.kinds.end());
-        const std::vector<incident_kind> full_kinds(
-            full_.incidents.kinds.begin() + static_cast<std::ptrdiff_t>(full_incidents),
-            full_.incidents.kinds.end());
+        const std::vector<incident_kind> full_kinds(full_.incidents.kinds.begin() +
+                                                        static_cast<std::ptrdiff_t>(full_incidents),
+                                                    full_.incidents.kinds.end());
         EXPECT_EQ(cached_kinds, full_kinds);
         const std::vector<caplets::check> cached_checks(
             cached_.incidents.checks.begin() + static_cast<std::ptrdiff_t>(cached_incidents),
@@ -241,7 +241,8 @@ TEST_F(verified_credentials, later_requests_of_a_caller_verify_only_the_request_
     EXPECT_EQ(cached_.calculator.calls, 3);
 }
 
-TEST_F(verified_credentials, every_changed_byte_is_refused_alike_while_the_credential_is_remembered) {
+TEST_F(verified_credentials,
+       every_changed_byte_is_refused_alike_while_the_credential_is_remembered) {
     build();
     caller& a = add_caller("a");
     call_add(a, 1);
