@@ -15,7 +15,9 @@
 //         next_deadline().
 //
 // Portable: no sockets, no clock reads (`clock_source`), no allocation after `create` (frames
-// of serving tasks come from the task allocator). Links are numbers the port assigns; the node
+// of serving tasks come from the task allocator). A serving node remembers the verified
+// credential of its recent callers (`node_config::verified_callers`) and then verifies only the
+// request frame of their requests, with the same outcome as a full verification. Links are numbers the port assigns; the node
 // sends through `link_output`. Everything received is untrusted: a packet that fails any check
 // is dropped or answered with a coarse error and reported once to the `incident_sink`, and
 // leaves the node's state as it was (apart from counters).
