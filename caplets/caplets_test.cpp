@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -531,6 +532,348 @@ TEST(caplets, frame_spec_capacity_and_mint_checks) {
     EXPECT_EQ(mint(w.key(), not_a_frame, out).error(), build_error::bad_frame);
     for (int c = 1; c <= static_cast<int>(check::not_an_encryption_token); ++c)
         EXPECT_STRNE(describe(static_cast<check>(c)), "unknown check");
+}
+
+// --- verified prefixes (verify_context::prefix) and verification details -----------------------
+
+TEST(caplets, verification_reports_the_holder_tag_it_computed) {
+    workshop w;
+    token_view root = w.mint(root_spec());
+    token_view alice = w.derive(root, path_spec("/home/alice", rights::read));
+    token_view request = w.derive(alice, read_request("/home/alice/x"));
+    verification_details details;
+    ASSERT_TRUE(verify_request(w.key(), request, at(0), &details));
+    tag_bytes chain[3];
+    chain_tags(w.key(), request, chain);
+    EXPECT_EQ(details.holder, chain[1]);
+    EXPECT_EQ(details.holder, alice.tag());  // the token the request was derived from
+    EXPECT_EQ(details.reused_frames, 0u);
+    verification_details of_root;
+    ASSERT_TRUE(verify(w.key(), root, at(0), &of_root));
+    EXPECT_EQ(of_root.holder, root.tag());  // one frame: its own tag, as the sequence holder
+    // Refused: nothing is written.
+    verification_details untouched;
+    untouched.reused_frames = 99;
+    workshop other(0x07);
+    EXPECT_FALSE(verify(other.key(), request, at(0), &untouched));
+    EXPECT_EQ(untouched.reused_frames, 99u);
+    EXPECT_EQ(untouched.holder, tag_bytes{});
+}
+
+// Verifies every token twice, in full and from a verified prefix (each with its own sequence
+// store, fed the same tokens), and expects the same outcome for the same reason.
+class twin_verifier {
+public:
+    explicit twin_verifier(const secret_key& key) : key_(key) {}
+
+    verify_context context;  // what both see, apart from the sequence store and the prefix
+    verified_prefix& prefix() { return prefix_; }
+    const std::vector<std::uint8_t>& storage() const { return storage_; }
+
+    struct outcome {
+        bool accepted = false;
+        reason why{};
+        std::size_t reused = 0;  // frames the cached verification took from the prefix
+    };
+
+    outcome check(const token_view& token) {
+        verify_context full = context;
+        full.sequences = &full_sequences_;
+        full.prefix = nullptr;
+        verify_context cached = context;
+        cached.sequences = &cached_sequences_;
+        cached.prefix = &prefix_;
+        verification_details full_details, cached_details;
+        auto in_full = verify(key_, token, full, &full_details);
+        auto from_prefix = verify(key_, token, cached, &cached_details);
+        EXPECT_EQ(in_full.has_value(), from_prefix.has_value());
+        outcome result;
+        result.accepted = in_full.has_value() && from_prefix.has_value();
+        if (!in_full && !from_prefix) {
+            const reason& a = in_full.error();
+            const reason& b = from_prefix.error();
+            EXPECT_EQ(a.what, b.what) << describe(a.what) << " / " << describe(b.what);
+            EXPECT_EQ(a.token, b.token);
+            EXPECT_EQ(a.frame, b.frame);
+            EXPECT_EQ(a.capability, b.capability);
+            EXPECT_EQ(a.constraint, b.constraint);
+            EXPECT_EQ(a.current_sequence, b.current_sequence);
+            result.why = a;
+        }
+        if (result.accepted) {
+            EXPECT_EQ(full_details.holder, cached_details.holder);
+            EXPECT_EQ(full_details.reused_frames, 0u);
+            result.reused = cached_details.reused_frames;
+        }
+        return result;
+    }
+
+private:
+    const secret_key& key_;
+    std::vector<std::uint8_t> storage_ = std::vector<std::uint8_t>(512);
+    verified_prefix prefix_{storage_};
+    memory_sequence_store full_sequences_;
+    memory_sequence_store cached_sequences_;
+};
+
+TEST(caplets, a_verified_prefix_is_reused_only_for_the_same_bytes) {
+    workshop w;
+    token_view root = w.mint(root_spec());
+    frame_spec limits = path_spec("/home/alice", rights::read);
+    limits.add_expires(5000);
+    token_view alice = w.derive(root, limits);
+    twin_verifier twin(w.key());
+    twin.context = at(1000);
+    EXPECT_TRUE(twin.prefix().empty());
+    auto first = twin.check(w.derive(alice, read_request("/home/alice/a")));
+    EXPECT_TRUE(first.accepted);
+    EXPECT_EQ(first.reused, 0u);
+    EXPECT_EQ(twin.prefix().frames(), 2u);  // root and alice: everything before the request
+    auto second = twin.check(w.derive(alice, read_request("/home/alice/b")));
+    EXPECT_TRUE(second.accepted);
+    EXPECT_EQ(second.reused, 2u);
+    // A longer token derived through alice reuses the two frames and verifies the rest.
+    token_view photos = w.derive(alice, path_spec("/home/alice/photos", rights::read));
+    auto longer = twin.check(w.derive(photos, read_request("/home/alice/photos/1")));
+    EXPECT_TRUE(longer.accepted);
+    EXPECT_EQ(longer.reused, 2u);
+    EXPECT_EQ(twin.prefix().frames(), 3u);  // then remembers its own three
+    // alice itself: no frame after the three remembered ones, so in full; it leaves its own
+    // frames before the leaf (the root).
+    auto itself = twin.check(alice);
+    EXPECT_TRUE(itself.accepted);
+    EXPECT_EQ(itself.reused, 0u);
+    EXPECT_EQ(twin.prefix().frames(), 1u);
+    // Another credential from the same root shares frame 0 only.
+    token_view bob = w.derive(root, path_spec("/home/bob", rights::read));
+    auto other = twin.check(w.derive(bob, read_request("/home/bob/x")));
+    EXPECT_TRUE(other.accepted);
+    EXPECT_EQ(other.reused, 1u);
+    EXPECT_EQ(twin.prefix().frames(), 2u);  // root and bob
+    EXPECT_EQ(twin.check(w.derive(alice, read_request("/home/alice/c"))).reused, 0u);
+    EXPECT_EQ(twin.check(w.derive(alice, read_request("/home/alice/d"))).reused, 2u);
+    // A one-frame token remembers nothing.
+    twin.prefix().clear();
+    EXPECT_TRUE(twin.check(root).accepted);
+    EXPECT_TRUE(twin.prefix().empty());
+    EXPECT_TRUE(std::all_of(twin.storage().begin(), twin.storage().end(),
+                            [](std::uint8_t b) { return b == 0; }));
+}
+
+TEST(caplets, every_attack_is_refused_alike_with_a_verified_prefix) {
+    workshop w;
+    token_view root = w.mint(root_spec());
+    frame_spec limits = path_spec("/home/alice", rights::read);
+    limits.add_expires(5000);
+    limits.add_not_before(100);
+    token_view alice = w.derive(root, limits);
+    revocation_list revoked;
+    twin_verifier twin(w.key());
+    twin.context = at(1000);
+    twin.context.revoked = &revoked;
+    std::uint64_t sequence = 1;
+    auto request = [&](std::string_view path, std::uint64_t number) {
+        frame_spec spec = read_request(path);
+        spec.add_sequence(number);
+        return w.derive(alice, spec);
+    };
+    auto warm = [&] {
+        auto ok = twin.check(request("/home/alice/warm", ++sequence));
+        EXPECT_TRUE(ok.accepted);
+        EXPECT_EQ(twin.prefix().frames(), 2u);
+    };
+    warm();
+
+    // Every flipped byte of a request: refused alike, and the prefix stays.
+    token_view target = request("/home/alice/x", ++sequence);
+    std::vector<std::uint8_t> original(target.bytes().begin(), target.bytes().end());
+    std::vector<std::uint64_t> storage(original.size() / 8 + 1);
+    auto* bytes = reinterpret_cast<std::uint8_t*>(storage.data());
+    int refused = 0;
+    for (std::size_t at_byte = 0; at_byte < original.size(); ++at_byte) {
+        for (std::uint8_t flip : {0x01, 0x80, 0xff}) {
+            std::memcpy(bytes, original.data(), original.size());
+            bytes[at_byte] ^= flip;
+            auto parsed = token_view::parse({bytes, original.size()});
+            if (!parsed)
+                continue;
+            EXPECT_FALSE(twin.check(*parsed).accepted) << at_byte;
+            ++refused;
+        }
+    }
+    EXPECT_GT(refused, 100);
+    EXPECT_EQ(twin.prefix().frames(), 2u);
+    auto untouched = twin.check(target);  // nothing consumed its sequence number
+    EXPECT_TRUE(untouched.accepted);
+    EXPECT_EQ(untouched.reused, 2u);
+
+    // Forged: the same frames, tags from another key.
+    workshop forger(0x09);
+    token_view forged_alice = forger.derive(forger.mint(root_spec()), limits);
+    frame_spec forged_request = read_request("/home/alice/x");
+    forged_request.add_sequence(++sequence);
+    EXPECT_EQ(twin.check(forger.derive(forged_alice, forged_request)).why.what, check::bad_tag);
+
+    // Widened, dropped constraint, derived from a request.
+    frame_spec write;
+    write.add_path_request(rights::write, "/home/alice/x");
+    write.add_sequence(++sequence);
+    EXPECT_EQ(twin.check(w.derive(alice, write)).why.what, check::not_a_subset);
+    EXPECT_EQ(twin.check(request("/home/alicia/x", ++sequence)).why.what, check::not_a_subset);
+    EXPECT_EQ(twin.check(request("/home/alice/../bob", ++sequence)).why.what, check::bad_path);
+    frame_spec dropped = read_request("/home/alice/x");
+    dropped.add_sequence(++sequence);
+    EXPECT_EQ(twin.check(w.derive(alice, dropped, false)).why.what, check::dropped_constraint);
+    token_view first_request = request("/home/alice/x", ++sequence);
+    EXPECT_EQ(twin.check(w.derive(first_request, read_request("/home/alice/y"))).why.what,
+              check::derived_from_leaf_only);
+
+    // Replay: the same request twice, and an older number.
+    token_view once = request("/home/alice/once", ++sequence);
+    EXPECT_TRUE(twin.check(once).accepted);
+    auto replayed = twin.check(once);
+    EXPECT_EQ(replayed.why.what, check::sequence_replayed);
+    EXPECT_EQ(replayed.why.current_sequence, sequence);
+    EXPECT_EQ(twin.check(request("/home/alice/old", 1)).why.what, check::sequence_replayed);
+
+    // Time: the credential expires while its prefix is remembered, or is not valid yet.
+    warm();
+    twin.context.now = 5000;
+    EXPECT_EQ(twin.check(request("/home/alice/x", ++sequence)).why.what, check::expired);
+    twin.context.now = 99;
+    EXPECT_EQ(twin.check(request("/home/alice/x", ++sequence)).why.what, check::not_yet_valid);
+    twin.context.now = 1000;
+    warm();
+
+    // Revoked after its prefix was remembered: the credential, then only the root.
+    ASSERT_TRUE(revoked.add(alice.tag(), 5000, 1000));
+    auto revoked_alice = twin.check(request("/home/alice/x", ++sequence));
+    EXPECT_EQ(revoked_alice.why.what, check::revoked);
+    EXPECT_EQ(revoked_alice.why.frame, 1);
+    revocation_list only_root;
+    ASSERT_TRUE(only_root.add(root.tag(), 0, 1000));
+    twin.context.revoked = &only_root;
+    auto revoked_root = twin.check(request("/home/alice/x", ++sequence));
+    EXPECT_EQ(revoked_root.why.what, check::revoked);
+    EXPECT_EQ(revoked_root.why.frame, 0);
+    twin.context.revoked = &revoked;
+    revoked.prune(6000);  // a revocation that went away: accepted again, from the prefix
+    EXPECT_EQ(revoked.size(), 0u);
+    auto again = twin.check(request("/home/alice/x", ++sequence));
+    EXPECT_TRUE(again.accepted);
+    EXPECT_EQ(again.reused, 2u);
+    EXPECT_EQ(twin.prefix().frames(), 2u);
+}
+
+TEST(caplets, request_dependent_constraints_still_run_with_a_verified_prefix) {
+    workshop w;
+    const std::uint8_t accept[] = {1};
+    const std::uint8_t net[4] = {10, 1, 0, 0};
+    frame_spec spec = path_spec("/x", rights::read);
+    spec.add_capvm(accept);
+    spec.add_endpoint(net, 16);
+    spec.add_identity_constraint("bob");
+    token_view credential = w.derive(w.mint(root_spec()), spec);
+    first_byte_evaluator evaluator;
+    twin_verifier twin(w.key());
+    twin.context = at(0);
+    twin.context.dynamic = &evaluator;
+    const std::uint8_t inside[4] = {10, 1, 2, 3};
+    const std::uint8_t outside[4] = {10, 2, 2, 3};
+    twin.context.endpoint = inside;
+    token_view request = w.derive(credential, read_request("/x/a"));
+    token_view bob = identity_for(w, "bob", &request.tag());
+    twin.context.auxiliary = std::span<const token_view>(&bob, 1);
+    EXPECT_TRUE(twin.check(request).accepted);
+    ASSERT_EQ(twin.prefix().frames(), 2u);
+    // The same request from outside the endpoint, without its identity token, with an identity
+    // token bound to another request, and with an evaluator that refuses.
+    twin.context.endpoint = outside;
+    EXPECT_EQ(twin.check(request).why.what, check::endpoint_mismatch);
+    twin.context.endpoint = inside;
+    twin.context.auxiliary = {};
+    EXPECT_EQ(twin.check(request).why.what, check::identity_missing);
+    token_view other = w.derive(credential, read_request("/x/b"));
+    twin.context.auxiliary = std::span<const token_view>(&bob, 1);
+    EXPECT_EQ(twin.check(other).why.what, check::identity_missing);
+    twin.context.dynamic = nullptr;
+    EXPECT_EQ(twin.check(request).why.what, check::dynamic_unavailable);
+    const std::uint8_t reject[] = {0};
+    frame_spec refusing = read_request("/x/a");
+    refusing.add_capvm(reject);  // the request adds a program of its own, checked first
+    refusing.inherit_constraints(credential.leaf());
+    twin.context.dynamic = &evaluator;
+    EXPECT_EQ(twin.check(w.derive(credential, refusing, false)).why.what,
+              check::dynamic_rejected);
+    auto accepted = twin.check(request);
+    EXPECT_TRUE(accepted.accepted);
+    EXPECT_EQ(accepted.reused, 2u);
+}
+
+TEST(caplets, a_verified_prefix_needs_the_same_extension_rule_and_room) {
+    workshop w;
+    const std::uint8_t big[4] = {1, 2, 3, 4};
+    const std::uint8_t small[2] = {1, 2};
+    frame_spec parent;
+    parent.add_extension(7, big);
+    token_view token = w.derive(w.mint(root_spec()), parent);
+    frame_spec child;
+    child.add_extension(7, small);
+    twin_verifier twin(w.key());
+    twin.context = at(0);
+    twin.context.extensions = same_type_smaller_body;
+    EXPECT_TRUE(twin.check(w.derive(token, child)).accepted);
+    ASSERT_EQ(twin.prefix().frames(), 2u);
+    EXPECT_EQ(twin.check(w.derive(token, child)).reused, 2u);
+    // Under another rule the remembered links mean nothing: verified in full (and refused).
+    twin.context.extensions = nullptr;
+    frame_spec grandchild;
+    grandchild.add_extension(7, small);
+    token_view deeper = w.derive(w.derive(token, child), grandchild);
+    EXPECT_EQ(twin.check(deeper).why.what, check::not_a_subset);
+    EXPECT_EQ(twin.prefix().frames(), 2u);
+
+    // A prefix larger than the storage, or with more than max_frames frames, is not remembered.
+    std::uint8_t tiny_storage[16];
+    verified_prefix tiny(tiny_storage);
+    verify_context context = at(0);
+    context.prefix = &tiny;
+    token_view alice = w.derive(w.mint(root_spec()), path_spec("/home/alice", rights::read));
+    EXPECT_TRUE(verify(w.key(), w.derive(alice, read_request("/home/alice/x")), context));
+    EXPECT_TRUE(tiny.empty());
+    std::vector<std::uint8_t> roomy_storage(4096);
+    verified_prefix roomy(roomy_storage);
+    context.prefix = &roomy;
+    token_view deep = alice;
+    for (std::size_t i = 0; i < verified_prefix::max_frames; ++i)
+        deep = w.derive(deep, path_spec("/home/alice", rights::read));
+    EXPECT_TRUE(verify(w.key(), w.derive(deep, read_request("/home/alice/x")), context));
+    EXPECT_TRUE(roomy.empty());
+    // Nothing is remembered without storage at all.
+    verified_prefix none;
+    context.prefix = &none;
+    EXPECT_TRUE(verify(w.key(), w.derive(alice, read_request("/home/alice/x")), context));
+    EXPECT_TRUE(none.empty());
+    EXPECT_EQ(none.capacity(), 0u);
+}
+
+TEST(caplets, an_encryption_token_verifies_alike_from_a_verified_prefix) {
+    workshop w;
+    token_view alice = w.derive(w.mint(root_spec()), path_spec("/home/alice", rights::read));
+    frame_spec encrypt;
+    encrypt.add_encrypt();
+    token_view encryption = w.derive(alice, encrypt);
+    std::vector<std::uint8_t> storage(512);
+    verified_prefix prefix(storage);
+    verify_context context = at(0);
+    context.prefix = &prefix;
+    auto first = verify_encryption_token(w.key(), encryption, context);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(prefix.frames(), 2u);
+    auto second = verify_encryption_token(w.key(), encryption, context);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(*first, *second);
+    EXPECT_EQ(*first, encryption.tag());
 }
 
 }  // namespace

@@ -179,9 +179,9 @@ public:
 
 private:
     // CAPLets' part of serving each captured request, as node::handle_request does it: the token
-    // parse, verify_request with a replay store that sees the requests in order, and the holder
-    // tag (the chain up to the credential frame: one HMAC per frame before the leaf). The packets
-    // are copied and their envelopes parsed first, outside the timed pass.
+    // parse and verify_request with a replay store that sees the requests in order and a verified
+    // prefix (the caller's credential, remembered by its bytes), which also yields the holder tag.
+    // The packets are copied and their envelopes parsed first, outside the timed pass.
     std::optional<verification_cost> verify() {
         const capture_header& header = *reinterpret_cast<const capture_header*>(capture_.data());
         if (header.used > capture_.size() - records_offset)
@@ -209,6 +209,11 @@ private:
         clock_gettime(CLOCK_REALTIME, &wall);
         std::uint64_t verified = 0;
         std::uint8_t mix = 0;
+        // As the serving node does (docs/remote.md, "Verified credentials"): the caller's
+        // credential frames are verified once and remembered by their exact bytes; each request
+        // then costs the request frame's HMAC, and verification hands back the holder tag.
+        std::vector<std::uint8_t> prefix_storage(512);
+        caplets::verified_prefix prefix(prefix_storage);
         const std::uint64_t start = process_cpu_ns();
         for (byte_view body : tokens) {
             auto token = caplets::token_view::parse(body);
@@ -217,17 +222,16 @@ private:
             caplets::verify_context context;
             context.now = static_cast<std::uint64_t>(wall.tv_sec);
             context.sequences = &sequences;
-            auto granted = caplets::verify_request(key_, *token, context);
+            context.prefix = &prefix;
+            caplets::verification_details details;
+            auto granted = caplets::verify_request(key_, *token, context, &details);
             if (!granted)
                 continue;
-            caplets::tag_bytes holder = crypto::hmac_sha256::mac(key_.bytes, token->frame_bytes(0));
-            for (std::size_t f = 1; f + 1 < token->frame_count(); ++f)
-                holder = crypto::hmac_sha256::mac(holder, token->frame_bytes(f));
-            mix ^= holder[0];
+            mix ^= details.holder[0];
             ++verified;
         }
         const std::uint64_t spent = process_cpu_ns() - start;
-        // The holder tags must be computed: their bytes leave through a volatile store.
+        // The holder tags must be used: their bytes leave through a volatile store.
         *static_cast<volatile std::uint8_t*>(&holder_sink_) = mix;
         if (verified != header.count)
             return std::nullopt;

@@ -11,13 +11,15 @@ struct pending_sequence {
     std::uint64_t number;
 };
 
-// State of one verification: the main token's chain tags, sequence numbers to record.
+// State of one verification: the main token's chain tags, sequence numbers to record, how many
+// leading frames of the main token came from context.prefix.
 struct session {
     const secret_key& secret;
     const verify_context& context;
     tag_bytes main_tag{};
     pending_sequence sequences[1 + 8]{};
     std::size_t sequence_count = 0;
+    std::size_t reused_frames = 0;
 };
 
 reason failed(check what, std::size_t token_index, std::size_t frame_index, int capability = -1,
@@ -45,13 +47,96 @@ bool paths_valid(const frame& f, int& bad) {
     return true;
 }
 
+}  // namespace
+
+namespace detail {
+
+// The only code that reads or fills a verified_prefix (see its comment in caplets.hpp).
+struct prefix_access {
+    // When `prefix` holds leading frames of `token` (byte for byte, and at least one frame is
+    // left after them) remembered under the same extension rule, copies their tags into `tags`
+    // and returns how many; otherwise 0. Frame bytes are public (they travel in every request),
+    // so they are compared with memcmp; the tags are never compared here.
+    static std::size_t reuse(const verified_prefix& prefix, const token_view& token,
+                             extension_rule extensions, std::span<tag_bytes> tags) {
+        const std::size_t count = prefix.frames_;
+        if (count == 0 || token.frame_count() <= count || prefix.extensions_ != extensions)
+            return 0;
+        std::size_t offset = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+            byte_view frame_range = token.frame_bytes(i);
+            if (frame_range.size() != prefix.sizes_[i] ||
+                std::memcmp(frame_range.data(), prefix.storage_.data() + offset,
+                            frame_range.size()) != 0)
+                return 0;
+            offset += frame_range.size();
+        }
+        for (std::size_t i = 0; i < count; ++i)
+            tags[i] = prefix.tags_[i];
+        return count;
+    }
+
+    // After `token` passed every check: remembers its frames before the leaf with their tags,
+    // unless it holds exactly those already or they do not fit.
+    static void remember(verified_prefix& prefix, const token_view& token,
+                         std::span<const tag_bytes> tags, extension_rule extensions,
+                         std::size_t reused_frames) {
+        const std::size_t count = token.frame_count() - 1;
+        if (count == 0 || count > verified_prefix::max_frames || reused_frames == count)
+            return;
+        std::size_t total = 0;
+        for (std::size_t i = 0; i < count; ++i)
+            total += token.frame_bytes(i).size();
+        if (total > prefix.storage_.size())
+            return;
+        prefix.clear();
+        std::size_t offset = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+            byte_view frame_range = token.frame_bytes(i);
+            std::memcpy(prefix.storage_.data() + offset, frame_range.data(), frame_range.size());
+            offset += frame_range.size();
+            prefix.sizes_[i] = frame_range.size();
+            prefix.tags_[i] = tags[i];
+        }
+        prefix.extensions_ = extensions;
+        prefix.frames_ = count;
+    }
+};
+
+}  // namespace detail
+
+void verified_prefix::clear() {
+    amb::crypto::secure_zero(storage_);
+    amb::crypto::secure_zero(std::span<std::uint8_t>(tags_[0].data(), sizeof tags_));
+    for (std::size_t& size : sizes_)
+        size = 0;
+    extensions_ = nullptr;
+    frames_ = 0;
+}
+
+namespace {
+
 // Tag chain, revocation of the token and its ancestors, every derivation link. With
 // `compare_tag` false the token's own tag is ignored (an encryption token travels without it).
-amb::result<void, reason> check_chain(const session& s, const token_view& token,
+// For the main token (index 0) with context.prefix, the chain starts after the frames the prefix
+// holds (s.reused_frames): their tags are the remembered ones, and the checks that depend on
+// those frames alone (frame 0's paths, the links between them) passed when they were remembered.
+// Revocation is checked for every tag, remembered or not, so the outcome and the reason are
+// those of a verification in full.
+amb::result<void, reason> check_chain(session& s, const token_view& token,
                                       std::size_t token_index, std::span<tag_bytes> tags,
                                       bool compare_tag = true) {
     std::size_t last = token.frame_count() - 1;
-    chain_tags(s.secret, token, tags);
+    std::size_t known = 0;
+    if (token_index == 0 && s.context.prefix != nullptr)
+        known = detail::prefix_access::reuse(*s.context.prefix, token, s.context.extensions, tags);
+    s.reused_frames = token_index == 0 ? known : s.reused_frames;
+    // The chain from the last known tag on: tag_i = HMAC(tag_{i-1}, frame_i), tag_0 from the
+    // secret (as chain_tags computes it).
+    for (std::size_t i = known; i <= last; ++i)
+        tags[i] = amb::crypto::hmac_sha256::mac(i == 0 ? byte_view(s.secret.bytes)
+                                                       : byte_view(tags[i - 1]),
+                                                token.frame_bytes(i));
     if (compare_tag && !amb::crypto::constant_time_equal(tags[last], token.tag()))
         return amb::failure{failed(check::bad_tag, token_index, last)};
     if (s.context.revoked != nullptr)
@@ -59,9 +144,9 @@ amb::result<void, reason> check_chain(const session& s, const token_view& token,
             if (s.context.revoked->contains(tags[i]))
                 return amb::failure{failed(check::revoked, token_index, i)};
     int bad = -1;
-    if (!paths_valid(token.frame_at(0), bad))
+    if (known == 0 && !paths_valid(token.frame_at(0), bad))
         return amb::failure{failed(check::bad_path, token_index, 0, bad)};
-    for (std::size_t i = 1; i <= last; ++i) {
+    for (std::size_t i = known > 0 ? known : 1; i <= last; ++i) {
         auto link = check_derivation(token.frame_at(i - 1), token.frame_at(i),
                                      s.context.extensions);
         if (!link) {
@@ -203,15 +288,29 @@ amb::result<void, reason> commit_sequences(const session& s, std::size_t frames)
     return {};
 }
 
-}  // namespace
+// After the main token passed every check: refills context.prefix, reports the details.
+void finish(const session& s, const token_view& token, std::span<const tag_bytes> tags,
+            verification_details* details) {
+    if (s.context.prefix != nullptr)
+        detail::prefix_access::remember(*s.context.prefix, token, tags, s.context.extensions,
+                                        s.reused_frames);
+    if (details != nullptr) {
+        const std::size_t last = token.frame_count() - 1;
+        details->holder = tags[last > 0 ? last - 1 : 0];
+        details->reused_frames = s.reused_frames;
+    }
+}
 
-amb::result<granted, reason> verify(const secret_key& secret, const token_view& token,
-                                    const verify_context& context) {
-    session s{secret, context};
-    if (context.auxiliary.size() > 8)
-        return amb::failure{failed(check::malformed, context.auxiliary.size(), 0)};
-    tag_bytes tags[max_frames];
-    std::span<tag_bytes> chain(tags, token.frame_count());
+// The chain tags are secrets (tags of bearer tokens): no copy stays on the stack.
+void wipe(std::span<tag_bytes> tags) {
+    amb::crypto::secure_zero(std::span<std::uint8_t>(tags.data()->data(), tags.size_bytes()));
+}
+
+amb::result<granted, reason> verify_main(session& s, const token_view& token,
+                                         std::span<tag_bytes> chain,
+                                         verification_details* details) {
+    if (s.context.auxiliary.size() > 8)
+        return amb::failure{failed(check::malformed, s.context.auxiliary.size(), 0)};
     auto linked = check_chain(s, token, 0, chain);
     if (!linked)
         return amb::failure{linked.error()};
@@ -223,7 +322,21 @@ amb::result<granted, reason> verify(const secret_key& secret, const token_view& 
     auto recorded = commit_sequences(s, token.frame_count());
     if (!recorded)
         return amb::failure{recorded.error()};
+    finish(s, token, chain, details);
     return granted{&token.leaf(), token.frame_count()};
+}
+
+}  // namespace
+
+amb::result<granted, reason> verify(const secret_key& secret, const token_view& token,
+                                    const verify_context& context,
+                                    verification_details* details) {
+    session s{secret, context};
+    tag_bytes tags[max_frames];
+    std::span<tag_bytes> chain(tags, token.frame_count());
+    auto verified = verify_main(s, token, chain, details);
+    wipe(chain);
+    return verified;
 }
 
 amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
@@ -236,24 +349,28 @@ amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
     session s{secret, context};
     tag_bytes tags[max_frames];
     std::span<tag_bytes> chain(tags, token.frame_count());
-    auto linked = check_chain(s, token, 0, chain, false);
-    if (!linked)
-        return amb::failure{linked.error()};
-    s.main_tag = chain.back();
-    auto leaf_checked = check_leaf(s, token, 0, chain);
-    if (!leaf_checked)
-        return amb::failure{leaf_checked.error()};
-    auto recorded = commit_sequences(s, token.frame_count());
-    if (!recorded)
-        return amb::failure{recorded.error()};
-    tag_bytes shared = chain.back();
-    amb::crypto::secure_zero(std::span<std::uint8_t>(tags[0].data(), sizeof tags));
-    return shared;
+    auto checked = [&]() -> amb::result<tag_bytes, reason> {
+        auto linked = check_chain(s, token, 0, chain, false);
+        if (!linked)
+            return amb::failure{linked.error()};
+        s.main_tag = chain.back();
+        auto leaf_checked = check_leaf(s, token, 0, chain);
+        if (!leaf_checked)
+            return amb::failure{leaf_checked.error()};
+        auto recorded = commit_sequences(s, token.frame_count());
+        if (!recorded)
+            return amb::failure{recorded.error()};
+        finish(s, token, chain, nullptr);
+        return chain.back();
+    }();
+    wipe(chain);
+    return checked;
 }
 
 amb::result<const capability*, reason> verify_request(const secret_key& secret,
                                                        const token_view& token,
-                                                       const verify_context& context) {
+                                                       const verify_context& context,
+                                                       verification_details* details) {
     const frame& leaf = token.leaf();
     const capability* request = nullptr;
     for (const capability& c : leaf.capabilities)
@@ -262,7 +379,7 @@ amb::result<const capability*, reason> verify_request(const secret_key& secret,
             request = &c;
     if (request == nullptr || leaf.capabilities.size() != 1)
         return amb::failure{failed(check::not_a_request, 0, token.frame_count() - 1)};
-    auto verified = verify(secret, token, context);
+    auto verified = verify(secret, token, context, details);
     if (!verified)
         return amb::failure{verified.error()};
     return request;

@@ -134,7 +134,21 @@ struct node::serving_slot {
     std::string_view source_name() const { return {source, source_size}; }
 };
 
+// One caller's verified credential (docs/remote.md, "Verified credentials"). The name only
+// finds the slot; whether the remembered frames are used is decided by caplets on their bytes.
+struct node::verified_caller {
+    char caller[max_node_name] = {};
+    std::size_t caller_size = 0;
+    std::uint64_t used = 0; // verified_clock_ when a request through this slot was accepted
+    std::optional<caplets::verified_prefix> prefix;
+
+    std::string_view caller_name() const { return {caller, caller_size}; }
+};
+
 namespace {
+
+// Bounds node_config::verified_callers (the memory is verified_callers × credential bytes).
+constexpr std::size_t max_verified_callers = 4096;
 
 constexpr std::size_t round_up(std::size_t size) {
     return (size + 7) & ~std::size_t{7};
@@ -175,15 +189,6 @@ incident about(incident_kind kind, link_id link = 0xffff, std::string_view sourc
     what.service = service;
     what.procedure = procedure;
     return what;
-}
-
-// The tag of the frame before the leaf (the caller's credential), from the node's key: the chain
-// up to that frame only, one HMAC per frame.
-caplets::tag_bytes holder_tag_of(const caplets::secret_key& key, const caplets::token_view& token) {
-    caplets::tag_bytes tag = crypto::hmac_sha256::mac(key.bytes, token.frame_bytes(0));
-    for (std::size_t i = 1; i + 1 < token.frame_count(); ++i)
-        tag = crypto::hmac_sha256::mac(tag, token.frame_bytes(i));
-    return tag;
 }
 
 bool has_sequence(const caplets::frame& leaf) {
@@ -237,8 +242,12 @@ config_error node::prepare() {
         if (!valid_node_name(route.destination))
             return config_error::bad_name;
     if (c.max_message_size < 1024 || c.max_message_size > (std::size_t{1} << 30) ||
-        c.max_serving == 0 || c.max_calls == 0 || c.hop_limit == 0)
+        c.max_serving == 0 || c.max_calls == 0 || c.hop_limit == 0 ||
+        c.verified_callers > max_verified_callers ||
+        c.verified_credential_bytes > c.max_message_size)
         return config_error::bad_sizes;
+    if (c.verification_key == nullptr)
+        config_.verified_callers = 0; // verifies nothing: remembers nothing
 
     const std::size_t message = round_up(c.max_message_size);
     std::size_t credential_bytes = 0;
@@ -247,14 +256,18 @@ config_error node::prepare() {
             return config_error::bad_name;
         credential_bytes += round_up(credential.token.size());
     }
-    // receive, send, call, frame; three per serving slot; the credentials.
-    const std::size_t total = message * (4 + 3 * c.max_serving) + credential_bytes;
+    const std::size_t verified_bytes = c.verified_callers * round_up(c.verified_credential_bytes);
+    // receive, send, call, frame; three per serving slot; the credentials; verified credentials.
+    const std::size_t total = message * (4 + 3 * c.max_serving) + credential_bytes + verified_bytes;
     memory_.reset(new (std::nothrow) std::uint64_t[total / 8]());
     peers_.reset(new (std::nothrow) peer[c.credentials.size()]);
     exports_.reset(new (std::nothrow) export_entry[c.max_exports]);
     calls_.reset(new (std::nothrow) pending_call[c.max_calls]);
     serving_.reset(new (std::nothrow) serving_slot[c.max_serving]);
-    if (!memory_ || !peers_ || !exports_ || !calls_ || !serving_)
+    if (c.verified_callers > 0)
+        verified_.reset(new (std::nothrow) verified_caller[c.verified_callers]);
+    if (!memory_ || !peers_ || !exports_ || !calls_ || !serving_ ||
+        (c.verified_callers > 0 && !verified_))
         return config_error::out_of_memory;
     if (c.sequences != nullptr) {
         sequences_ = c.sequences;
@@ -283,6 +296,10 @@ config_error node::prepare() {
         slot.response.emplace(take(message));
         slot.spare.emplace(take(message));
     }
+    for (std::size_t i = 0; i < c.verified_callers; ++i)
+        verified_[i].prefix.emplace(take(c.verified_credential_bytes));
+    if (c.verification_key != nullptr)
+        verified_under_.bytes = c.verification_key->bytes;
     for (std::size_t i = 0; i < c.credentials.size(); ++i) {
         const credential_entry& credential = c.credentials[i];
         peer& target = peers_[i];
@@ -319,6 +336,37 @@ byte_span node::scratch() {
     return {send_buffer_.data(),
             static_cast<std::size_t>(frame_buffer_.data() + frame_buffer_.size() -
                                      send_buffer_.data())};
+}
+
+node::verified_caller* node::verified_slot(std::string_view caller) {
+    if (!verified_)
+        return nullptr;
+    // Remembered credentials hold only under the key they were verified with: if the key
+    // changed in place, forget them all (constant time: the key is a secret).
+    if (!crypto::constant_time_equal(verified_under_.bytes, config_.verification_key->bytes)) {
+        for (std::size_t i = 0; i < config_.verified_callers; ++i) {
+            verified_[i].prefix->clear();
+            verified_[i].caller_size = 0;
+            verified_[i].used = 0;
+        }
+        verified_under_.bytes = config_.verification_key->bytes;
+    }
+    verified_caller* oldest = &verified_[0];
+    for (std::size_t i = 0; i < config_.verified_callers; ++i) {
+        verified_caller& slot = verified_[i];
+        if (slot.caller_name() == caller)
+            return &slot;
+        if (slot.used < oldest->used)
+            oldest = &slot;
+    }
+    return oldest;
+}
+
+std::size_t node::verified_credentials() const {
+    std::size_t count = 0;
+    for (std::size_t i = 0; verified_ && i < config_.verified_callers; ++i)
+        count += verified_[i].prefix->empty() ? 0 : 1;
+    return count;
 }
 
 bool node::must_encrypt(std::string_view caller) const {
@@ -654,18 +702,29 @@ void node::handle_request(link_id link, const envelope_view& packet) {
     if (slot == nullptr)
         return refuse(incident_kind::busy, status_code::busy);
 
+    // The caller's verified credential, if any: caplets uses it only when the request carries
+    // exactly its bytes, and refills it only when the request passes every check.
+    verified_caller* remembered = verified_slot(packet.source);
     caplets::verify_context context;
     context.now = clock_.unix_microseconds() / 1000000;
     context.revoked = config_.revoked;
     context.sequences = sequences_;
-    auto granted = caplets::verify_request(*config_.verification_key, *token, context);
+    context.prefix = remembered != nullptr ? &*remembered->prefix : nullptr;
+    caplets::verification_details details;
+    auto granted = caplets::verify_request(*config_.verification_key, *token, context, &details);
     if (!granted) {
         what.token = granted.error();
         return refuse(incident_kind::request_denied, status_code::denied);
     }
-    // Verified: from here on, errors are authenticated with the caller's credential tag.
-    // TODO(perf): verify_request computed this chain already; caplets could return it.
-    const caplets::tag_bytes holder_tag = holder_tag_of(*config_.verification_key, *token);
+    if (remembered != nullptr) {
+        // The slot is this caller's now (it may have been the least recently used one).
+        std::memcpy(remembered->caller, packet.source.data(), packet.source.size());
+        remembered->caller_size = packet.source.size();
+        remembered->used = ++verified_clock_;
+    }
+    // Verified: from here on, errors are authenticated with the caller's credential tag, which
+    // verification computed (the chain up to the frame before the request).
+    const caplets::tag_bytes holder_tag = details.holder;
     const caplets::tag_bytes request_tag = token->tag();
     auto refuse_verified = [&](incident_kind kind, status_code status) {
         ++counters_.requests_refused;
@@ -729,6 +788,8 @@ void node::handle_request(link_id link, const envelope_view& packet) {
     ++counters_.requests_accepted;
     if (sealed)
         ++counters_.requests_sealed;
+    if (details.reused_frames > 0)
+        ++counters_.requests_from_verified_credential;
     slot->busy = true;
     slot->work.start();
     // A procedure that completes at once is answered at once; others from poll().

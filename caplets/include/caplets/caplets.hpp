@@ -7,7 +7,9 @@
 // deriving into caller buffers, the subset rules, and verification of a request with its
 // auxiliary tokens, which reports *why* a token was rejected (`reason`: which token, which frame,
 // which check, which capability or constraint). No exceptions, no allocation: verification runs
-// in a few hundred bytes of stack on a Cortex-M.
+// in a few hundred bytes of stack on a Cortex-M. A verifier that receives many tokens derived
+// from the same one (a serving node: a caller's credential plus one request frame) can keep a
+// `verified_prefix` per sender and verify only the frames after it, with the same outcome.
 //
 // Lifetimes: a token_view and everything read through it point into the caller's buffer, which
 // must outlive them. Thread-safety: all functions are reentrant; the state objects
@@ -301,6 +303,64 @@ public:
     virtual bool accepts(byte_view bytecode, const token_view& token) = 0;
 };
 
+// --- verified prefixes -----------------------------------------------------------------------------
+
+namespace detail {
+struct prefix_access;
+}  // namespace detail
+
+/// The leading frames of a token that verified, kept by a verifier that sees many tokens derived
+/// from one token, so that it verifies only the frames after them: a serving node receives every
+/// request of a caller as the caller's credential plus one request frame (docs/remote.md,
+/// "Verified credentials"). Give it to verification through `verify_context::prefix`.
+///
+/// It memoises what verification computes from the secret and those frames *alone*: their exact
+/// bytes, their chain tags, and that frame 0's paths and the derivation links between them passed
+/// (under the extension rule of that verification). A token reuses it only when its first
+/// frames() frames are byte for byte the remembered ones, it has at least one frame more, and the
+/// extension rule is the same. Everything else is still checked for every token: the tags of the
+/// frames after the prefix and the token's tag, revocation of every tag of the chain (the
+/// remembered ones included), the link from the prefix to the next frame, and the leaf's
+/// constraints (expiry, sequence, endpoint, CapVM, ...), so a token is accepted or refused, for
+/// the same reason, exactly as without it.
+///
+/// Verification fills it, replacing and wiping what it held, after a token of two or more frames
+/// passed every check, with that token's frames before the leaf (when they fit and it did not
+/// already hold exactly those); a refused token leaves it unchanged. It is valid only for the
+/// secret it was filled under: clear() it when the secret changes (verification cannot tell).
+///
+/// Memory: the frame bytes live in `storage`, given by the owner, which must outlive this object;
+/// its size bounds the prefixes remembered (longer ones are simply verified in full every time).
+/// The tags, secrets (tags of bearer tokens), live inline: at most max_frames. Both are wiped by
+/// clear() and on destruction. No allocation; not copyable; not synchronised.
+class verified_prefix {
+public:
+    static constexpr std::size_t max_frames = 4;
+
+    /// Holds nothing and never remembers anything.
+    verified_prefix() = default;
+    explicit verified_prefix(std::span<std::uint8_t> storage) : storage_(storage) {}
+    ~verified_prefix() { clear(); }
+    verified_prefix(const verified_prefix&) = delete;
+    verified_prefix& operator=(const verified_prefix&) = delete;
+
+    /// The number of frames remembered (0: none).
+    std::size_t frames() const { return frames_; }
+    bool empty() const { return frames_ == 0; }
+    /// The most frame bytes it can remember.
+    std::size_t capacity() const { return storage_.size(); }
+    /// Forgets the prefix; wipes its bytes and tags.
+    void clear();
+
+private:
+    friend struct detail::prefix_access;
+    std::span<std::uint8_t> storage_;
+    std::size_t frames_ = 0;
+    std::size_t sizes_[max_frames]{};
+    tag_bytes tags_[max_frames]{};
+    extension_rule extensions_ = nullptr;
+};
+
 /// What the verifier knows about the request it is checking.
 struct verify_context {
     std::uint64_t now = 0;  ///< Unix seconds
@@ -312,6 +372,21 @@ struct verify_context {
     sequence_store* sequences = nullptr;
     dynamic_evaluator* dynamic = nullptr;
     extension_rule extensions = nullptr;
+    /// Optional: a verified prefix of the main token to start from, refilled after success (see
+    /// verified_prefix). Auxiliary tokens are always verified in full.
+    verified_prefix* prefix = nullptr;
+};
+
+/// What verification computed on the way, for verifiers that need more than the grant: an
+/// optional out-parameter of verify() and verify_request(), written only on success.
+struct verification_details {
+    /// The holder's tag: the chain tag of the frame before the leaf, i.e. of the token the leaf
+    /// was derived from (for a one-frame token, its own tag). It keys the sequence store, and a
+    /// serving node authenticates its answers with it. A secret (the tag of a bearer token):
+    /// wipe it when done.
+    tag_bytes holder{};
+    /// Leading frames taken from `verify_context::prefix` instead of recomputed (0: in full).
+    std::size_t reused_frames = 0;
 };
 
 /// What a verified token grants: the capabilities of its leaf frame.
@@ -323,12 +398,16 @@ struct granted {
 /// Verifies `token` against `secret`: the tag chain (constant-time compare), every derivation
 /// link, revocation of the token and its ancestors, and the constraints of the leaf frame
 /// (with the auxiliary tokens of `context`, themselves verified the same way). A `sequence`
-/// constraint is recorded only when everything else has passed.
+/// constraint is recorded only when everything else has passed. With `context.prefix`, starts
+/// from a verified prefix when it matches and refills it after success (same outcome either
+/// way). `details`, when given, receives what was computed on the way (only on success).
 amb::result<granted, reason> verify(const secret_key& secret, const token_view& token,
-                                    const verify_context& context);
+                                    const verify_context& context,
+                                    verification_details* details = nullptr);
 
 /// Key exchange, origin side: verifies an encryption token that arrived *without* its tag (the
-/// tag field is ignored: it never crosses the network) exactly as verify() would, requires its
+/// tag field is ignored: it never crosses the network) exactly as verify() would (including the
+/// use of `context.prefix`), requires its
 /// leaf frame to hold only the encrypt capability, and returns the tag the origin computes,
 /// which the holder also knows and nobody else does: the shared secret of the channel.
 amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
@@ -336,8 +415,11 @@ amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
                                                        const verify_context& context);
 
 /// verify() and also require that the leaf frame holds a request (path or call); returns it.
+/// A serving node typically passes `details` for the holder tag (the key of its answers) and a
+/// per-caller `context.prefix` (see verified_prefix).
 amb::result<const capability*, reason> verify_request(const secret_key& secret,
                                                        const token_view& token,
-                                                       const verify_context& context);
+                                                       const verify_context& context,
+                                                       verification_details* details = nullptr);
 
 }  // namespace caplets

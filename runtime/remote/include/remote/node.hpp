@@ -15,7 +15,9 @@
 //         next_deadline().
 //
 // Portable: no sockets, no clock reads (`clock_source`), no allocation after `create` (frames
-// of serving tasks come from the task allocator). Links are numbers the port assigns; the node
+// of serving tasks come from the task allocator). A serving node remembers the verified
+// credential of its recent callers (`node_config::verified_callers`) and then verifies only the
+// request frame of their requests, with the same outcome as a full verification. Links are numbers the port assigns; the node
 // sends through `link_output`. Everything received is untrusted: a packet that fails any check
 // is dropped or answered with a coarse error and reported once to the `incident_sink`, and
 // leaves the node's state as it was (apart from counters).
@@ -176,6 +178,16 @@ struct node_config {
     /// Outgoing calls in flight at once.
     std::size_t max_calls = 64;
     std::size_t max_exports = 16;
+    /// Verified credentials (docs/remote.md, "Verified credentials"): for up to this many
+    /// callers (least recently verified replaced first), the node remembers the credential
+    /// frames of the last request it accepted, byte for byte with their chain tags, and verifies
+    /// only the request frame of a request that carries exactly those bytes again. Requests are
+    /// accepted and refused exactly as in full verification. 0: every request in full. At most
+    /// 4096; ignored (0) without a verification key.
+    std::size_t verified_callers = 16;
+    /// Bytes of credential frames remembered per caller (allocated at create; at most
+    /// max_message_size); a longer credential is verified in full every time.
+    std::size_t verified_credential_bytes = 512;
     std::uint8_t hop_limit = default_hop_limit;
     loop_clock::duration call_timeout = std::chrono::seconds(5);
 };
@@ -195,6 +207,8 @@ struct node_counters {
     std::uint64_t requests_accepted = 0; ///< verified and handed to a service
     std::uint64_t requests_refused = 0;  ///< any reason, before the service
     std::uint64_t requests_sealed = 0;   ///< accepted requests whose call was sealed
+    /// Accepted requests whose credential frames were not recomputed (verified credentials).
+    std::uint64_t requests_from_verified_credential = 0;
     std::uint64_t replies_sent = 0;
     std::uint64_t errors_sent = 0;
     std::uint64_t calls_issued = 0;
@@ -254,10 +268,13 @@ public:
     const node_counters& counters() const { return counters_; }
     std::size_t calls_in_flight() const;
     std::size_t requests_in_service() const;
+    /// Callers whose credential is remembered now (at most node_config::verified_callers).
+    std::size_t verified_credentials() const;
 
 private:
     struct pending_call;
     struct serving_slot;
+    struct verified_caller;
     struct export_entry {
         std::string_view name;
         exported_service* service;
@@ -288,6 +305,9 @@ private:
                      byte_view body, const caplets::tag_bytes* holder_tag,
                      const caplets::tag_bytes* request_tag, const pair_key* seal_key = nullptr);
     bool must_encrypt(std::string_view caller) const;
+    // The remembered credential of `caller`, or the slot a new one would take (free, else the
+    // least recently verified); null when the cache is off.
+    verified_caller* verified_slot(std::string_view caller);
     byte_span scratch();
     void complete(pending_call& call, std::optional<call_error> error);
     void report(incident what);
@@ -311,6 +331,12 @@ private:
     std::unique_ptr<serving_slot[]> serving_;
     std::unique_ptr<bounded_sequence_store> own_sequences_;
     caplets::sequence_store* sequences_ = nullptr;
+    // Verified credentials: after memory_, so that they are wiped while their storage exists.
+    std::unique_ptr<verified_caller[]> verified_;
+    std::uint64_t verified_clock_ = 0;
+    // The verification key the remembered credentials were verified under: compared with the
+    // configured key before each request; any difference forgets them all.
+    caplets::secret_key verified_under_;
     std::uint64_t next_correlation_ = 1;
     std::uint64_t last_sequence_ = 0;
 };
