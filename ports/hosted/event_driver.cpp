@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <new>
 #include <cstdint>
 #include <utility>
 
@@ -139,6 +140,50 @@ void event_driver::wake() noexcept {
     std::uint64_t one = 1;
     // EAGAIN means the counter is saturated: the loop is already due to wake.
     while (::write(wakeup_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+}
+
+descriptor_set::~descriptor_set() {
+    for (auto& watched : watches_)
+        driver_->unwatch(watched->watch);
+}
+
+bool descriptor_set::contains(int fd) const noexcept {
+    for (const auto& watched : watches_)
+        if (watched->watch.fd == fd)
+            return true;
+    return false;
+}
+
+result<void, int> descriptor_set::watch(int fd, std::uint32_t events, void* item) noexcept {
+    for (auto& watched : watches_) {
+        if (watched->watch.fd != fd)
+            continue;
+        watched->item = item;
+        return driver_->modify(watched->watch, events);
+    }
+    std::unique_ptr<entry> added(new (std::nothrow) entry{{}, this, item});
+    if (added == nullptr)
+        return failure{ENOMEM};
+    added->watch.fd = fd;
+    added->watch.context = added.get();
+    added->watch.ready = [](void* context, std::uint32_t ready_events) noexcept {
+        auto& watched = *static_cast<entry*>(context);
+        watched.set->ready_(watched.set->owner_, watched.item, ready_events);
+    };
+    if (auto registered = driver_->watch(added->watch, events); !registered)
+        return failure{registered.error()};
+    watches_.push_back(std::move(added));
+    return {};
+}
+
+void descriptor_set::unwatch(int fd) noexcept {
+    for (auto it = watches_.begin(); it != watches_.end(); ++it) {
+        if ((*it)->watch.fd != fd)
+            continue;
+        driver_->unwatch((*it)->watch);
+        watches_.erase(it);
+        return;
     }
 }
 

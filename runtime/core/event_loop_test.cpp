@@ -288,4 +288,52 @@ TEST(hosted_event_driver, watched_descriptors_wake_the_loop_and_run_their_functi
     ::close(fds[1]);
 }
 
+
+// A descriptor_set watches by number: the ready function gets the set's owner and the
+// descriptor's item; watching again replaces the item; unwatched descriptors stay silent.
+TEST(hosted_event_driver, descriptor_sets_watch_by_number) {
+    auto driver = hosted::event_driver::create();
+    ASSERT_TRUE(driver);
+    int first[2], second[2];
+    ASSERT_EQ(::pipe(first), 0);
+    ASSERT_EQ(::pipe(second), 0);
+    struct seen {
+        int owner_marker = 7;
+        std::vector<int> items;
+    } state;
+    int item_a = 1, item_b = 2, item_c = 3;
+    {
+        hosted::descriptor_set set(
+            *driver,
+            [](void* owner, void* item, std::uint32_t events) noexcept {
+                auto& s = *static_cast<seen*>(owner);
+                EXPECT_EQ(s.owner_marker, 7);
+                EXPECT_TRUE(events & EPOLLIN);
+                s.items.push_back(*static_cast<int*>(item));
+            },
+            &state);
+        ASSERT_TRUE(set.watch(first[0], EPOLLIN, &item_a));
+        ASSERT_TRUE(set.watch(second[0], EPOLLIN, &item_b));
+        ASSERT_TRUE(set.watch(first[0], EPOLLIN, &item_c));  // replaces item_a
+        EXPECT_EQ(set.size(), 2u);
+        EXPECT_TRUE(set.contains(second[0]));
+        char byte = 1;
+        ASSERT_EQ(::write(first[1], &byte, 1), 1);
+        driver->wait(loop_clock::time_point::max());
+        EXPECT_EQ(state.items, std::vector<int>{3});
+        set.unwatch(first[0]);
+        EXPECT_FALSE(set.contains(first[0]));
+        ASSERT_EQ(::write(second[1], &byte, 1), 1);
+        driver->wait(loop_clock::time_point::max());
+        EXPECT_EQ(state.items, (std::vector<int>{3, 2}));
+    }
+    // The set is gone: its descriptors no longer wake the driver.
+    state.items.clear();
+    driver->wake();
+    driver->wait(loop_clock::time_point::max());
+    EXPECT_TRUE(state.items.empty());
+    for (int fd : {first[0], first[1], second[0], second[1]})
+        ::close(fd);
+}
+
 }  // namespace amb

@@ -2,7 +2,6 @@
 
 #include <sys/epoll.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <new>
 #include <utility>
@@ -19,39 +18,26 @@ result<std::unique_ptr<io_driver>, int> io_driver::create() noexcept {
     return created;
 }
 
-io_driver::~io_driver() {
-    for (auto& entry : watches_)
-        driver_.unwatch(entry->watch);
+io_driver::~io_driver() = default;
+
+void io_driver::ready(void* owner, void* work, std::uint32_t) noexcept {
+    auto& self = *static_cast<io_driver*>(owner);
+    auto& readable = *static_cast<loop_work*>(work);
+    // Posting here is safe: wait runs on the loop thread, and the loop polls right after.
+    if (!readable.pending())
+        self.loop_->post(readable);
 }
 
 result<void, int> io_driver::watch(int fd, event_loop& loop, loop_work& readable) noexcept {
-    for (const auto& entry : watches_)
-        if (entry->watch.fd == fd)
-            return failure{EEXIST};
-    std::unique_ptr<watched> entry(new (std::nothrow) watched{{}, &loop, &readable});
-    if (entry == nullptr)
-        return failure{ENOMEM};
-    entry->watch.fd = fd;
-    entry->watch.context = entry.get();
-    entry->watch.ready = [](void* context, std::uint32_t) noexcept {
-        auto& self = *static_cast<watched*>(context);
-        // Posting here is safe: wait runs on the loop thread, and the loop polls right after.
-        if (!self.readable->pending())
-            self.loop->post(*self.readable);
-    };
-    if (auto added = driver_.watch(entry->watch, EPOLLIN); !added)
-        return failure{added.error()};
-    watches_.push_back(std::move(entry));
-    return {};
+    if (descriptors_.contains(fd))
+        return failure{EEXIST};
+    // One driver drives one loop: every watch posts to it.
+    if (loop_ != nullptr && loop_ != &loop)
+        return failure{EINVAL};
+    loop_ = &loop;
+    return descriptors_.watch(fd, EPOLLIN, &readable);
 }
 
-void io_driver::unwatch(int fd) noexcept {
-    auto found = std::find_if(watches_.begin(), watches_.end(),
-                              [fd](const auto& entry) { return entry->watch.fd == fd; });
-    if (found == watches_.end())
-        return;
-    driver_.unwatch((*found)->watch);
-    watches_.erase(found);
-}
+void io_driver::unwatch(int fd) noexcept { descriptors_.unwatch(fd); }
 
 } // namespace amb::http_export

@@ -2,7 +2,6 @@
 
 #include <sys/epoll.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <new>
 #include <utility>
@@ -28,46 +27,20 @@ result<std::unique_ptr<io_driver>, int> io_driver::create() noexcept {
     return created;
 }
 
-io_driver::~io_driver() {
-    for (auto& entry : watches_)
-        driver_.unwatch(entry->watch);
+io_driver::~io_driver() = default;
+
+void io_driver::ready(void*, void* handler, std::uint32_t events) noexcept {
+    std::uint32_t flags = ((events & EPOLLIN) != 0 ? socket_readable : 0u) |
+                          ((events & EPOLLOUT) != 0 ? socket_writable : 0u) |
+                          ((events & (EPOLLERR | EPOLLHUP)) != 0 ? socket_error : 0u);
+    static_cast<socket_handler*>(handler)->ready(flags);
 }
 
 result<void, int> io_driver::watch(int fd, std::uint32_t interest,
                                    socket_handler& handler) noexcept {
-    for (auto& entry : watches_) {
-        if (entry->watch.fd != fd)
-            continue;
-        entry->handler = &handler;
-        if (auto changed = driver_.modify(entry->watch, epoll_events(interest)); !changed)
-            return failure{changed.error()};
-        return {};
-    }
-    std::unique_ptr<watched_socket> entry(new (std::nothrow) watched_socket{{}, &handler});
-    if (entry == nullptr)
-        return failure{ENOMEM};
-    entry->watch.fd = fd;
-    entry->watch.context = entry.get();
-    entry->watch.ready = [](void* context, std::uint32_t events) noexcept {
-        auto& self = *static_cast<watched_socket*>(context);
-        std::uint32_t flags = ((events & EPOLLIN) != 0 ? socket_readable : 0u) |
-                              ((events & EPOLLOUT) != 0 ? socket_writable : 0u) |
-                              ((events & (EPOLLERR | EPOLLHUP)) != 0 ? socket_error : 0u);
-        self.handler->ready(flags);
-    };
-    if (auto added = driver_.watch(entry->watch, epoll_events(interest)); !added)
-        return failure{added.error()};
-    watches_.push_back(std::move(entry));
-    return {};
+    return sockets_.watch(fd, epoll_events(interest), &handler);
 }
 
-void io_driver::unwatch(int fd) noexcept {
-    auto found = std::find_if(watches_.begin(), watches_.end(),
-                              [fd](const auto& entry) { return entry->watch.fd == fd; });
-    if (found == watches_.end())
-        return;
-    driver_.unwatch((*found)->watch);
-    watches_.erase(found);
-}
+void io_driver::unwatch(int fd) noexcept { sockets_.unwatch(fd); }
 
 } // namespace amb::http_import

@@ -13,6 +13,8 @@
 #include <runtime/event_loop.hpp>
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 namespace amb::hosted {
 
@@ -57,6 +59,43 @@ private:
     int wakeup_;
     int timer_;
     bool timer_armed_ = false;
+};
+
+/// Descriptors watched by number, for owners that only know descriptor numbers (libmicrohttpd's
+/// epoll descriptor, libcurl's sockets): one `descriptor_watch` per descriptor, kept here. For
+/// each ready descriptor `ready(owner, item, events)` runs as described for descriptor_watch,
+/// with the set's `owner` and the descriptor's `item`. One thread (the loop's).
+class descriptor_set {
+public:
+    using ready_function = void (*)(void* owner, void* item, std::uint32_t events) noexcept;
+
+    descriptor_set(event_driver& driver, ready_function ready, void* owner) noexcept
+        : driver_(&driver), ready_(ready), owner_(owner) {}
+    descriptor_set(const descriptor_set&) = delete;
+    descriptor_set& operator=(const descriptor_set&) = delete;
+    /// Stops watching every descriptor still in the set.
+    ~descriptor_set();
+
+    /// Watches `fd` for `events` (epoll flags, level-triggered) with `item`, or changes the
+    /// events and item of a descriptor already in the set. Error: errno (ENOMEM, or epoll_ctl's).
+    result<void, int> watch(int fd, std::uint32_t events, void* item) noexcept;
+    /// Stops watching `fd` (nothing if it is not in the set).
+    void unwatch(int fd) noexcept;
+    bool contains(int fd) const noexcept;
+    std::size_t size() const noexcept { return watches_.size(); }
+
+private:
+    struct entry {
+        descriptor_watch watch;
+        descriptor_set* set;
+        void* item;
+    };
+
+    event_driver* driver_;
+    ready_function ready_;
+    void* owner_;
+    // unique_ptr: the epoll registration points at the entry, so entries must not move.
+    std::vector<std::unique_ptr<entry>> watches_;
 };
 
 }  // namespace amb::hosted

@@ -21,7 +21,6 @@
 #include <runtime/event_loop.hpp>
 
 #include <memory>
-#include <vector>
 
 namespace amb::http_export {
 
@@ -54,21 +53,19 @@ public:
     void wait(loop_clock::time_point deadline) noexcept override { driver_.wait(deadline); }
     void wake() noexcept override { driver_.wake(); }
 
+    /// As descriptor_watcher::watch; the driver drives one loop, so every watch must name the
+    /// same `loop` (EINVAL otherwise).
     result<void, int> watch(int fd, event_loop& loop, loop_work& readable) noexcept override;
     void unwatch(int fd) noexcept override;
 
 private:
-    struct watched {
-        hosted::descriptor_watch watch;
-        event_loop* loop;
-        loop_work* readable;
-    };
-
-    explicit io_driver(hosted::event_driver driver) noexcept : driver_(std::move(driver)) {}
+    explicit io_driver(hosted::event_driver driver) noexcept
+        : driver_(std::move(driver)), descriptors_(driver_, &ready, this) {}
+    static void ready(void* owner, void* work, std::uint32_t events) noexcept;
 
     hosted::event_driver driver_;
-    // unique_ptr: the epoll registration points at the entry, so entries must not move.
-    std::vector<std::unique_ptr<watched>> watches_;
+    hosted::descriptor_set descriptors_;  // item: the loop_work to post
+    event_loop* loop_ = nullptr;          // the one loop every watch posts to
 };
 
 } // namespace amb::http_export

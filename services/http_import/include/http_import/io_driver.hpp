@@ -21,7 +21,6 @@
 #include <runtime/event_loop.hpp>
 
 #include <memory>
-#include <vector>
 
 namespace amb::http_import {
 
@@ -44,19 +43,15 @@ public:
     void unwatch(int fd) noexcept override;
 
     /// How many descriptors are watched (for tests: a finished client leaves none).
-    std::size_t watched() const noexcept { return watches_.size(); }
+    std::size_t watched() const noexcept { return sockets_.size(); }
 
 private:
-    struct watched_socket {
-        hosted::descriptor_watch watch;
-        socket_handler* handler;
-    };
-
-    explicit io_driver(hosted::event_driver driver) noexcept : driver_(std::move(driver)) {}
+    explicit io_driver(hosted::event_driver driver) noexcept
+        : driver_(std::move(driver)), sockets_(driver_, &ready, nullptr) {}
+    static void ready(void* owner, void* handler, std::uint32_t events) noexcept;
 
     hosted::event_driver driver_;
-    // unique_ptr: the epoll registration points at the entry, so entries must not move.
-    std::vector<std::unique_ptr<watched_socket>> watches_;
+    hosted::descriptor_set sockets_;  // item: the socket_handler
 };
 
 } // namespace amb::http_import
