@@ -35,6 +35,22 @@ std::size_t seal(std::span<std::uint8_t> out, std::size_t size) noexcept {
     return size + datagram_trailer_size;
 }
 
+// Header, payload and base of a data datagram; returns the bytes written (the CRC comes later,
+// after a piggybacked acknowledgement if any).
+std::size_t write_data_part(std::span<std::uint8_t> out, const data_fields& fields,
+                            std::span<const std::uint8_t> payload) noexcept {
+    write_common_header(out, datagram_kind::data, fields.session, fields.sequence);
+    write_u32(out, 12, fields.length);
+    write_u16(out, 16, fields.index);
+    write_u16(out, 18, fields.count);
+    write_u16(out, 20, fields.chunk);
+    if (!payload.empty())
+        std::memcpy(out.data() + data_header_size, payload.data(), payload.size());
+    std::size_t size = data_header_size + payload.size();
+    write_u32(out, size, fields.base);
+    return size + data_base_size;
+}
+
 bool bit(std::span<const std::uint8_t> bitmap, std::size_t index) noexcept {
     return (bitmap[index / 8] >> (index % 8) & 1u) != 0;
 }
@@ -95,6 +111,11 @@ const char* to_string(datagram_error error) noexcept {
         return "no receive buffer for a message ahead";
     }
     return "unknown datagram error";
+}
+
+std::size_t encode_data_datagram(const data_fields& fields, std::span<const std::uint8_t> payload,
+                                 std::span<std::uint8_t> out) noexcept {
+    return seal(out, write_data_part(out, fields, payload));
 }
 
 // --- storage --------------------------------------------------------------------------------
@@ -191,6 +212,7 @@ reliable_endpoint::states_of(const send_slot& slot) noexcept {
 std::optional<std::size_t> reliable_endpoint::allocate_send(std::size_t size) const noexcept {
     std::optional<std::size_t> tail;
     for (std::uint32_t s = send_oldest_; s != next_sequence_ && !tail; ++s) {
+        ++loop_steps_;
         const send_slot& slot = send_slots_[s & (config_.window - 1)];
         if (slot.state == send_state::active)
             tail = slot.offset;
@@ -257,9 +279,11 @@ void reliable_endpoint::finish(send_slot& slot, std::optional<send_failure> fail
 
 // Every message before the base is finished here (acknowledged, refused or given up).
 std::uint32_t reliable_endpoint::send_base() const noexcept {
-    for (std::uint32_t s = send_oldest_; s != next_sequence_; ++s)
+    for (std::uint32_t s = send_oldest_; s != next_sequence_; ++s) {
+        ++loop_steps_;
         if (send_slots_[s & (config_.window - 1)].state == send_state::active)
             return s;
+    }
     return next_sequence_;
 }
 
@@ -268,17 +292,16 @@ std::size_t reliable_endpoint::write_data(send_slot& slot, std::size_t index,
     std::size_t chunk = config_.mtu - data_overhead;
     std::size_t offset = index * chunk;
     std::size_t payload = slot.length - offset < chunk ? slot.length - offset : chunk;
-    write_common_header(out, datagram_kind::data, config_.session, slot.sequence);
-    write_u32(out, 12, slot.length);
-    write_u16(out, 16, static_cast<std::uint16_t>(index));
-    write_u16(out, 18, slot.count);
-    write_u16(out, 20, static_cast<std::uint16_t>(chunk));
-    if (payload > 0)
-        std::memcpy(out.data() + data_header_size, send_pool_.data() + slot.offset + offset,
-                    payload);
-    std::size_t size = data_header_size + payload;
-    write_u32(out, size, send_base());
-    size += data_base_size;
+    data_fields fields;
+    fields.session = config_.session;
+    fields.sequence = slot.sequence;
+    fields.length = slot.length;
+    fields.index = static_cast<std::uint16_t>(index);
+    fields.count = slot.count;
+    fields.chunk = static_cast<std::uint16_t>(chunk);
+    fields.base = send_base();
+    std::size_t size =
+        write_data_part(out, fields, send_pool_.subspan(slot.offset + offset, payload));
     if (ack_wanted_) {
         std::size_t body = write_ack_body(out, size, config_.mtu - datagram_trailer_size - size);
         if (body > 0) {
@@ -376,6 +399,7 @@ reliable_endpoint::check_ack_against_sends(const ack_view& view) const noexcept 
         return datagram_error::inconsistent;
     ack_entry entry;
     for (std::size_t at = 0, i = 0; i < view.count; ++i) {
+        ++loop_steps_;
         at = next_entry(view, at, entry);
         if (entry.status != ack_status::partial)
             continue;
@@ -403,15 +427,24 @@ bool reliable_endpoint::apply_ack(const ack_view& view, loop_clock::time_point n
         }
     };
     advance_entry();
+    // The messages in flight before the peer's E, counted from send_oldest_. Its E may lag far
+    // behind (sends that failed here) or, forged, be anywhere before our next sequence number:
+    // only a position within the messages in flight means something.
+    std::uint32_t finished_below = view.expected - send_oldest_;
+    if (finished_below > next_sequence_ - send_oldest_)
+        finished_below = 0;
     for (std::uint32_t s = send_oldest_; s != next_sequence_; ++s) {
+        ++loop_steps_;
         send_slot& slot = send_slot_of(s);
         // Entries for sequences before this one concern messages no longer active.
-        while (have_entry && sequence_distance(entry.sequence, s) < 0)
+        while (have_entry && sequence_distance(entry.sequence, s) < 0) {
+            ++loop_steps_;
             advance_entry();
+        }
         if (slot.state != send_state::active)
             continue;
         bool listed = have_entry && entry.sequence == s;
-        if (sequence_distance(s, view.expected) < 0) {
+        if (s - send_oldest_ < finished_below) {
             // Finished at the receiver: delivered unless listed as refused or lost.
             if (listed && entry.status == ack_status::refused)
                 finish(slot, send_failure::refused);
@@ -495,9 +528,11 @@ std::uint8_t* reliable_endpoint::buffer_of(const receive_slot& slot) noexcept {
 
 std::size_t reliable_endpoint::receive_buffer_in_use() const noexcept {
     std::size_t used = 0;
-    for (const receive_slot& slot : receive_slots_)
+    for (const receive_slot& slot : receive_slots_) {
+        ++loop_steps_;
         if (slot.state != receive_state::empty && slot.size > 0)
             used += slot.size;
+    }
     return used;
 }
 
@@ -515,6 +550,7 @@ bool reliable_endpoint::allocate_receive(receive_slot& slot, std::size_t size,
     std::array<std::pair<std::size_t, std::size_t>, max_window> used{};
     std::size_t ranges = 0;
     for (const receive_slot& other : receive_slots_) {
+        ++loop_steps_;
         if (&other == &slot || other.state == receive_state::empty || other.in_head ||
             other.size == 0)
             continue;
@@ -550,6 +586,7 @@ void reliable_endpoint::free_receive(receive_slot& slot) noexcept {
 }
 
 void reliable_endpoint::reset_receive(std::uint32_t session, std::uint32_t base) noexcept {
+    loop_steps_ += receive_slots_.size();
     for (receive_slot& slot : receive_slots_)
         slot = receive_slot{};
     head_used_ = false;
@@ -581,7 +618,12 @@ void reliable_endpoint::pass_expected(bool refused, bool lost) noexcept {
 }
 
 void reliable_endpoint::advance_expected(loop_clock::time_point now) noexcept {
-    while (receive_slot* slot = live_slot(expected_)) {
+    // Live slots are at positions below the window, so E passes at most window of them.
+    while (position_of(expected_) < config_.window) {
+        ++loop_steps_;
+        receive_slot* slot = live_slot(expected_);
+        if (slot == nullptr)
+            break;
         if (slot->state == receive_state::refused) {
             free_receive(*slot);
             pass_expected(true, false);
@@ -594,13 +636,19 @@ void reliable_endpoint::advance_expected(loop_clock::time_point now) noexcept {
     update_blocked(now);
 }
 
+// Only the slot positions after E can hold a finished message: at most window - 1 of them, and
+// none when a base moved E beyond the slots (then E - deliver_next_ can be up to 2^31 - 1, and
+// a scan bounded by sequence numbers instead of positions once ran 2^31 steps).
 std::optional<std::uint32_t> reliable_endpoint::first_finished_ahead() const noexcept {
-    for (std::uint32_t s = expected_ + 1;
-         sequence_distance(s, deliver_next_) < static_cast<std::int32_t>(config_.window); ++s) {
-        const receive_slot* slot = live_slot(s);
+    std::uint32_t position = position_of(expected_);
+    if (position >= config_.window)
+        return std::nullopt;
+    for (std::uint32_t at = position + 1; at < config_.window; ++at) {
+        ++loop_steps_;
+        const receive_slot* slot = live_slot(deliver_next_ + at);
         if (slot != nullptr &&
             (slot->state == receive_state::complete || slot->state == receive_state::refused))
-            return s;
+            return deliver_next_ + at;
     }
     return std::nullopt;
 }
@@ -615,11 +663,14 @@ void reliable_endpoint::update_blocked(loop_clock::time_point now) noexcept {
 }
 
 // Every sequence before `target` is finished or given up: the sender moved on (its base), or
-// the wait for E timed out. Complete messages stay for delivery.
+// the wait for E timed out. Complete messages stay for delivery. E passes the slot positions one
+// by one (at most `window`), then jumps: the work is bounded by the window, not by the distance.
+// Precondition: target - deliver_next_ < 2^31 (receive_data checks it for a base), so that E
+// and deliver_next_ stay comparable.
 void reliable_endpoint::skip_to(std::uint32_t target, loop_clock::time_point now) noexcept {
     while (sequence_distance(target, expected_) > 0) {
-        if (sequence_distance(expected_, deliver_next_) >=
-            static_cast<std::int32_t>(config_.window)) {
+        ++loop_steps_;
+        if (position_of(expected_) >= config_.window) {
             // Beyond the slots: nothing was received there. Jump.
             auto rest = static_cast<std::uint32_t>(sequence_distance(target, expected_));
             refused_bits_ = shifted(refused_bits_, rest);
@@ -649,6 +700,7 @@ void reliable_endpoint::skip_to(std::uint32_t target, loop_clock::time_point now
 // Moves deliver_next_ to the next complete message before E, or to E.
 void reliable_endpoint::settle_delivery() noexcept {
     for (std::size_t i = 0; i < config_.window && deliver_next_ != expected_; ++i) {
+        ++loop_steps_;
         const receive_slot* slot = live_slot(deliver_next_);
         if (slot != nullptr && slot->state == receive_state::complete)
             return;
@@ -797,6 +849,11 @@ reliable_endpoint::receive_data(std::span<const std::uint8_t> datagram, std::siz
             ++counters_.peer_restarts;
         reset_receive(session, base);
     }
+    // A base that would put E 2^31 or more past a message still held for receive(): the two
+    // would no longer compare in serial arithmetic. No honest sender does this (it would have
+    // given up 2^31 messages while ours waited to be taken); refused before anything changes.
+    if (sequence_distance(base, expected_) > 0 && sequence_distance(base, deliver_next_) <= 0)
+        return datagram_error::ahead;
     // Any data from the peer shows it is alive: a blocked E keeps waiting.
     if (blocked_)
         blocked_deadline_ = now + config_.reassembly_timeout;
@@ -813,7 +870,10 @@ reliable_endpoint::receive_data(std::span<const std::uint8_t> datagram, std::siz
         }
         return datagram_error::stale;
     }
-    if (sequence_distance(sequence, deliver_next_) >= static_cast<std::int32_t>(config_.window))
+    // Unsigned: with E up to 2^31 - 1 past deliver_next_ (after a base moved E) and the
+    // sequence up to 2^31 - 1 past E, a signed distance from deliver_next_ would call a sequence
+    // far ahead "behind" and give it the slot of a message still held.
+    if (position_of(sequence) >= config_.window)
         return datagram_error::ahead;
 
     receive_slot& slot = receive_slots_[sequence & (config_.window - 1)];
@@ -934,6 +994,7 @@ std::size_t reliable_endpoint::write_ack_body(std::span<std::uint8_t> out, std::
         return true;
     };
     for (std::uint32_t i = static_cast<std::uint32_t>(config_.window); i-- > 0;) {
+        ++loop_steps_;
         std::uint32_t sequence = expected_ - 1 - i;
         if (sequence_distance(sequence, first_) < 0)
             continue;
@@ -942,8 +1003,10 @@ std::size_t reliable_endpoint::write_ack_body(std::span<std::uint8_t> out, std::
         if ((lost_bits_ >> i & 1u) != 0 && !put(sequence, ack_status::lost, nullptr))
             return 0;
     }
-    for (std::uint32_t s = expected_;
-         sequence_distance(s, deliver_next_) < static_cast<std::int32_t>(config_.window); ++s) {
+    // The slot positions from E on (none when E is beyond them).
+    for (std::uint32_t position = position_of(expected_); position < config_.window; ++position) {
+        ++loop_steps_;
+        std::uint32_t s = deliver_next_ + position;
         const receive_slot* slot = live_slot(s);
         if (slot == nullptr)
             continue;
@@ -987,6 +1050,7 @@ poll_outcome reliable_endpoint::poll(loop_clock::time_point now,
     // Receive timers: incomplete messages without progress; E blocked too long.
     if (partial_receives_ > 0) {
         for (receive_slot& slot : receive_slots_) {
+            ++loop_steps_;
             if (slot.state == receive_state::partial && now >= slot.deadline) {
                 free_receive(slot);
                 ++counters_.reassembly_timeouts;
@@ -1004,6 +1068,7 @@ poll_outcome reliable_endpoint::poll(loop_clock::time_point now,
     // Send timers.
     if (active_sends_ > 0) {
         for (std::uint32_t s = send_oldest_; s != next_sequence_; ++s) {
+            ++loop_steps_;
             send_slot& slot = send_slot_of(s);
             if (slot.state != send_state::active || slot.in_flight == 0 || now < slot.deadline)
                 continue;
@@ -1025,6 +1090,7 @@ poll_outcome reliable_endpoint::poll(loop_clock::time_point now,
     // Completions, one per call, oldest first.
     if (completions_pending_ > 0) {
         for (std::uint32_t s = send_oldest_; s != next_sequence_; ++s) {
+            ++loop_steps_;
             send_slot& slot = send_slot_of(s);
             if (slot.state != send_state::done)
                 continue;
@@ -1034,8 +1100,10 @@ poll_outcome reliable_endpoint::poll(loop_clock::time_point now,
             break;
         }
         while (send_oldest_ != next_sequence_ &&
-               send_slot_of(send_oldest_).state == send_state::free)
+               send_slot_of(send_oldest_).state == send_state::free) {
+            ++loop_steps_;
             ++send_oldest_;
+        }
         if (active_sends_ == 0 && completions_pending_ == 0)
             send_head_ = 0;
         return outcome;
@@ -1047,6 +1115,7 @@ poll_outcome reliable_endpoint::poll(loop_clock::time_point now,
     std::size_t chosen = 0;
     if (resend_total_ > 0) {
         for (std::uint32_t s = send_oldest_; s != next_sequence_ && !chosen_slot; ++s) {
+            ++loop_steps_;
             send_slot& slot = send_slot_of(s);
             if (slot.state != send_state::active || slot.resend == 0)
                 continue;
@@ -1066,6 +1135,7 @@ poll_outcome reliable_endpoint::poll(loop_clock::time_point now,
         ++counters_.retransmissions;
     } else if (unsent_total_ > 0 && fragments_in_flight_ < config_.max_in_flight) {
         for (std::uint32_t s = send_oldest_; s != next_sequence_ && !chosen_slot; ++s) {
+            ++loop_steps_;
             send_slot& slot = send_slot_of(s);
             if (slot.state != send_state::active || slot.unsent == 0)
                 continue;
@@ -1106,15 +1176,18 @@ loop_clock::time_point reliable_endpoint::next_deadline() const noexcept {
         deadline = ack_due_;
     if (active_sends_ > 0) {
         for (std::uint32_t s = send_oldest_; s != next_sequence_; ++s) {
+            ++loop_steps_;
             const send_slot& slot = send_slots_[s & (config_.window - 1)];
             if (slot.state == send_state::active && slot.in_flight > 0 && slot.deadline < deadline)
                 deadline = slot.deadline;
         }
     }
     if (partial_receives_ > 0) {
-        for (const receive_slot& slot : receive_slots_)
+        for (const receive_slot& slot : receive_slots_) {
+            ++loop_steps_;
             if (slot.state == receive_state::partial && slot.deadline < deadline)
                 deadline = slot.deadline;
+        }
     }
     if (blocked_ && blocked_deadline_ < deadline)
         deadline = blocked_deadline_;

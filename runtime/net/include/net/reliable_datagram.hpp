@@ -164,6 +164,24 @@ inline constexpr std::size_t datagram_error_count = 14;
 
 const char* to_string(datagram_error error) noexcept;
 
+/// The header fields of a data datagram (docs/net.md, "Datagrams") and its base.
+struct data_fields {
+    std::uint32_t session = 0;
+    std::uint32_t sequence = 0;
+    std::uint32_t length = 0; ///< of the whole message
+    std::uint16_t index = 0;
+    std::uint16_t count = 0;
+    std::uint16_t chunk = 0; ///< payload bytes of every fragment but the last
+    std::uint32_t base = 0;
+};
+
+/// Writes a version 2 data datagram without an acknowledgement (header, `payload`, base,
+/// CRC-32) into `out`, which must hold `data_overhead + payload.size()` bytes; returns its size.
+/// Writes what it is given, consistent or not: the endpoint sends with it, and tests and tools
+/// use it to build the datagrams a peer (or an attacker) would send.
+std::size_t encode_data_datagram(const data_fields& fields, std::span<const std::uint8_t> payload,
+                                 std::span<std::uint8_t> out) noexcept;
+
 struct reliable_counters {
     std::uint32_t datagrams_received = 0;
     std::uint32_t datagrams_sent = 0;
@@ -241,6 +259,10 @@ public:
     /// Bytes of the receive buffers in use (both the next expected message and those ahead).
     std::size_t receive_buffer_in_use() const noexcept;
     const reliable_counters& counters() const noexcept { return counters_; }
+    /// Iterations of every loop over sequence numbers or slots since construction: the work the
+    /// endpoint did, independent of the machine. Each call runs a few such loops, each bounded
+    /// by `window`; tests assert on this instead of timing (a datagram once cost 2^31 steps).
+    std::uint64_t loop_steps() const noexcept { return loop_steps_; }
     const reliable_config& config() const noexcept { return config_; }
 
 private:
@@ -319,6 +341,13 @@ private:
     std::span<fragment_state> states_of(const send_slot& slot) noexcept;
 
     // Receiving.
+    // The slot position of a sequence number: it can have a slot only below `window`.
+    // Unsigned on purpose: E - deliver_next_ is anything below 2^31 (a base moves E far ahead
+    // while a complete message waits for receive()), where a signed distance would wrap; every
+    // loop over received sequence numbers runs over positions, so it is bounded by the window.
+    std::uint32_t position_of(std::uint32_t sequence) const noexcept {
+        return sequence - deliver_next_;
+    }
     receive_slot* live_slot(std::uint32_t sequence) noexcept;
     const receive_slot* live_slot(std::uint32_t sequence) const noexcept;
     std::uint8_t* buffer_of(const receive_slot& slot) noexcept;
@@ -343,6 +372,8 @@ private:
     std::size_t max_fragments_;
     std::size_t ack_threshold_;
     reliable_counters counters_;
+    // Mutable: const scans (next_deadline, first_finished_ahead) do work that counts too.
+    mutable std::uint64_t loop_steps_ = 0;
 
     // Sending: a slot per sequence number in the window, the message copies in a ring.
     std::span<send_slot> send_slots_;
