@@ -117,5 +117,21 @@ int main(int argc, char** argv) {
         joined.push_back(0xfe);
     }
     write_file(directory / "datagrams", joined);
+    // Issue 12, hole 8: a message, then one whose base is 2^31 - 1 past the next expected
+    // sequence number. It once cost 2^31 loop steps (minutes in this build); every fuzz run
+    // replays it under libFuzzer's per-input -timeout, so a regression fails the run.
+    bytes far_base;
+    for (std::uint32_t sequence : {1u, 2u + 0x7fffffffu}) {
+        amb::net::data_fields fields;
+        fields.session = 7;
+        fields.sequence = fields.base = sequence;
+        fields.length = fields.count = fields.chunk = 1; // one fragment of one byte
+        bytes datagram(amb::net::data_overhead + 1);
+        datagram.resize(amb::net::encode_data_datagram(fields, bytes{6}, datagram));
+        far_base.insert(far_base.end(), datagram.begin(), datagram.end());
+        far_base.push_back(0xff);
+        far_base.push_back(0xfe);
+    }
+    write_file(directory / "datagrams_far_base", far_base);
     return 0;
 }
