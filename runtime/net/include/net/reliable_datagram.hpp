@@ -41,7 +41,8 @@
 // Every field of a received datagram is validated (CRC-32, magic, version, kind, lengths,
 // fragment index and count, sequence fields, the acknowledgement part, agreement with earlier
 // fragments); a datagram that fails is dropped and counted, and leaves all state unchanged.
-// No call allocates. Not thread-safe.
+// No call allocates, and none loops over more than `window` sequence numbers (`loop_steps`),
+// whatever a datagram's sequence fields say. Not thread-safe.
 #pragma once
 
 #include <base/result.hpp>
