@@ -87,6 +87,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             (!in_full && (in_full.error().what != again.error().what ||
                           in_full.error().frame != again.error().frame)))
             __builtin_trap();
+        // Deferred recording: the same outcome, nothing recorded by verify(), then a commit that
+        // records once (a second commit of the same numbers is a replay).
+        caplets::memory_sequence_store deferred_sequences;
+        caplets::verify_context deferred = context;
+        deferred.sequences = &deferred_sequences;
+        deferred.defer_sequences = true;
+        caplets::verification_details details;
+        auto checked = caplets::verify(key, *token, deferred, &details);
+        // (Deferring may accept more: a number the in-full run found not above the store's,
+        // e.g. 0, is checked only by check_sequences / commit_sequences.)
+        if ((in_full && !checked) || deferred_sequences.table().size() != 0)
+            __builtin_trap();
+        if (checked && details.sequence_count > 0) {
+            auto committed = caplets::commit_sequences(deferred, details);
+            if (committed && caplets::commit_sequences(deferred, details))
+                __builtin_trap();
+        }
         // Walk everything the inspector would print.
         for (std::size_t i = 0; i < token->frame_count(); ++i) {
             for (const caplets::capability& c : token->frame_at(i).capabilities)

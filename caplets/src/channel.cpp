@@ -476,6 +476,12 @@ server_handshake::~server_handshake() { wipe(); }
 void server_handshake::wipe() {
     crypto::secure_zero(expected_client_proof_);
     pending_.wipe();
+    for (verification_details::pending_sequence& p : sequences_.sequences) {
+        crypto::secure_zero(p.key.root);
+        crypto::secure_zero(p.key.holder);
+    }
+    crypto::secure_zero(sequences_.holder);
+    sequences_.sequence_count = 0;
 }
 
 amb::result<byte_view, handshake_error> server_handshake::on_hello(const secret_key& secret,
@@ -525,12 +531,28 @@ amb::result<byte_view, handshake_error> server_handshake::on_hello(const secret_
     for (std::uint8_t b : token->tag())
         if (b != 0)
             return fail(error::bad_message);
-    auto verified = verify_encryption_token(secret, *token, context);
+    // The hello is not authenticated yet (anyone can build one from public frame bytes): its
+    // sequence numbers are checked now and recorded only after the client's proof.
+    verify_context deferred = context;
+    deferred.defer_sequences = true;
+    auto verified = verify_encryption_token(secret, *token, deferred, &sequences_);
+    if (verified) {
+        auto fresh = check_sequences(deferred, sequences_);
+        if (!fresh) {
+            crypto::secure_zero(verified.value());
+            wipe();
+            stage_ = stage::done;
+            return token_failure(fresh.error());
+        }
+    }
     if (!verified) {
         wipe();
         stage_ = stage::done;
         return token_failure(verified.error());
     }
+    sequence_context_ = verify_context{};
+    sequence_context_.now = context.now;
+    sequence_context_.sequences = context.sequences;
     tag_bytes shared = verified.value();
     crypto::secure_zero(verified.value());
 
@@ -625,6 +647,13 @@ amb::result<session, handshake_error> server_handshake::on_client_proof(byte_vie
         return fail(error::bad_message);
     if (!crypto::constant_time_equal(expected_client_proof_, proof.last(proof_size)))
         return fail(error::bad_proof);
+    // The client knows tag(T_E): only now does its hello's sequence number count.
+    auto recorded = commit_sequences(sequence_context_, sequences_);
+    if (!recorded) {
+        wipe();
+        stage_ = stage::done;
+        return token_failure(recorded.error());
+    }
     session established = std::move(pending_);
     wipe();
     stage_ = stage::done;

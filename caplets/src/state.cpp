@@ -1,4 +1,4 @@
-// Bounded in-memory verification state: the revocation list and a sequence store.
+// Bounded in-memory verification state: the revocation list and the sequence table.
 #include <caplets/caplets.hpp>
 
 namespace caplets {
@@ -29,33 +29,107 @@ bool revocation_list::add(const tag_bytes& tag, std::uint64_t expires, std::uint
     return true;
 }
 
-std::uint64_t memory_sequence_store::last(const tag_bytes& holder) {
-    for (std::size_t i = 0; i < count_; ++i)
-        if (entries_[i].holder == holder)
-            return entries_[i].number;
-    return 0;
+sequence_table::sequence_table(std::span<root_entry> roots, std::span<holder_entry> holders,
+                               std::size_t holders_per_root, std::uint64_t floor)
+    : roots_(roots), holders_(holders), holders_per_root_(holders_per_root), floor_(floor) {
+    clear();
 }
 
-bool memory_sequence_store::record(const tag_bytes& holder, std::uint64_t number) {
-    ++clock_;
-    for (std::size_t i = 0; i < count_; ++i) {
-        if (entries_[i].holder == holder) {
-            entries_[i].number = number;
-            entries_[i].used = clock_;
-            return true;
-        }
+void sequence_table::clear() {
+    for (root_entry& r : roots_) {
+        amb::crypto::secure_zero(r.root);
+        r.holders = 0;
     }
-    std::size_t slot = count_;
-    if (count_ == capacity) {
-        slot = 0;
-        for (std::size_t i = 1; i < count_; ++i)
-            if (entries_[i].used < entries_[slot].used)
-                slot = i;
-    } else {
-        ++count_;
+    for (holder_entry& h : holders_) {
+        amb::crypto::secure_zero(h.holder);
+        h.used = false;
+        h.number = h.expires = 0;
+        h.root = 0;
     }
-    entries_[slot] = entry{holder, number, clock_};
+}
+
+// Tags are secrets (a holder's tag is its bearer token's): compared in constant time. The scan
+// stops at the match, which tells only where an entry sits, not what it holds.
+sequence_table::holder_entry* sequence_table::find(const sequence_key& key,
+                                                   std::size_t& root_index) const {
+    root_index = roots_.size();
+    for (std::size_t i = 0; i < roots_.size() && root_index == roots_.size(); ++i)
+        if (roots_[i].holders != 0 && amb::crypto::constant_time_equal(roots_[i].root, key.root))
+            root_index = i;
+    if (root_index == roots_.size())
+        return nullptr;
+    for (holder_entry& h : holders_)
+        if (h.used && h.root == root_index && amb::crypto::constant_time_equal(h.holder, key.holder))
+            return &h;
+    return nullptr;
+}
+
+std::uint64_t sequence_table::last(const sequence_key& key) const {
+    std::size_t root_index = 0;
+    const holder_entry* known = find(key, root_index);
+    return known != nullptr && known->number > floor_ ? known->number : floor_;
+}
+
+// An entry whose tokens have all expired guards nothing: any request it could refuse is refused
+// as expired. Freeing it loses nothing.
+void sequence_table::drop_dead(std::uint64_t now) {
+    for (holder_entry& h : holders_) {
+        if (!h.used || h.expires == 0 || h.expires > now)
+            continue;
+        --roots_[h.root].holders;
+        amb::crypto::secure_zero(h.holder);
+        h.used = false;
+    }
+}
+
+bool sequence_table::record(const sequence_key& key, std::uint64_t number, std::uint64_t expires,
+                            std::uint64_t now) {
+    std::size_t root_index = 0;
+    holder_entry* known = find(key, root_index);
+    if (known != nullptr) {
+        if (number > known->number)
+            known->number = number;
+        // Lives as long as the longest-lived token it guards (0: one never expires).
+        if (known->expires != 0 && (expires == 0 || expires > known->expires))
+            known->expires = expires;
+        return true;
+    }
+    drop_dead(now);
+    if (root_index == roots_.size() || roots_[root_index].holders == 0) {
+        root_index = roots_.size();
+        for (std::size_t i = 0; i < roots_.size() && root_index == roots_.size(); ++i)
+            if (roots_[i].holders == 0)
+                root_index = i;
+        if (root_index == roots_.size())
+            return false;  // every root slot guards live tokens: refuse a new root
+    }
+    if (roots_[root_index].holders >= holders_per_root_)
+        return false;  // this root's holders are all live: refuse (only this root is affected)
+    holder_entry* slot = nullptr;
+    for (std::size_t i = 0; i < holders_.size() && slot == nullptr; ++i)
+        if (!holders_[i].used)
+            slot = &holders_[i];
+    if (slot == nullptr)
+        return false;
+    if (roots_[root_index].holders == 0)
+        roots_[root_index].root = key.root;
+    ++roots_[root_index].holders;
+    *slot = holder_entry{key.holder, number, expires, static_cast<std::uint32_t>(root_index), true};
     return true;
+}
+
+std::size_t sequence_table::size() const {
+    std::size_t count = 0;
+    for (const holder_entry& h : holders_)
+        count += h.used ? 1 : 0;
+    return count;
+}
+
+std::size_t sequence_table::roots() const {
+    std::size_t count = 0;
+    for (const root_entry& r : roots_)
+        count += r.holders != 0 ? 1 : 0;
+    return count;
 }
 
 }  // namespace caplets

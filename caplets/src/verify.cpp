@@ -1,15 +1,14 @@
 // Verification of a token and its auxiliary tokens.
 #include <caplets/caplets.hpp>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace caplets {
 namespace {
 
-struct pending_sequence {
-    tag_bytes holder;
-    std::uint64_t number;
-};
+using pending_sequence = verification_details::pending_sequence;
 
 // State of one verification: the main token's chain tags, sequence numbers to record, how many
 // leading frames of the main token came from context.prefix.
@@ -17,7 +16,7 @@ struct session {
     const secret_key& secret;
     const verify_context& context;
     tag_bytes main_tag{};
-    pending_sequence sequences[1 + 8]{};
+    pending_sequence sequences[verification_details::max_sequences]{};
     std::size_t sequence_count = 0;
     std::size_t reused_frames = 0;
 };
@@ -203,6 +202,53 @@ bool binds_to(const frame& leaf, const tag_bytes& tag) {
     return false;
 }
 
+// The earliest `expires` of a leaf (0: none). Every constraint of the chain is repeated in the
+// leaf, so this is the token's.
+std::uint64_t earliest_expiry(const frame& leaf) {
+    std::uint64_t earliest = 0;
+    for (const constraint& c : leaf.constraints)
+        if (const auto* expires = c.expires())
+            earliest = earliest == 0 || *expires < earliest ? *expires : earliest;
+    return earliest;
+}
+
+// One `sequence: number` of token `token_index`: merged into that token's pending entry (the
+// largest is kept). The number must be above what the store holds (unless recording is
+// deferred: commit_sequences() checks then). Error: sequence_unavailable; a value: replayed,
+// with the current number.
+amb::result<std::optional<std::uint64_t>, check> note_sequence(session& s,
+                                                                std::size_t token_index,
+                                                                std::size_t last,
+                                                                std::span<const tag_bytes> tags,
+                                                                const frame& leaf,
+                                                                std::uint64_t number) {
+    const bool defer = s.context.defer_sequences;
+    if (s.context.sequences == nullptr && !defer)
+        return amb::failure{check::sequence_unavailable};
+    pending_sequence* entry = nullptr;
+    for (std::size_t i = 0; i < s.sequence_count && entry == nullptr; ++i)
+        if (s.sequences[i].token == token_index)
+            entry = &s.sequences[i];
+    if (entry == nullptr) {
+        if (s.sequence_count == std::size(s.sequences))
+            return amb::failure{check::sequence_unavailable};
+        entry = &s.sequences[s.sequence_count++];
+        entry->token = static_cast<std::uint8_t>(token_index);
+        entry->frame = static_cast<std::uint8_t>(last);
+        entry->key.root = tags[0];
+        entry->key.holder = tags[last > 0 ? last - 1 : 0];
+        entry->expires = earliest_expiry(leaf);
+        entry->number = 0;
+    }
+    if (!defer) {
+        const std::uint64_t current = s.context.sequences->last_accepted(entry->key);
+        if (number <= current)
+            return std::optional<std::uint64_t>(current);
+    }
+    entry->number = number > entry->number ? number : entry->number;
+    return std::optional<std::uint64_t>();
+}
+
 amb::result<void, reason> check_leaf(session& s, const token_view& token, std::size_t token_index,
                                      std::span<const tag_bytes> tags) {
     const std::size_t last = token.frame_count() - 1;
@@ -254,18 +300,18 @@ amb::result<void, reason> check_leaf(session& s, const token_view& token, std::s
             break;
         }
         case constraint::alternative::sequence: {
-            if (s.context.sequences == nullptr || s.sequence_count == std::size(s.sequences))
-                return reject(check::sequence_unavailable);
-            // The holder is the token the request was derived from.
-            const tag_bytes& holder = tags[last > 0 ? last - 1 : 0];
-            std::uint64_t current = s.context.sequences->last(holder);
-            if (*c.sequence() <= current) {
-                reason why = failed(check::sequence_replayed, token_index, last, -1,
-                                    static_cast<int>(j));
-                why.current_sequence = current;
-                return amb::failure{why};
+            // The numbers of one token: each must be above the last accepted, and the largest is
+            // recorded (recording them in order would let a later, smaller one lower it).
+            auto why = note_sequence(s, token_index, last, tags, leaf, *c.sequence());
+            if (!why)
+                return amb::failure{failed(why.error(), token_index, last, -1,
+                                           static_cast<int>(j))};
+            if (why->has_value()) {
+                reason replayed = failed(check::sequence_replayed, token_index, last, -1,
+                                         static_cast<int>(j));
+                replayed.current_sequence = **why;
+                return amb::failure{replayed};
             }
-            s.sequences[s.sequence_count++] = pending_sequence{holder, *c.sequence()};
             break;
         }
         case constraint::alternative::capvm:
@@ -280,12 +326,44 @@ amb::result<void, reason> check_leaf(session& s, const token_view& token, std::s
     return {};
 }
 
-// Records the sequence numbers of a verification that passed every check.
-amb::result<void, reason> commit_sequences(const session& s, std::size_t frames) {
-    for (std::size_t i = 0; i < s.sequence_count; ++i)
-        if (!s.context.sequences->record(s.sequences[i].holder, s.sequences[i].number))
-            return amb::failure{failed(check::sequence_unavailable, 0, frames - 1)};
+// The checks commit_sequences() and check_sequences() share: every pending number still above
+// the store's; with `record`, then records them (each entry already holds its token's largest).
+amb::result<void, reason> settle_sequences(const verify_context& context,
+                                           std::span<const pending_sequence> pending,
+                                           bool record) {
+    if (pending.empty())
+        return {};
+    if (context.sequences == nullptr)
+        return amb::failure{
+            failed(check::sequence_unavailable, pending[0].token, pending[0].frame)};
+    for (const pending_sequence& p : pending) {
+        const std::uint64_t current = context.sequences->last_accepted(p.key);
+        if (p.number <= current) {
+            reason why = failed(check::sequence_replayed, p.token, p.frame);
+            why.current_sequence = current;
+            return amb::failure{why};
+        }
+    }
+    if (!record)
+        return {};
+    for (const pending_sequence& p : pending)
+        if (!context.sequences->accept(p.key, p.number, p.expires, context.now))
+            return amb::failure{failed(check::sequence_unavailable, p.token, p.frame)};
     return {};
+}
+
+// Records the sequence numbers of a verification that passed every check (unless deferred: then
+// they go to `details`, which must be given).
+amb::result<void, reason> commit_pending(const session& s, std::size_t frames,
+                                         verification_details* details) {
+    if (s.sequence_count == 0)
+        return {};
+    if (s.context.defer_sequences) {
+        if (details == nullptr)
+            return amb::failure{failed(check::sequence_unavailable, 0, frames - 1)};
+        return {};
+    }
+    return settle_sequences(s.context, std::span(s.sequences, s.sequence_count), true);
 }
 
 // After the main token passed every check: refills context.prefix, reports the details.
@@ -298,12 +376,22 @@ void finish(const session& s, const token_view& token, std::span<const tag_bytes
         const std::size_t last = token.frame_count() - 1;
         details->holder = tags[last > 0 ? last - 1 : 0];
         details->reused_frames = s.reused_frames;
+        details->sequence_count = s.context.defer_sequences ? s.sequence_count : 0;
+        for (std::size_t i = 0; i < details->sequence_count; ++i)
+            details->sequences[i] = s.sequences[i];
     }
 }
 
 // The chain tags are secrets (tags of bearer tokens): no copy stays on the stack.
 void wipe(std::span<tag_bytes> tags) {
     amb::crypto::secure_zero(std::span<std::uint8_t>(tags.data()->data(), tags.size_bytes()));
+}
+
+void wipe_pending(session& s) {
+    for (pending_sequence& p : s.sequences) {
+        amb::crypto::secure_zero(p.key.root);
+        amb::crypto::secure_zero(p.key.holder);
+    }
 }
 
 amb::result<granted, reason> verify_main(session& s, const token_view& token,
@@ -319,7 +407,7 @@ amb::result<granted, reason> verify_main(session& s, const token_view& token,
     if (!leaf)
         return amb::failure{leaf.error()};
     // Everything passed: only now consume the sequence numbers.
-    auto recorded = commit_sequences(s, token.frame_count());
+    auto recorded = commit_pending(s, token.frame_count(), details);
     if (!recorded)
         return amb::failure{recorded.error()};
     finish(s, token, chain, details);
@@ -336,12 +424,14 @@ amb::result<granted, reason> verify(const secret_key& secret, const token_view& 
     std::span<tag_bytes> chain(tags, token.frame_count());
     auto verified = verify_main(s, token, chain, details);
     wipe(chain);
+    wipe_pending(s);
     return verified;
 }
 
 amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
                                                        const token_view& token,
-                                                       const verify_context& context) {
+                                                       const verify_context& context,
+                                                       verification_details* details) {
     const frame& leaf = token.leaf();
     if (leaf.capabilities.size() != 1 ||
         leaf.capabilities[0].which() != capability::alternative::encrypt)
@@ -357,13 +447,14 @@ amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
         auto leaf_checked = check_leaf(s, token, 0, chain);
         if (!leaf_checked)
             return amb::failure{leaf_checked.error()};
-        auto recorded = commit_sequences(s, token.frame_count());
+        auto recorded = commit_pending(s, token.frame_count(), details);
         if (!recorded)
             return amb::failure{recorded.error()};
-        finish(s, token, chain, nullptr);
+        finish(s, token, chain, details);
         return chain.back();
     }();
     wipe(chain);
+    wipe_pending(s);
     return checked;
 }
 
@@ -383,6 +474,18 @@ amb::result<const capability*, reason> verify_request(const secret_key& secret,
     if (!verified)
         return amb::failure{verified.error()};
     return request;
+}
+
+amb::result<void, reason> check_sequences(const verify_context& context,
+                                          const verification_details& details) {
+    const std::size_t count = std::min(details.sequence_count, details.max_sequences);
+    return settle_sequences(context, std::span(details.sequences, count), false);
+}
+
+amb::result<void, reason> commit_sequences(const verify_context& context,
+                                           const verification_details& details) {
+    const std::size_t count = std::min(details.sequence_count, details.max_sequences);
+    return settle_sequences(context, std::span(details.sequences, count), true);
 }
 
 }  // namespace caplets

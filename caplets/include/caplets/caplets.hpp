@@ -264,35 +264,119 @@ private:
     std::size_t count_ = 0;
 };
 
-/// Last accepted sequence number per holder (keyed by the tag of the holder's token, i.e. the
-/// frame before the request). Implementations decide where it lives.
+/// Who a sequence number belongs to. `root` is the chain tag of frame 0 (the credential's root:
+/// no derivation changes it, and only the origin mints roots), `holder` the chain tag of the
+/// frame before the leaf (the token the request was derived from; for a one-frame token, its own
+/// tag). Both are secrets (tags of bearer tokens): compare them in constant time, wipe copies.
+struct sequence_key {
+    tag_bytes root{};
+    tag_bytes holder{};
+};
+
+/// Last accepted sequence number per (root, holder). Implementations decide where it lives and
+/// how much it holds, with these rules (docs/caplets.md, "Replay"): a holder it does not know
+/// starts at its floor; an entry is never dropped while a token it guards can still verify (its
+/// `expires` is in the future, or it has none), so when it is full it refuses (fail closed)
+/// rather than forget someone.
 class sequence_store {
 public:
     virtual ~sequence_store() = default;
-    /// The last accepted number for `holder`, 0 if none.
-    virtual std::uint64_t last(const tag_bytes& holder) = 0;
-    /// Records `number` as accepted for `holder`, durably before returning true.
-    virtual bool record(const tag_bytes& holder, std::uint64_t number) = 0;
+    /// The last accepted number for `key` (the store's floor if it has none).
+    virtual std::uint64_t last_accepted(const sequence_key& key) { return last(key.holder); }
+    /// Records `number` as accepted for `key`, durably before returning true. `expires`: the
+    /// latest Unix second a token guarded by this entry can verify (0: no expiry), `now` the
+    /// verification's time (entries whose tokens all expired may be reused). False: refused
+    /// (full, or the store failed); verification then answers sequence_unavailable.
+    virtual bool accept(const sequence_key& key, std::uint64_t number, std::uint64_t expires,
+                        std::uint64_t now) {
+        (void)expires;
+        (void)now;
+        return record(key.holder, number);
+    }
+
+    /// Keyed by holder only (the interface before roots; caplets/tools' file store still
+    /// implements it). New stores override the two above instead. TODO(security): migrate.
+    virtual std::uint64_t last(const tag_bytes& holder) {
+        (void)holder;
+        return 0;
+    }
+    virtual bool record(const tag_bytes& holder, std::uint64_t number) {
+        (void)holder;
+        (void)number;
+        return false;
+    }
 };
 
-/// A bounded in-memory sequence store (oldest entry evicted when full: an evicted holder's next
-/// request must still carry a time-based sequence number above the eviction horizon, see
-/// docs/caplets.md).
-class memory_sequence_store final : public sequence_store {
+/// The bookkeeping of a bounded store over storage its owner gives (no allocation): at most
+/// roots.size() roots, at most `holders_per_root` holders under each, at most holders.size()
+/// holders in all. An entry lives until the latest `expires` it was recorded with has passed
+/// (never, when one had none); a full table refuses. Lookups compare tags in constant time and
+/// scan only the entries in use. Not synchronised.
+class sequence_table {
 public:
-    static constexpr std::size_t capacity = 64;
-    std::uint64_t last(const tag_bytes& holder) override;
-    bool record(const tag_bytes& holder, std::uint64_t number) override;
-
-private:
-    struct entry {
+    struct root_entry {
+        tag_bytes root;
+        std::uint32_t holders;  ///< entries in use under this root (0: the slot is free)
+    };
+    struct holder_entry {
         tag_bytes holder;
         std::uint64_t number;
-        std::uint64_t used;
+        std::uint64_t expires;  ///< 0: no expiry
+        std::uint32_t root;     ///< index into the roots; holders == 0 there: free
+        bool used;
     };
-    entry entries_[capacity]{};
-    std::size_t count_ = 0;
-    std::uint64_t clock_ = 0;
+
+    sequence_table(std::span<root_entry> roots, std::span<holder_entry> holders,
+                   std::size_t holders_per_root, std::uint64_t floor);
+    ~sequence_table() { clear(); }
+    sequence_table(const sequence_table&) = delete;
+    sequence_table& operator=(const sequence_table&) = delete;
+
+    std::uint64_t last(const sequence_key& key) const;
+    /// False when the root or the table is full of live entries (after reusing dead ones).
+    bool record(const sequence_key& key, std::uint64_t number, std::uint64_t expires,
+                std::uint64_t now);
+    std::uint64_t floor() const { return floor_; }
+    /// Raises the floor (never lowers it).
+    void raise_floor(std::uint64_t floor) { floor_ = floor > floor_ ? floor : floor_; }
+    /// Entries in use (holders) and roots in use.
+    std::size_t size() const;
+    std::size_t roots() const;
+    /// Forgets everything; wipes the tags.
+    void clear();
+
+private:
+    holder_entry* find(const sequence_key& key, std::size_t& root_index) const;
+    void drop_dead(std::uint64_t now);
+
+    std::span<root_entry> roots_;
+    std::span<holder_entry> holders_;
+    std::size_t holders_per_root_;
+    std::uint64_t floor_;
+};
+
+/// A bounded in-memory sequence store: 16 roots, 16 holders per root, 64 holders in all, never
+/// evicting a live entry (full: refused). `floor` as in sequence_table; 0 by default, since
+/// nothing survives a restart anyway (a node that must refuse requests from before a restart
+/// persists a high-water mark: see remote::durable_sequence_store on the hosted port).
+class memory_sequence_store final : public sequence_store {
+public:
+    static constexpr std::size_t max_roots = 16;
+    static constexpr std::size_t holders_per_root = 16;
+    static constexpr std::size_t capacity = 64;
+    explicit memory_sequence_store(std::uint64_t floor = 0)
+        : table_(roots_, holders_, holders_per_root, floor) {}
+    std::uint64_t last_accepted(const sequence_key& key) override { return table_.last(key); }
+    bool accept(const sequence_key& key, std::uint64_t number, std::uint64_t expires,
+                std::uint64_t now) override {
+        return table_.record(key, number, expires, now);
+    }
+    const sequence_table& table() const { return table_; }
+
+private:
+    sequence_table::root_entry roots_[max_roots]{};
+    sequence_table::holder_entry holders_[capacity]{};
+    sequence_table table_;
 };
 
 /// Evaluates dynamic (CapVM) constraints; provided by the host (see capvm/). Returns true to
@@ -370,6 +454,11 @@ struct verify_context {
     std::span<const token_view> auxiliary;
     const revocation_list* revoked = nullptr;
     sequence_store* sequences = nullptr;
+    /// Verify `sequence` constraints but record nothing: verify() hands the numbers to record in
+    /// verification_details (required then), and the caller records them with
+    /// commit_sequences() once its own checks (the grant: service, procedure, arguments) passed,
+    /// right before acting. Without it, verify() records them itself when everything passed.
+    bool defer_sequences = false;
     dynamic_evaluator* dynamic = nullptr;
     extension_rule extensions = nullptr;
     /// Optional: a verified prefix of the main token to start from, refilled after success (see
@@ -387,7 +476,34 @@ struct verification_details {
     tag_bytes holder{};
     /// Leading frames taken from `verify_context::prefix` instead of recomputed (0: in full).
     std::size_t reused_frames = 0;
+
+    /// One sequence number to record (per token: the largest of its `sequence` constraints).
+    struct pending_sequence {
+        sequence_key key;
+        std::uint64_t number;
+        std::uint64_t expires;  ///< the earliest `expires` of the token (0: none)
+        std::uint8_t token;     ///< as in `reason`: 0 the main token, i an auxiliary one
+        std::uint8_t frame;     ///< its leaf frame, named by a refusal
+    };
+    static constexpr std::size_t max_sequences = 4;
+    /// With verify_context::defer_sequences: what commit_sequences() will record (main token
+    /// first, then auxiliary tokens). Secrets, as `holder`.
+    pending_sequence sequences[max_sequences]{};
+    std::size_t sequence_count = 0;
 };
+
+/// With verify_context::defer_sequences, after verify() passed: whether the numbers in `details`
+/// are still above the last accepted ones (read only; a cheap early refusal, sequence_replayed
+/// with current_sequence, or sequence_unavailable without a store).
+amb::result<void, reason> check_sequences(const verify_context& context,
+                                          const verification_details& details);
+
+/// With verify_context::defer_sequences: checks the numbers again and records them (the
+/// largest per holder) in context.sequences. Errors: sequence_replayed (another request took the
+/// number in between), sequence_unavailable (no store, or it refused: full or failed). Call it
+/// once, after every other check, right before acting on the request.
+amb::result<void, reason> commit_sequences(const verify_context& context,
+                                           const verification_details& details);
 
 /// What a verified token grants: the capabilities of its leaf frame.
 struct granted {
@@ -398,7 +514,8 @@ struct granted {
 /// Verifies `token` against `secret`: the tag chain (constant-time compare), every derivation
 /// link, revocation of the token and its ancestors, and the constraints of the leaf frame
 /// (with the auxiliary tokens of `context`, themselves verified the same way). A `sequence`
-/// constraint is recorded only when everything else has passed. With `context.prefix`, starts
+/// constraint is recorded only when everything else has passed (or, with
+/// `context.defer_sequences`, not at all: see commit_sequences). With `context.prefix`, starts
 /// from a verified prefix when it matches and refills it after success (same outcome either
 /// way). `details`, when given, receives what was computed on the way (only on success).
 amb::result<granted, reason> verify(const secret_key& secret, const token_view& token,
@@ -410,9 +527,12 @@ amb::result<granted, reason> verify(const secret_key& secret, const token_view& 
 /// use of `context.prefix`), requires its
 /// leaf frame to hold only the encrypt capability, and returns the tag the origin computes,
 /// which the holder also knows and nobody else does: the shared secret of the channel.
+/// `details` as for verify() (with `context.defer_sequences`, the numbers to commit once the
+/// peer proved it knows that tag: the key exchange does so after the client's proof).
 amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
                                                        const token_view& token,
-                                                       const verify_context& context);
+                                                       const verify_context& context,
+                                                       verification_details* details = nullptr);
 
 /// verify() and also require that the leaf frame holds a request (path or call); returns it.
 /// A serving node typically passes `details` for the holder tag (the key of its answers) and a

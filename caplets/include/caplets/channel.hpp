@@ -215,7 +215,10 @@ public:
     ~server_handshake();
 
     /// Verifies the hello's encryption token as verify_encryption_token() does (with `context`;
-    /// a `sequence` constraint is consumed), checks the client's ephemeral key MAC, and writes the
+    /// a `sequence` constraint is checked here and recorded in `context.sequences` only by
+    /// on_client_proof(), once the client proved it knows tag(T_E): a hello anyone can build from
+    /// public frame bytes must not move a holder's sequence number), checks the client's
+    /// ephemeral key MAC, and writes the
     /// reply into `out` (reply_size(mode) bytes). `hello` must start on an 8-byte boundary (the
     /// token inside is read in place). Errors: buffer_too_small (nothing consumed, state kept),
     /// bad_message (including a tag field that is not zero), token_too_large,
@@ -226,8 +229,11 @@ public:
                                                      const verify_context& context,
                                                      std::span<std::uint8_t> out);
 
-    /// Checks the client's proof of K; on success hands over the session. Errors: bad_message,
-    /// bad_proof, wrong_state; every error ends the handshake.
+    /// Checks the client's proof of K, then records the hello's sequence numbers (in the store
+    /// on_hello's context named, which must still be alive); on success hands over the session.
+    /// Errors: bad_message, bad_proof, bad_token (sequence_replayed: another hello took the
+    /// number meanwhile; sequence_unavailable: the store refused), wrong_state; every error ends
+    /// the handshake.
     amb::result<session, handshake_error> on_client_proof(byte_view proof);
 
     /// The mode of the hello accepted by on_hello().
@@ -242,6 +248,9 @@ private:
     mode mode_ = mode::tag_only;
     std::array<std::uint8_t, proof_size> expected_client_proof_{};
     session pending_;
+    // The hello's sequence numbers, recorded after the client's proof.
+    verification_details sequences_{};
+    verify_context sequence_context_{};
 };
 
 }  // namespace caplets::channel
