@@ -1,5 +1,7 @@
 #include <caplets/capvm_constraints.hpp>
 
+#include <algorithm>
+
 namespace caplets {
 namespace {
 
@@ -38,15 +40,28 @@ private:
 }  // namespace
 
 bool capvm_evaluator::accepts(byte_view bytecode, const token_view& token) {
+    exhausted_ = false;
+    executed_ = 0;
+    if (remaining_ == 0) {
+        fault_.reset();
+        exhausted_ = true;
+        return false;
+    }
     token_items items(token);
-    auto outcome = amb::capvm::evaluate(bytecode, host_, &items, bounds_);
+    const amb::capvm::limits bounds{std::min(bounds_.instructions, remaining_)};
+    auto outcome = amb::capvm::evaluate(bytecode, host_, &items, bounds);
     if (!outcome) {
         fault_ = outcome.error();
-        executed_ = 0;
+        // Out of instructions because the verification's budget, not the program's own bound,
+        // was the smaller one.
+        exhausted_ = outcome.error().kind == amb::capvm::fault_kind::budget_exceeded &&
+                     bounds.instructions < bounds_.instructions;
+        remaining_ = 0;  // a fault rejects the verification: nothing more runs in it
         return false;
     }
     fault_.reset();
     executed_ = outcome->executed;
+    remaining_ -= std::min(remaining_, std::max<std::uint32_t>(1, outcome->executed));
     return outcome->accepted;
 }
 

@@ -111,6 +111,12 @@ bool frame_spec::add_capvm(byte_view bytecode) {
     return push(item);
 }
 
+bool frame_spec::add_audience(std::string_view verifier) {
+    constraint_item item = make(constraint::alternative::audience);
+    item.text = verifier;
+    return push(item);
+}
+
 bool frame_spec::inherit_constraints(const frame& parent) {
     for (const constraint& c : parent.constraints) {
         constraint_item item = make(c.which());
@@ -207,6 +213,10 @@ bool write_constraint(lidl::builder& out, constraint& to, const auto& item) {
     case kind::capvm: {
         lidl::vector<std::uint8_t>* code = to.set_capvm(out);
         return code != nullptr && out.set(*code, item.bytes);
+    }
+    case kind::audience: {
+        lidl::string* name = to.set_audience(out);
+        return name != nullptr && out.set(*name, item.text);
     }
     case kind::lidl_empty: return false;
     }

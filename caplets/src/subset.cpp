@@ -140,6 +140,7 @@ bool same_constraint(const constraint& a, const constraint& b) {
     case ckind::signature: return *a.signature() == *b.signature();
     case ckind::identity: return a.identity()->view() == b.identity()->view();
     case ckind::capvm: return same_bytes(a.capvm()->view(), b.capvm()->view());
+    case ckind::audience: return a.audience()->view() == b.audience()->view();
     case ckind::lidl_empty: return true;
     }
     return false;

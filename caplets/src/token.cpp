@@ -29,6 +29,10 @@ const char* describe(check c) {
     case check::dynamic_unavailable: return "a CapVM constraint cannot be evaluated here";
     case check::not_a_request: return "the token holds no request";
     case check::not_an_encryption_token: return "the token holds no encrypt capability";
+    case check::audience_mismatch:
+        return "the token is meant for another verifier (audience), or the request names none";
+    case check::dynamic_budget:
+        return "the token's CapVM constraints exceed the instruction budget of one verification";
     }
     return "unknown check";
 }

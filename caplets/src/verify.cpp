@@ -318,7 +318,13 @@ amb::result<void, reason> check_leaf(session& s, const token_view& token, std::s
             if (s.context.dynamic == nullptr)
                 return reject(check::dynamic_unavailable);
             if (!s.context.dynamic->accepts(c.capvm()->view(), token))
-                return reject(check::dynamic_rejected);
+                return reject(s.context.dynamic->budget_exhausted() ? check::dynamic_budget
+                                                                    : check::dynamic_rejected);
+            break;
+        case constraint::alternative::audience:
+            // A verifier without a name satisfies no audience.
+            if (s.context.audience.empty() || c.audience()->view() != s.context.audience)
+                return reject(check::audience_mismatch);
             break;
         case constraint::alternative::lidl_empty: break;
         }
@@ -420,6 +426,8 @@ amb::result<granted, reason> verify(const secret_key& secret, const token_view& 
                                     const verify_context& context,
                                     verification_details* details) {
     session s{secret, context};
+    if (context.dynamic != nullptr)
+        context.dynamic->begin();
     tag_bytes tags[max_frames];
     std::span<tag_bytes> chain(tags, token.frame_count());
     auto verified = verify_main(s, token, chain, details);
@@ -437,6 +445,8 @@ amb::result<tag_bytes, reason> verify_encryption_token(const secret_key& secret,
         leaf.capabilities[0].which() != capability::alternative::encrypt)
         return amb::failure{failed(check::not_an_encryption_token, 0, token.frame_count() - 1)};
     session s{secret, context};
+    if (context.dynamic != nullptr)
+        context.dynamic->begin();
     tag_bytes tags[max_frames];
     std::span<tag_bytes> chain(tags, token.frame_count());
     auto checked = [&]() -> amb::result<tag_bytes, reason> {
@@ -470,6 +480,15 @@ amb::result<const capability*, reason> verify_request(const secret_key& secret,
             request = &c;
     if (request == nullptr || leaf.capabilities.size() != 1)
         return amb::failure{failed(check::not_a_request, 0, token.frame_count() - 1)};
+    if (context.require_audience) {
+        // Every constraint of the chain is repeated in the leaf, so the leaf tells. Whether the
+        // audience it names is this verifier is checked with the other constraints.
+        bool named = false;
+        for (const constraint& c : leaf.constraints)
+            named = named || c.audience() != nullptr;
+        if (!named)
+            return amb::failure{failed(check::audience_mismatch, 0, token.frame_count() - 1)};
+    }
     auto verified = verify(secret, token, context, details);
     if (!verified)
         return amb::failure{verified.error()};

@@ -7,6 +7,8 @@
 #include <caplets/capvm_constraints.hpp>
 #include <capvm/host.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -303,26 +305,6 @@ int derive_command(const options& opts, bool request) {
     return 0;
 }
 
-std::string json_string(std::string_view text) {
-    std::string out = "\"";
-    for (char c : text) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                char escaped[8];
-                std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-                out += escaped;
-            } else {
-                out += c;
-            }
-        }
-    }
-    return out + "\"";
-}
-
 int inspect_command(const options& opts) {
     const std::string* token_path = opts.one("--token");
     if (token_path == nullptr)
@@ -332,36 +314,41 @@ int inspect_command(const options& opts) {
     if (!load_token(*token_path, token, error))
         return fail(error);
     const token_view& view = *token.view;
-    bool json = opts.has("--json");
-    std::string out;
-    if (json)
-        out += "{\"size\": " + std::to_string(view.bytes().size()) + ", \"tag\": \"" +
-               text::to_hex(view.tag()) + "\", \"frames\": [";
-    else
-        out += "token: " + std::to_string(view.frame_count()) + " frames, " +
-               std::to_string(view.bytes().size()) + " bytes, tag " + text::to_hex(view.tag()) + "\n";
+    if (opts.has("--json")) {
+        // Written by the JSON library: the token's strings are untrusted, and invalid UTF-8 is
+        // replaced rather than copied out.
+        nlohmann::ordered_json frames = nlohmann::ordered_json::array();
+        for (std::size_t i = 0; i < view.frame_count(); ++i) {
+            const frame& f = view.frame_at(i);
+            nlohmann::ordered_json capabilities = nlohmann::ordered_json::array();
+            for (const capability& c : f.capabilities)
+                capabilities.push_back(text::capability_to_text(c));
+            nlohmann::ordered_json constraints = nlohmann::ordered_json::array();
+            for (const constraint& c : f.constraints)
+                constraints.push_back(text::constraint_to_text(c));
+            frames.push_back({{"bytes", view.frame_bytes(i).size()},
+                              {"capabilities", std::move(capabilities)},
+                              {"constraints", std::move(constraints)}});
+        }
+        nlohmann::ordered_json out = {{"size", view.bytes().size()},
+                              {"tag", text::to_hex(view.tag())},
+                              {"frames", std::move(frames)}};
+        std::printf("%s\n",
+                    out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+        return 0;
+    }
+    std::string out = "token: " + std::to_string(view.frame_count()) + " frames, " +
+                      std::to_string(view.bytes().size()) + " bytes, tag " +
+                      text::to_hex(view.tag()) + "\n";
     for (std::size_t i = 0; i < view.frame_count(); ++i) {
         const frame& f = view.frame_at(i);
-        if (json) {
-            out += std::string(i ? ", " : "") + "{\"bytes\": " + std::to_string(view.frame_bytes(i).size()) +
-                   ", \"capabilities\": [";
-            for (std::size_t c = 0; c < f.capabilities.size(); ++c)
-                out += std::string(c ? ", " : "") + json_string(text::capability_to_text(f.capabilities[c]));
-            out += "], \"constraints\": [";
-            for (std::size_t c = 0; c < f.constraints.size(); ++c)
-                out += std::string(c ? ", " : "") + json_string(text::constraint_to_text(f.constraints[c]));
-            out += "]}";
-            continue;
-        }
         out += "frame " + std::to_string(i) + " (" + std::to_string(view.frame_bytes(i).size()) +
                " bytes)\n";
         for (const capability& c : f.capabilities)
-            out += "  capability  " + text::capability_to_text(c) + "\n";
+            out += "  capability  " + text::printable(text::capability_to_text(c)) + "\n";
         for (const constraint& c : f.constraints)
-            out += "  constraint  " + text::constraint_to_text(c) + "\n";
+            out += "  constraint  " + text::printable(text::constraint_to_text(c)) + "\n";
     }
-    if (json)
-        out += "]}\n";
     std::fputs(out.c_str(), stdout);
     return 0;
 }
@@ -449,7 +436,7 @@ int verify_command(const options& opts) {
     }
     std::printf("granted:\n");
     for (const capability& c : result->leaf->capabilities)
-        std::printf("  %s\n", text::capability_to_text(c).c_str());
+        std::printf("  %s\n", text::printable(text::capability_to_text(c)).c_str());
     return 0;
 }
 

@@ -61,10 +61,13 @@ bool parse_lines(const std::string& path, Each each, std::string& error) {
 }  // namespace
 
 bool atomic_write(const std::string& path, const std::string& content, std::string& error) {
-    std::string temporary = path + ".tmp." + std::to_string(::getpid());
-    int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    // The temporary file gets an unpredictable name and is created exclusively (O_EXCL: never an
+    // existing file, never through a symbolic link), so someone who can write to the directory
+    // cannot make us write the state through a link they planted into a file of their choice.
+    std::string temporary = path + ".tmp.XXXXXX";
+    int fd = ::mkostemp(temporary.data(), O_CLOEXEC);
     if (fd < 0) {
-        error = "cannot create " + temporary + ": " + std::strerror(errno);
+        error = "cannot create a temporary file beside " + path + ": " + std::strerror(errno);
         return false;
     }
     std::size_t done = 0;

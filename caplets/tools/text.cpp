@@ -137,6 +137,23 @@ std::optional<token_bytes> token_from_text(std::string_view text, std::string& e
     return out;
 }
 
+std::string printable(std::string_view text) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x20 && byte < 0x7f && byte != '\\') {
+            out += c;
+            continue;
+        }
+        out += "\\x";
+        out += digits[byte >> 4];
+        out += digits[byte & 15];
+    }
+    return out;
+}
+
 std::string to_hex(byte_view bytes) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string out;
@@ -364,6 +381,8 @@ bool frame_text::add_constraint(std::string_view text, std::string& error) {
         added = spec_.add_signature(tag);
     } else if (kind == "identity" && !rest.empty()) {
         added = spec_.add_identity_constraint(keep(rest));
+    } else if (kind == "audience" && !rest.empty()) {
+        added = spec_.add_audience(keep(rest));
     } else if (kind == "seq") {
         auto number = parse_unsigned(rest);
         if (!number) {
@@ -389,8 +408,8 @@ bool frame_text::add_constraint(std::string_view text, std::string& error) {
         added = spec_.add_capvm(keep(std::move(bytecode.value())));
     } else {
         error = "unknown constraint '" + std::string(text) +
-                "' (expected expires:, not-before:, endpoint:, signature:, identity:, seq:, capvm: or "
-                "policy:)";
+                "' (expected expires:, not-before:, endpoint:, signature:, identity:, audience:, seq:, "
+                "capvm: or policy:)";
         return false;
     }
     if (!added)
@@ -460,6 +479,8 @@ std::string constraint_to_text(const constraint& c) {
         return "identity:" + std::string(i->view());
     if (const auto* n = c.sequence())
         return "seq:" + std::to_string(*n);
+    if (const auto* a = c.audience())
+        return "audience:" + std::string(a->view());
     if (const auto* code = c.capvm())
         return "capvm:" + base64url_encode(code->view());
     return "(empty)";

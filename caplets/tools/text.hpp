@@ -36,6 +36,9 @@ struct token_bytes {
 std::optional<token_bytes> token_from_text(std::string_view text, std::string& error);
 
 std::string to_hex(byte_view bytes);
+/// `text` safe to print on a terminal: every byte outside printable ASCII, and the backslash,
+/// written as \xNN. Token contents are untrusted: raw, they could carry terminal escapes.
+std::string printable(std::string_view text);
 std::optional<std::vector<std::uint8_t>> from_hex(std::string_view text);
 
 std::optional<std::uint64_t> parse_time(std::string_view text);

@@ -71,6 +71,8 @@ enum class check : std::uint8_t {
     dynamic_unavailable,     ///< a CapVM constraint but no evaluator
     not_a_request,           ///< a request was expected but the leaf frame holds none
     not_an_encryption_token, ///< key exchange: the leaf frame holds no encrypt capability
+    audience_mismatch,       ///< `audience` names another verifier, or a request names none
+    dynamic_budget,          ///< the CapVM constraints of one verification ran out of budget
 };
 
 /// A sentence for `c`.
@@ -162,6 +164,8 @@ public:
     bool add_identity_constraint(std::string_view id);
     bool add_sequence(std::uint64_t number);
     bool add_capvm(byte_view bytecode);
+    /// The verifier that may accept the token (see verify_context::audience).
+    bool add_audience(std::string_view verifier);
     /// Adds a copy of each constraint of `parent` (derivations must keep them all).
     bool inherit_constraints(const frame& parent);
 
@@ -381,10 +385,20 @@ private:
 
 /// Evaluates dynamic (CapVM) constraints; provided by the host (see capvm/). Returns true to
 /// accept.
+///
+/// Budget: a token may carry any number of programs, so the cost of one verification is bounded
+/// as a whole, not per program. Verification calls begin() once before the first program of each
+/// verification (the main token and its auxiliary tokens together); an evaluator charges every
+/// program against what is left (at least one unit per program, however short) and reports
+/// exhaustion through budget_exhausted(), which verification turns into check::dynamic_budget.
 class dynamic_evaluator {
 public:
     virtual ~dynamic_evaluator() = default;
+    /// A new verification starts: refill the budget.
+    virtual void begin() {}
     virtual bool accepts(byte_view bytecode, const token_view& token) = 0;
+    /// True when the last accepts() refused because the verification's budget ran out.
+    virtual bool budget_exhausted() const { return false; }
 };
 
 // --- verified prefixes -----------------------------------------------------------------------------
@@ -460,6 +474,13 @@ struct verify_context {
     /// right before acting. Without it, verify() records them itself when everything passed.
     bool defer_sequences = false;
     dynamic_evaluator* dynamic = nullptr;
+    /// The name of this verifier (a serving node, an HTTP exporter). A token with an `audience`
+    /// constraint is accepted only when every one of them names exactly this (so, never by a
+    /// verifier without a name), and when `require_audience` is set, verify_request() refuses a
+    /// request that names no audience: a request captured on its way to one verifier cannot be
+    /// spent at another that shares the key.
+    std::string_view audience;
+    bool require_audience = false;
     extension_rule extensions = nullptr;
     /// Optional: a verified prefix of the main token to start from, refilled after success (see
     /// verified_prefix). Auxiliary tokens are always verified in full.

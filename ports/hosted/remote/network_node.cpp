@@ -4,6 +4,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -26,35 +28,29 @@ void incident_log::report(const ar::incident& what) {
     const auto kind = static_cast<std::size_t>(what.kind);
     if (kind < std::size(counts_))
         ++counts_[kind];
-    // Names were checked by parse_envelope (printable ASCII without '"' is not guaranteed:
-    // escape the two characters JSON cares about).
-    auto put = [&](const char* key, std::string_view text) {
-        if (text.empty())
-            return;
-        std::fprintf(out_, ",\"%s\":\"", key);
-        for (char c : text) {
-            if (c == '"' || c == '\\')
-                std::fputc('\\', out_);
-            std::fputc(static_cast<unsigned char>(c) < 0x20 ? '?' : c, out_);
-        }
-        std::fputc('"', out_);
-    };
-    std::fprintf(out_, "{\"node\":\"%.*s\",\"incident\":\"%s\"",
-                 static_cast<int>(node_name_.size()), node_name_.data(), ar::describe(what.kind));
+    // One JSON object per line, written by the JSON library: names come from packets (the
+    // envelope checks them, but this log must stay well-formed whatever a peer sends), and
+    // invalid UTF-8 is replaced rather than copied out.
+    nlohmann::ordered_json line = {{"node", node_name_}, {"incident", ar::describe(what.kind)}};
     if (what.link != unknown_link)
-        std::fprintf(out_, ",\"link\":%u", static_cast<unsigned>(what.link));
+        line["link"] = what.link;
+    auto put = [&](const char* key, std::string_view text) {
+        if (!text.empty())
+            line[key] = text;
+    };
     put("source", what.source);
     put("destination", what.destination);
     put("service", what.service);
     put("procedure", what.procedure);
     if (what.kind == ar::incident_kind::malformed_packet)
-        std::fprintf(out_, ",\"envelope\":\"%s\"", ar::describe(what.envelope));
+        line["envelope"] = ar::describe(what.envelope);
     if (what.kind == ar::incident_kind::request_denied) {
         last_check_ = what.token.what;
-        std::fprintf(out_, ",\"check\":\"%s\",\"frame\":%u", caplets::describe(what.token.what),
-                     static_cast<unsigned>(what.token.frame));
+        line["check"] = caplets::describe(what.token.what);
+        line["frame"] = what.token.frame;
     }
-    std::fputs("}\n", out_);
+    const std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    std::fprintf(out_, "%s\n", text.c_str());
     std::fflush(out_);
 }
 
