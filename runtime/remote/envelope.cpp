@@ -70,7 +70,11 @@ bool consistent(const envelope& header, std::size_t body_size) {
     case message_kind::reply:
         return header.status == status_code::ok && header.authenticated;
     case message_kind::error:
-        return header.status != status_code::ok && body_size == 0;
+        // One exception carries data: a refused sequence number, authenticated, names the last
+        // one accepted (8 bytes, little-endian) so that the caller can go above it.
+        return header.status != status_code::ok &&
+               (body_size == 0 ||
+                (header.status == status_code::denied && header.authenticated && body_size == 8));
     }
     return false;
 }

@@ -191,6 +191,13 @@ incident about(incident_kind kind, link_id link = 0xffff, std::string_view sourc
     return what;
 }
 
+void wipe_pending(caplets::verification_details& details) {
+    for (auto& pending : details.sequences) {
+        crypto::secure_zero(std::span(pending.key.root));
+        crypto::secure_zero(std::span(pending.key.holder));
+    }
+}
+
 bool has_sequence(const caplets::frame& leaf) {
     for (const caplets::constraint& c : leaf.constraints)
         if (c.sequence() != nullptr)
@@ -272,8 +279,8 @@ config_error node::prepare() {
     if (c.sequences != nullptr) {
         sequences_ = c.sequences;
     } else {
-        own_sequences_.reset(new (std::nothrow)
-                                 bounded_sequence_store(c.max_callers, c.sequence_floor));
+        own_sequences_.reset(new (std::nothrow) bounded_sequence_store(
+            c.max_callers, c.sequence_floor, c.holders_per_caller));
         if (!own_sequences_ || own_sequences_->capacity() != c.max_callers)
             return config_error::out_of_memory;
         sequences_ = own_sequences_.get();
@@ -709,6 +716,9 @@ void node::handle_request(link_id link, const envelope_view& packet) {
     context.now = clock_.unix_microseconds() / 1000000;
     context.revoked = config_.revoked;
     context.sequences = sequences_;
+    // Recorded below, once the service, procedure, arguments and sealing checked out: a request
+    // refused for any of them does not consume its number (nor anyone's entry in the store).
+    context.defer_sequences = true;
     context.prefix = remembered != nullptr ? &*remembered->prefix : nullptr;
     caplets::verification_details details;
     auto granted = caplets::verify_request(*config_.verification_key, *token, context, &details);
@@ -716,6 +726,14 @@ void node::handle_request(link_id link, const envelope_view& packet) {
         what.token = granted.error();
         return refuse(incident_kind::request_denied, status_code::denied);
     }
+    // The details hold the credential's tags: wiped on every way out.
+    struct wipe_details {
+        caplets::verification_details& details;
+        ~wipe_details() {
+            crypto::secure_zero(std::span(details.holder));
+            wipe_pending(details);
+        }
+    } wiped{details};
     if (remembered != nullptr) {
         // The slot is this caller's now (it may have been the least recently used one).
         std::memcpy(remembered->caller, packet.source.data(), packet.source.size());
@@ -733,6 +751,23 @@ void node::handle_request(link_id link, const envelope_view& packet) {
         send_answer(packet.source, packet.header->correlation, status, {}, &holder_tag,
                     &request_tag);
     };
+    // A replayed (or overtaken) number: refused with the last accepted number in the body,
+    // authenticated like every answer to a verified request, so that the caller can jump above
+    // it (after this node restarted with a floor above the caller's clock, say).
+    auto refuse_sequence = [&](const caplets::reason& why) {
+        ++counters_.requests_refused;
+        what.kind = incident_kind::request_denied;
+        what.token = why;
+        report(what);
+        std::uint8_t body[8];
+        for (int i = 0; i < 8; ++i)
+            body[i] = static_cast<std::uint8_t>(why.current_sequence >> (8 * i));
+        send_answer(packet.source, packet.header->correlation, status_code::denied,
+                    why.what == caplets::check::sequence_replayed ? byte_view(body) : byte_view(),
+                    &holder_tag, &request_tag);
+    };
+    if (auto fresh = caplets::check_sequences(context, details); !fresh)
+        return refuse_sequence(fresh.error());
     const caplets::call_request* call = (*granted)->call_request();
     if (call == nullptr)
         return refuse_verified(incident_kind::not_a_call, status_code::denied);
@@ -772,6 +807,11 @@ void node::handle_request(link_id link, const envelope_view& packet) {
         crypto::secure_zero(*key);
     } else {
         std::memcpy(slot->arguments.data(), arguments.data(), arguments.size());
+    }
+    // Every check passed: only now is the number consumed (docs/remote.md, "Replay").
+    if (auto recorded = caplets::commit_sequences(context, details); !recorded) {
+        crypto::secure_zero(slot->key);
+        return refuse_sequence(recorded.error());
     }
     slot->sealed = sealed;
     std::memcpy(slot->source, packet.source.data(), packet.source.size());
@@ -838,8 +878,20 @@ void node::handle_answer(link_id link, const envelope_view& packet) {
     }
     // An unauthenticated error (from a relay, or from a node that could not verify the request)
     // is believed: whoever can inject it could as well drop the request (docs/remote.md).
-    if (packet.header->kind == message_kind::error)
+    if (packet.header->kind == message_kind::error) {
+        // An authenticated refusal of our sequence number carries the last one the callee
+        // accepted: go above it, so that the next call passes (a restarted callee's floor can
+        // be ahead of our clock). Unauthenticated ones are ignored: anyone could send them.
+        if (packet.header->authenticated && packet.header->status == status_code::denied &&
+            packet.body.size() == 8) {
+            std::uint64_t current = 0;
+            for (int i = 0; i < 8; ++i)
+                current |= std::uint64_t{packet.body[i]} << (8 * i);
+            if (current < ~std::uint64_t{0} / 2)
+                last_sequence_ = std::max(last_sequence_, current);
+        }
         return complete(*call, error_for(packet.header->status));
+    }
     byte_view reply = packet.body;
     if (call->sealed) {
         // Authenticated above; a plaintext reply to a sealed call is refused as undecodable.

@@ -1,36 +1,29 @@
 #include <remote/replay.hpp>
 
-#include <cstring>
 #include <new>
 
 namespace amb::remote {
 
-bounded_sequence_store::bounded_sequence_store(std::size_t capacity, std::uint64_t floor)
-    : entries_(new (std::nothrow) entry[capacity]()), capacity_(entries_ ? capacity : 0),
-      floor_(floor) {}
-
-bounded_sequence_store::entry* bounded_sequence_store::find(const caplets::tag_bytes& holder) {
-    // Tags are public (they are in the requests), so comparing them need not be constant time.
-    for (std::size_t i = 0; i < count_; ++i)
-        if (std::memcmp(entries_[i].holder.data(), holder.data(), holder.size()) == 0)
-            return &entries_[i];
-    return nullptr;
+bounded_sequence_store::bounded_sequence_store(std::size_t max_roots, std::uint64_t floor,
+                                               std::size_t holders_per_root)
+    : max_roots_(max_roots),
+      roots_(new (std::nothrow) caplets::sequence_table::root_entry[max_roots]()),
+      holders_(new (std::nothrow)
+                   caplets::sequence_table::holder_entry[max_roots * holders_per_root]()) {
+    if (roots_ && holders_)
+        table_.emplace(std::span(roots_.get(), max_roots),
+                       std::span(holders_.get(), max_roots * holders_per_root), holders_per_root,
+                       floor);
 }
 
-std::uint64_t bounded_sequence_store::last(const caplets::tag_bytes& holder) {
-    const entry* known = find(holder);
-    return known != nullptr && known->number > floor_ ? known->number : floor_;
+std::uint64_t bounded_sequence_store::last_accepted(const caplets::sequence_key& key) {
+    // No table (the allocation failed): every number is refused, never accepted twice.
+    return table_ ? table_->last(key) : ~std::uint64_t{0};
 }
 
-bool bounded_sequence_store::record(const caplets::tag_bytes& holder, std::uint64_t number) {
-    if (entry* known = find(holder)) {
-        known->number = number;
-        return true;
-    }
-    if (count_ == capacity_)
-        return false; // full: refuse rather than forget someone (see the header)
-    entries_[count_++] = entry{holder, number};
-    return true;
+bool bounded_sequence_store::accept(const caplets::sequence_key& key, std::uint64_t number,
+                                    std::uint64_t expires, std::uint64_t now) {
+    return table_ && table_->record(key, number, expires, now);
 }
 
 } // namespace amb::remote

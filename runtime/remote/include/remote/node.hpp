@@ -167,9 +167,12 @@ struct node_config {
     /// in plaintext from one of them is refused (`denied`, authenticated) before it is decoded.
     /// Sealed requests are accepted from every caller, and always answered sealed.
     std::span<const std::string_view> encrypted_callers;
-    /// Replay state; null: a bounded_sequence_store of `max_callers` with `sequence_floor`.
+    /// Replay state; null: a bounded_sequence_store of `max_callers` roots (credentials minted
+    /// by this node's key), `holders_per_caller` holders each, starting at `sequence_floor`
+    /// (docs/remote.md, "Replay"; the hosted port passes a durable_sequence_store).
     caplets::sequence_store* sequences = nullptr;
     std::size_t max_callers = 64;
+    std::size_t holders_per_caller = bounded_sequence_store::default_holders_per_root;
     std::uint64_t sequence_floor = 0;
     /// Largest packet sent or accepted.
     std::size_t max_message_size = 16 * 1024;
