@@ -77,7 +77,11 @@ private:
 
 class node {
 public:
-    explicit node(const caplets::secret_key& secret) : secret_(secret) {}
+    // Sequence numbers are microseconds (see the client): refuse those from before this start,
+    // minus a minute of clock skew. A node that must also refuse requests of the last minute
+    // after a restart persists a mark (remote::durable_sequence_store, docs/remote.md).
+    explicit node(const caplets::secret_key& secret)
+        : secret_(secret), sequences_((unix_now() - 60) * 1000000u) {}
     caplets::revocation_list& revoked() { return revoked_; }
 
     // Handles one datagram (a request token); returns the reply datagram: 'O' + reply message,
@@ -94,7 +98,10 @@ public:
         context.endpoint = peer;
         context.revoked = &revoked_;
         context.sequences = &sequences_;
-        auto request = caplets::verify_request(secret_, *token, context);
+        // The number is recorded only once the call is known to be served (below).
+        context.defer_sequences = true;
+        caplets::verification_details details;
+        auto request = caplets::verify_request(secret_, *token, context, &details);
         if (!request)
             return refuse(request.error());
         // Access control is done: from here on, only the service's own checks remain.
@@ -108,6 +115,10 @@ public:
         buffer arguments;
         std::memcpy(arguments.bytes().data(), call->arguments.view().data(), call->arguments.size());
         std::span<const std::uint8_t> message = arguments.bytes().first(call->arguments.size());
+        if (id >= thermostat::lidl_procedure_count)
+            return text('R', "no such procedure");
+        if (auto recorded = caplets::commit_sequences(context, details); !recorded)
+            return refuse(recorded.error());
         switch (id) {
         case 0: return serve<0>(message);
         case 1: return serve<1>(message);

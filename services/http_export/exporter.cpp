@@ -129,6 +129,13 @@ struct exporter::state {
         // A request token: its bytes (kept for the arguments view) and bound arguments.
         std::optional<caplets::text::token_bytes> token;
         std::span<const std::uint8_t> bound_arguments;
+        // The token's sequence numbers, recorded right before the call (after the grant and
+        // the arguments checked out). Secrets (tags): wiped with the request.
+        caplets::verification_details verified;
+        ~request() {
+            amb::crypto::secure_zero(
+                std::span(reinterpret_cast<std::uint8_t*>(&verified), sizeof verified));
+        }
 
         message_buffer call_storage;
         message_buffer response_storage;
@@ -445,13 +452,20 @@ struct exporter::state {
         context.endpoint = peer_address(r.connection, address);
         context.revoked = settings.revoked;
         context.sequences = settings.sequences != nullptr ? settings.sequences : &own_sequences;
+        // Recorded in start_call, once the grant and the arguments checked out: a request
+        // refused for those does not consume its number.
+        context.defer_sequences = true;
 
         const std::string& export_name = r.target->name;
         bool is_request = false;
         for (const caplets::capability& c : token->leaf().capabilities.view())
             is_request = is_request || c.call_request() != nullptr || c.path_request() != nullptr;
         if (is_request) {
-            auto verified = caplets::verify_request(secret, *token, context);
+            auto verified = caplets::verify_request(secret, *token, context, &r.verified);
+            if (verified) {
+                if (auto fresh = caplets::check_sequences(context, r.verified); !fresh)
+                    verified = amb::failure{fresh.error()};
+            }
             if (!verified) {
                 unauthorised(r, "invalid_token", "token rejected: " + reason_text(verified.error()),
                              true);
@@ -476,7 +490,11 @@ struct exporter::state {
             r.token = std::move(bytes); // the arguments view points into these bytes
             return true;
         }
-        auto verified = caplets::verify(secret, *token, context);
+        auto verified = caplets::verify(secret, *token, context, &r.verified);
+        if (verified) {
+            if (auto fresh = caplets::check_sequences(context, r.verified); !fresh)
+                verified = amb::failure{fresh.error()};
+        }
         if (!verified) {
             unauthorised(r, "invalid_token", "token rejected: " + reason_text(verified.error()),
                          true);
@@ -487,12 +505,29 @@ struct exporter::state {
                  "this server accepts only request tokens (a call_request for this call)");
             return false;
         }
-        if (grants(verified->leaf->capabilities.view(), export_name, procedure))
+        if (grants(verified->leaf->capabilities.view(), export_name, procedure)) {
+            // Describing an export calls nothing: the number is consumed here, after the grant.
+            if (procedure == nullptr && !commit(r))
+                return false;
             return true;
+        }
         fail(r, MHD_HTTP_FORBIDDEN, "forbidden",
              procedure == nullptr
                  ? "the token grants nothing on export '" + export_name + "'"
                  : "the token does not grant " + export_name + "." + std::string(procedure->name));
+        return false;
+    }
+
+    // Records the sequence numbers of the request's token (none: nothing to do); refuses with
+    // 401 when the number was taken meanwhile or the store refuses (full of live entries).
+    bool commit(request& r) {
+        caplets::verify_context recording;
+        recording.now = settings.unix_time();
+        recording.sequences = settings.sequences != nullptr ? settings.sequences : &own_sequences;
+        auto recorded = caplets::commit_sequences(recording, r.verified);
+        if (recorded)
+            return true;
+        unauthorised(r, "invalid_token", "token rejected: " + reason_text(recorded.error()), true);
         return false;
     }
 
@@ -599,6 +634,10 @@ struct exporter::state {
             fail(r, MHD_HTTP_SERVICE_UNAVAILABLE, "no_memory", "no memory for the call");
             return;
         }
+        // Every check passed: only now is the sequence number consumed (a replay, or a store
+        // that is full of live entries, is refused here even if the early check passed).
+        if (!commit(r))
+            return;
         r.response.emplace(r.response_storage.bytes());
         r.reply.emplace(r.reply_storage.bytes());
         r.work = r.target->target->call(r.procedure, *message, *r.response, *r.reply);
