@@ -347,7 +347,9 @@ class deployment_run:
     def settings(self, node):
         info = self.description["nodes"][node]
         lines = [f"# settings of node {node} (written by `ambience run`)", f"node = {node}",
-                 f"call_timeout_ms = {self.call_timeout_ms}"]
+                 f"call_timeout_ms = {self.call_timeout_ms}",
+                 # what must survive a restart (the replay marks: docs/remote.md, "Replay")
+                 f"state.dir = {self.state_dir}"]
         for network in info["networks"]:
             kind = self.description["networks"][network]["kind"]
             if kind in ("udp", "tcp"):

@@ -6,6 +6,7 @@
 #include <hosted/net/tcp_transport.hpp>
 #include <hosted/net/udp_transport.hpp>
 #include <hosted/remote/key_files.hpp>
+#include <remote/durable_replay.hpp>
 #include <runtime/event_loop.hpp>
 
 #include <arpa/inet.h>
@@ -194,6 +195,23 @@ public:
         ::inet_ntop(AF_INET, &address, text, sizeof text);
         options.address = text;
         options.port = listen.port;
+        // Replay state that survives a restart, kill -9 included (docs/http-export.md,
+        // "Replay"): a mark in the node's state directory. Without one (a settings file not
+        // written by `ambience run`), the exporter's own store, lost on restart.
+        if (const std::string* state = settings.find("state.dir")) {
+            timespec now{};
+            ::clock_gettime(CLOCK_REALTIME, &now);
+            auto store = remote::durable_sequence_store::open(
+                *state + "/" + std::string(settings.node()) + ".http." + std::string(network) +
+                    ".replay",
+                static_cast<std::uint64_t>(now.tv_sec) * 1000000u +
+                    static_cast<std::uint64_t>(now.tv_nsec) / 1000u);
+            if (!store)
+                fail("kernel", "HTTP export on network '" + std::string(network) +
+                                   "': " + store.error());
+            options.sequences = store->get();
+            replay_.push_back(std::move(*store));
+        }
         exporters_.emplace_back(std::string(network),
                                 std::make_unique<http_export::exporter>(loop_, *this, key,
                                                                         options));
@@ -260,6 +278,8 @@ private:
     };
     event_loop loop_{*this};
     std::vector<watched_descriptor> watched_;
+    // Before the exporters: they use these until they are destroyed.
+    std::vector<std::unique_ptr<remote::durable_sequence_store>> replay_;
     std::vector<std::pair<std::string, std::unique_ptr<http_export::exporter>>> exporters_;
 };
 
@@ -854,11 +874,26 @@ void kernel_runtime::start_network(bool exports, std::vector<std::string_view> c
     }
     config.encrypted_callers = encrypted_callers_;
     config.call_timeout = std::chrono::milliseconds(settings_.number("call_timeout_ms", 5000));
-    // Refuse requests numbered before this start (docs/remote.md, Replay): a restarted node
-    // cannot be fed requests captured before it restarted.
+    // Replay state that survives a restart, kill -9 included (docs/remote.md, "Replay"): a
+    // high-water mark reserved ahead in the node's state directory. Without one (a settings
+    // file not written by `ambience run`), refuse at least what is numbered before this start
+    // minus a minute of clock skew.
     timespec now{};
     ::clock_gettime(CLOCK_REALTIME, &now);
     config.sequence_floor = static_cast<std::uint64_t>(now.tv_sec - 60) * 1000000u;
+    if (const std::string* state = exports ? settings_.find("state.dir") : nullptr) {
+        remote::durable_replay_settings replay;
+        replay.max_roots = config.max_callers;
+        auto store = remote::durable_sequence_store::open(
+            *state + "/" + std::string(settings_.node()) + ".remote.replay",
+            static_cast<std::uint64_t>(now.tv_sec) * 1000000u +
+                static_cast<std::uint64_t>(now.tv_nsec) / 1000u,
+            replay);
+        if (!store)
+            fail("kernel", "cannot open the replay state: " + store.error());
+        config.sequences = store->get();
+        keep(std::move(*store));
+    }
     auto started = network_.start(config);
     if (!started)
         fail("kernel", std::string("cannot start the network side: ") +
