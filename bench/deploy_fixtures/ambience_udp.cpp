@@ -222,10 +222,15 @@ private:
             caplets::verify_context context;
             context.now = static_cast<std::uint64_t>(wall.tv_sec);
             context.sequences = &sequences;
+            // As the node: the number is checked after verification and recorded right before
+            // serving (docs/remote.md, "Replay").
+            context.defer_sequences = true;
+            context.audience = "b"; // as the node: requests name it
             context.prefix = &prefix;
             caplets::verification_details details;
             auto granted = caplets::verify_request(key_, *token, context, &details);
-            if (!granted)
+            if (!granted || !caplets::check_sequences(context, details) ||
+                !caplets::commit_sequences(context, details))
                 continue;
             mix ^= details.holder[0];
             ++verified;
