@@ -19,7 +19,7 @@ import re
 SUPPORTED_ROUTE_KINDS = ("udp", "tcp", "serial")
 # Names the generated code uses itself; an instance with one of these names gets a `_` appended.
 RESERVED = {"context", "wiring", "this_group", "node", "kernel", "settings", "main", "argc",
-            "argv", "std", "amb", "channels", "group_runtime", "kernel_runtime"}
+            "argv", "std", "amb", "channels", "group_runtime", "kernel_runtime", "start_groups"}
 HTTP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HEAP_SIZE = "16 << 20"
 
@@ -395,7 +395,6 @@ class _node_writer:
     def main(self):
         plan, node, info = self.plan, self.node, self.info
         self.line("int main(int argc, char** argv) {")
-        self.line(f'    node_settings settings = node_settings::load(argc, argv, "{node}");')
         self.line("    [[maybe_unused]] channels wiring;" if not self.channels else "    channels wiring;")
         self.line("    node_kernel kernel;")
         for group in self.groups:
@@ -409,7 +408,10 @@ class _node_writer:
                       f"{caller + '_group' if caller else 'amb::hosted::node::kernel_group'}, "
                       f"{server + '_group' if server else 'amb::hosted::node::kernel_group'});")
         self.line()
-        self.line("    kernel_runtime node(kernel, settings);  // starts the groups")
+        self.line("    // Groups start before any setting or key is read: no group ever holds one.")
+        self.line("    start_groups(kernel);")
+        self.line(f'    node_settings settings = node_settings::load(argc, argv, "{node}");')
+        self.line("    kernel_runtime node(kernel, settings);")
         if info["links"]:
             self.line()
             self.line("    // Network: links to neighbours, and the next hop towards each node this "

@@ -757,6 +757,13 @@ private:
 
 // --- the kernel ------------------------------------------------------------------------------
 
+void start_groups(node_kernel& kernel) {
+    kernel.withhold_environment("AMBIENCE_");
+    auto started = kernel.start();
+    if (!started)
+        fail("kernel", std::string("cannot start the groups: ") + std::strerror(started.error()));
+}
+
 kernel_runtime::kernel_runtime(node_kernel& kernel, const node_settings& settings)
     : kernel_(kernel), settings_(settings) {
     kernel_.on_exit = [](const hosted::node::group_exit& exit) {
@@ -768,10 +775,8 @@ kernel_runtime::kernel_runtime(node_kernel& kernel, const node_settings& setting
         what += exit.restarting ? "); restarting it" : ")";
         log_line("kernel", what);
     };
-    auto started = kernel_.start();
-    if (!started)
-        fail("kernel", std::string("cannot start the groups: ") +
-                                   std::strerror(started.error()));
+    if (!kernel_.started())
+        start_groups(kernel_);
     auto watching = kernel_.watch_stop_signals();
     if (!watching)
         fail("kernel", "cannot watch stop signals");

@@ -60,6 +60,26 @@ result<void, rings::error> init_channel(std::span<std::byte> memory, const rings
     return {};
 }
 
+result<rings::ring_region, rings::error> attach_ring(const channel_link& link) {
+    if (link.memory.size() <= channel_ring_offset || link.status == nullptr)
+        return failure{rings::error::bad_config};
+    auto* control = reinterpret_cast<const channel_control*>(link.memory.data());
+    if (control->magic != channel_control::magic_value)
+        return failure{rings::error::bad_magic};
+    auto region = rings::ring_region::attach(link.memory.subspan(channel_ring_offset));
+    if (!region)
+        return failure{region.error()};
+    // The region copied its sizes out of the header when it validated it, so comparing the
+    // copy is enough: a later rewrite of the header changes nothing this side uses.
+    const rings::config& sizes = region->sizes();
+    const rings::config& own = link.geometry;
+    if (sizes.element_count != own.element_count || sizes.payload_size != own.payload_size ||
+        sizes.to_kernel_capacity != own.to_kernel_capacity ||
+        sizes.to_group_capacity != own.to_group_capacity)
+        return failure{rings::error::bad_layout};
+    return *region;
+}
+
 // ---------------------------------------------------------------------------------------------
 // group_loop
 
@@ -123,27 +143,19 @@ bool group_loop::sleep(std::chrono::milliseconds timeout) {
 // channel_caller
 
 result<channel_caller, rings::error> channel_caller::attach(const channel_link& link) {
-    if (link.memory.size() <= channel_ring_offset)
-        return failure{rings::error::bad_config};
-    auto* control = reinterpret_cast<const channel_control*>(link.memory.data());
-    if (control->magic != channel_control::magic_value)
-        return failure{rings::error::bad_magic};
-    auto region = rings::ring_region::attach(link.memory.subspan(channel_ring_offset));
+    auto region = attach_ring(link);
     if (!region)
         return failure{region.error()};
-    return channel_caller(link, region->kernel(), region->sizes().element_count,
-                          region->sizes().payload_size);
+    // Records and scratch are sized from the supervisor's geometry, not the shared header.
+    return channel_caller(link, region->kernel(), link.geometry.element_count,
+                          link.geometry.payload_size);
 }
 
 channel_caller::channel_caller(const channel_link& link, rings::endpoint endpoint,
                                std::uint32_t elements, std::size_t payload_size)
-    : link_(link),
-      endpoint_(endpoint),
-      payload_size_(payload_size),
-      records_(new record[elements]),
-      element_count_(elements),
-      queue_(new queued[max_queued]),
-      scratch_(payload_size / 8 + 1) {}
+    : link_(link), endpoint_(endpoint), epoch_(link.status->epoch.load(std::memory_order_acquire)),
+      payload_size_(payload_size), records_(new record[elements]), element_count_(elements),
+      queue_(new queued[max_queued]), scratch_(payload_size / 8 + 1) {}
 
 namespace {
 
@@ -170,15 +182,19 @@ bool spill_copy(void* context, std::span<const std::byte> bytes, std::uint64_t& 
 }  // namespace
 
 void channel_caller::follow_epoch() {
-    std::uint32_t epoch = control().epoch.load(std::memory_order_acquire);
+    // Only the supervisor moves the epoch: its page is read-only in groups.
+    std::uint32_t epoch = link_.status->epoch.load(std::memory_order_acquire);
     if (epoch == epoch_)
         return;
-    auto region = rings::ring_region::attach(link_.memory.subspan(channel_ring_offset));
-    if (!region)
-        return;  // stays broken until a usable ring appears
-    endpoint_ = region->kernel();
     epoch_ = epoch;
     drained_ = false;
+    auto region = attach_ring(link_);
+    if (!region) {
+        // The server rewrote the fresh ring's header: stay broken until the next epoch.
+        fail_everything(call_error::ring);
+        return;
+    }
+    endpoint_ = region->kernel();
     broken_.reset();
 }
 
@@ -372,7 +388,8 @@ std::size_t channel_caller::progress() {
         finish(call, error);
         ++done;
     }
-    if (control().server_gone.load(std::memory_order_acquire) != 0 && endpoint_.pending() == 0) {
+    if (link_.status->server_gone.load(std::memory_order_acquire) != 0 &&
+        endpoint_.pending() == 0) {
         // The server's process is gone and nothing more is in the ring: nobody will answer.
         // Fail what is in flight, keep off the ring and let the supervisor reset it.
         if (in_flight_ + queued_count_ > 0)
@@ -388,9 +405,9 @@ bool channel_caller::prepare_sleep() {
     control().caller_sleeping.store(1, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const bool work =
-        control().epoch.load(std::memory_order_acquire) != epoch_ ||
+        link_.status->epoch.load(std::memory_order_acquire) != epoch_ ||
         (!drained_ && (endpoint_.pending() > 0 ||
-                       control().server_gone.load(std::memory_order_acquire) != 0));
+                       link_.status->server_gone.load(std::memory_order_acquire) != 0));
     if (work) {
         control().caller_sleeping.store(0, std::memory_order_relaxed);
         return false;

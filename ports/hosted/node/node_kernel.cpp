@@ -3,13 +3,17 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstring>
 
 namespace amb::hosted::node {
 
@@ -31,11 +35,16 @@ struct node_kernel::channel_state {
     group_id server = 0;
     rings::config ring{};
     shared_region memory;  // control block + ring region, mapped here
+    shared_region status;  // channel_status, written here only
+    unique_fd status_readonly; // the same page opened read-only, for the ends' processes
     unique_fd request_event;
     unique_fd reply_event;
     bool resetting = false;  // a side left; waiting for the other to drain
     channel_control& control() const {
         return *reinterpret_cast<channel_control*>(memory.bytes().data());
+    }
+    channel_status& state() const {
+        return *reinterpret_cast<channel_status*>(status.bytes().data());
     }
 };
 
@@ -67,25 +76,59 @@ bool failed(int status) {
 // ---------------------------------------------------------------------------------------------
 // group_context
 
+namespace {
+
+// The status page of `channel` as this process sees it: the kernel's own read-write mapping in
+// the kernel, the read-only one in a group's process.
+const channel_status* status_page(const std::vector<shared_region>& readonly, channel_id channel,
+                                  const shared_region& kernel_mapping, bool in_kernel) {
+    const shared_region* page = &kernel_mapping;
+    if (!in_kernel) {
+        if (channel >= readonly.size())
+            return nullptr;
+        page = &readonly[channel];
+    }
+    if (page->bytes().size() < sizeof(channel_status))
+        return nullptr;
+    return reinterpret_cast<const channel_status*>(page->bytes().data());
+}
+
+} // namespace
+
 result<channel_link, int> group_context::caller_link(channel_id channel) {
     if (kernel_ == nullptr || channel >= kernel_->channels_.size())
         return failure{EINVAL};
     auto& state = *kernel_->channels_[channel];
-    if (state.caller != id_ || !state.memory.bytes().data())
+    const channel_status* status =
+        status_page(channel_status_, channel, state.status, id_ == kernel_group);
+    if (state.caller != id_ || !state.memory.bytes().data() || status == nullptr)
         return failure{EINVAL};
-    return channel_link{state.memory.bytes(), state.request_event.get(), state.reply_event.get(),
-                        heap_.view(), &heap_};
+    return channel_link{state.memory.bytes(),
+                        state.request_event.get(),
+                        state.reply_event.get(),
+                        heap_.view(),
+                        &heap_,
+                        status,
+                        state.ring};
 }
 
 result<channel_link, int> group_context::server_link(channel_id channel) {
     if (kernel_ == nullptr || channel >= kernel_->channels_.size())
         return failure{EINVAL};
     auto& state = *kernel_->channels_[channel];
-    if (state.server != id_ || !state.memory.bytes().data() || state.caller >= caller_heaps_.size())
+    const channel_status* status =
+        status_page(channel_status_, channel, state.status, id_ == kernel_group);
+    if (state.server != id_ || !state.memory.bytes().data() ||
+        state.caller >= caller_heaps_.size() || status == nullptr)
         return failure{EINVAL};
     const shared_region& heap = caller_heaps_[state.caller];
-    return channel_link{state.memory.bytes(), state.request_event.get(), state.reply_event.get(),
-                        {heap.bytes().data(), heap.bytes().size()}, nullptr};
+    return channel_link{state.memory.bytes(),
+                        state.request_event.get(),
+                        state.reply_event.get(),
+                        {heap.bytes().data(), heap.bytes().size()},
+                        nullptr,
+                        status,
+                        state.ring};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,6 +211,15 @@ result<void, int> node_kernel::start() {
         channel->memory = std::move(*memory);
         if (!init_channel(channel->memory.bytes(), channel->ring))
             return failure{EINVAL};
+        auto status = shared_region::create(sizeof(channel_status));
+        if (!status)
+            return failure{status.error()};
+        auto status_readonly = status->open_readonly();
+        if (!status_readonly)
+            return failure{status_readonly.error()};
+        channel->status = std::move(*status);
+        channel->status_readonly = std::move(*status_readonly);
+        new (channel->status.bytes().data()) channel_status{};
         channel->request_event = unique_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         channel->reply_event = unique_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (!channel->request_event || !channel->reply_event)
@@ -197,6 +249,11 @@ result<void, int> node_kernel::start() {
             kernel_context_.caller_heaps_[channel->caller] = std::move(*view);
         }
     }
+    // Every group process is cloned from this image, made before the kernel reads any secret.
+    if (auto image = start_group_image(); !image) {
+        stop();
+        return failure{image.error()};
+    }
     for (std::size_t i = 1; i < groups_.size(); ++i) {
         if (auto forked = fork_group(*groups_[i]); !forked) {
             stop();
@@ -206,12 +263,115 @@ result<void, int> node_kernel::start() {
     return {};
 }
 
-result<void, int> node_kernel::fork_group(group_state& group) {
+// The group image: a process forked at start, before the kernel reads any secret, that clones
+// each group process on request. It is trusted code of the kernel (it reads only the kernel's
+// requests), single-threaded, and does nothing else.
+//
+// Requests and replies are fixed-size messages on a SOCK_SEQPACKET pair.
+namespace {
+
+struct image_request {
+    std::uint32_t group;
+    std::uint32_t restarts;
+};
+struct image_reply {
+    std::int32_t pid; // or -errno
+};
+
+} // namespace
+
+void node_kernel::withhold_environment(std::string prefix) {
+    AMB_REQUIRE(!started_, "node_kernel::withhold_environment after start");
+    withheld_environment_.push_back(std::move(prefix));
+}
+
+result<void, int> node_kernel::start_group_image() {
+    int sockets[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) < 0)
+        return failure{errno};
+    unique_fd kernel_end(sockets[0]);
+    unique_fd image_end(sockets[1]);
     pid_t pid = ::fork();
     if (pid < 0)
         return failure{errno};
-    if (pid == 0)
-        enter_child(group);
+    if (pid == 0) {
+        kernel_end.reset();
+        run_group_image(image_end.release());
+    }
+    group_image_ = pid;
+    group_image_socket_ = std::move(kernel_end);
+    return {};
+}
+
+void node_kernel::run_group_image(int requests) {
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != kernel_pid_)
+        ::_exit(126);
+    signals_.reset();
+    epoll_.reset();
+    // Environment the kernel keeps to itself: zero the bytes (they may sit on the initial
+    // stack, where unsetenv would leave them), then drop the variables.
+    for (const std::string& prefix : withheld_environment_) {
+        for (bool found = true; found;) {
+            found = false;
+            for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+                if (std::strncmp(*entry, prefix.c_str(), prefix.size()) != 0)
+                    continue;
+                const char* equals = std::strchr(*entry, '=');
+                std::string name(*entry, equals ? equals - *entry : std::strlen(*entry));
+                volatile char* bytes = *entry;
+                for (std::size_t i = 0, n = std::strlen(*entry); i < n; ++i)
+                    bytes[i] = 0;
+                // The zeroed entry reads as an empty string; unsetenv takes it out of environ.
+                ::unsetenv(name.c_str());
+                found = true;
+                break;
+            }
+        }
+    }
+    for (;;) {
+        image_request request{};
+        ssize_t got = ::recv(requests, &request, sizeof request, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got != static_cast<ssize_t>(sizeof request) || request.group == kernel_group ||
+            request.group >= groups_.size())
+            ::_exit(0); // the kernel closed its end (stop) or broke the protocol
+        // CLONE_PARENT: the group is the kernel's child, not this process's, so that the kernel
+        // reaps it, holds its pidfd and restarts it exactly as it would a child it forked.
+        // TODO(port): the raw clone skips glibc's fork handlers; this process is single-threaded
+        // and idle here, so no lock is held, but the child's cached thread id is this process's
+        // (only pthread calls that name the main thread by its id notice).
+        long pid = ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, 0);
+        if (pid == 0) {
+            ::close(requests);
+            enter_child(*groups_[request.group], request.restarts);
+        }
+        image_reply reply{pid < 0 ? -errno : static_cast<std::int32_t>(pid)};
+        while (::send(requests, &reply, sizeof reply, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+result<void, int> node_kernel::fork_group(group_state& group) {
+    if (!group_image_socket_)
+        return failure{ECHILD};
+    image_request request{group.id, group.restarts};
+    ssize_t sent;
+    while ((sent = ::send(group_image_socket_.get(), &request, sizeof request, MSG_NOSIGNAL)) < 0 &&
+           errno == EINTR) {
+    }
+    if (sent != static_cast<ssize_t>(sizeof request))
+        return failure{sent < 0 ? errno : EPROTO};
+    image_reply reply{};
+    ssize_t got;
+    while ((got = ::recv(group_image_socket_.get(), &reply, sizeof reply, 0)) < 0 &&
+           errno == EINTR) {
+    }
+    if (got != static_cast<ssize_t>(sizeof reply))
+        return failure{got < 0 ? errno : EPROTO};
+    if (reply.pid <= 0)
+        return failure{reply.pid < 0 ? -reply.pid : EPROTO};
+    const pid_t pid = reply.pid;
     group.pid = pid;
     auto pidfd = open_pidfd(pid);
     if (!pidfd) {
@@ -227,7 +387,7 @@ result<void, int> node_kernel::fork_group(group_state& group) {
     return {};
 }
 
-void node_kernel::enter_child(group_state& group) {
+void node_kernel::enter_child(group_state& group, unsigned restarts) {
     // Die with the kernel, and do not miss its death between fork and prctl.
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != kernel_pid_)
         ::_exit(126);
@@ -242,7 +402,7 @@ void node_kernel::enter_child(group_state& group) {
     group_context context;
     context.name_ = group.spec.name;
     context.id_ = group.id;
-    context.restarts_ = group.restarts;
+    context.restarts_ = restarts;
     context.kernel_ = this;
     context.caller_heaps_.resize(groups_.size());
     // Its own heap, read-write.
@@ -261,10 +421,25 @@ void node_kernel::enter_child(group_state& group) {
             ::_exit(125);
         context.caller_heaps_[channel->caller] = std::move(*view);
     }
-    // Nothing else of the node stays reachable: other channels are unmapped and closed, and no
-    // read-write descriptor of any heap survives (its own heap is mapped; the mapping keeps the
-    // memory, the descriptor is not needed).
+    // The status pages of its channels, read-only from read-only descriptors: only the kernel
+    // moves an epoch or says that a peer left.
+    context.channel_status_.resize(channels_.size());
+    for (std::size_t i = 0; i < channels_.size(); ++i) {
+        auto& channel = *channels_[i];
+        if (channel.caller != group.id && channel.server != group.id)
+            continue;
+        auto view = shared_region::map_readonly(unique_fd(::dup(channel.status_readonly.get())),
+                                                sizeof(channel_status));
+        if (!view)
+            ::_exit(125);
+        context.channel_status_[i] = std::move(*view);
+    }
+    // Nothing else of the node stays reachable: other channels are unmapped and closed, no
+    // status page stays writable, and no read-write descriptor of any heap survives (its own
+    // heap is mapped; the mapping keeps the memory, the descriptor is not needed).
     for (auto& channel : channels_) {
+        channel->status.reset();
+        channel->status_readonly.reset();
         if (channel->caller == group.id || channel->server == group.id)
             continue;
         channel->memory.reset();
@@ -364,11 +539,11 @@ void node_kernel::mark_exited(group_state& group, int status) {
     // Its peers learn at once: in-flight calls fail instead of waiting for a dead process.
     for (auto& channel : channels_) {
         if (channel->server == group.id) {
-            channel->control().server_gone.store(1, std::memory_order_release);
+            channel->state().server_gone.store(1, std::memory_order_release);
             (void)signal_event(channel->reply_event.get());
             channel->resetting = group.restart_pending;
         } else if (channel->caller == group.id) {
-            channel->control().caller_gone.store(1, std::memory_order_release);
+            channel->state().caller_gone.store(1, std::memory_order_release);
             (void)signal_event(channel->request_event.get());
             channel->resetting = group.restart_pending;
         }
@@ -379,8 +554,9 @@ void node_kernel::mark_exited(group_state& group, int status) {
 
 void node_kernel::reset_channel(channel_state& channel) {
     channel_control& control = channel.control();
-    const bool server_left = control.server_gone.load(std::memory_order_acquire) != 0;
-    const bool caller_left = control.caller_gone.load(std::memory_order_acquire) != 0;
+    channel_status& status = channel.state();
+    const bool server_left = status.server_gone.load(std::memory_order_acquire) != 0;
+    const bool caller_left = status.caller_gone.load(std::memory_order_acquire) != 0;
     // The surviving side must have stopped touching the ring (or be gone as well).
     auto peer_quiet = [&](group_id peer, const std::atomic<std::uint32_t>& drained) {
         return drained.load(std::memory_order_acquire) != 0 ||
@@ -392,13 +568,15 @@ void node_kernel::reset_channel(channel_state& channel) {
         return;
     if (!rings::ring_region::init(channel.memory.bytes().subspan(channel_ring_offset), channel.ring))
         return;
-    control.server_gone.store(0, std::memory_order_relaxed);
-    control.caller_gone.store(0, std::memory_order_relaxed);
+    // The control block is rewritten whole: the group that left may have written anything.
+    control.magic = channel_control::magic_value;
     control.caller_drained.store(0, std::memory_order_relaxed);
     control.server_drained.store(0, std::memory_order_relaxed);
     control.server_sleeping.store(0, std::memory_order_relaxed);
     control.caller_sleeping.store(0, std::memory_order_relaxed);
-    control.epoch.fetch_add(1, std::memory_order_acq_rel);
+    status.server_gone.store(0, std::memory_order_relaxed);
+    status.caller_gone.store(0, std::memory_order_relaxed);
+    status.epoch.fetch_add(1, std::memory_order_acq_rel);
     channel.resetting = false;
     (void)signal_event(channel.request_event.get());
     (void)signal_event(channel.reply_event.get());
@@ -437,10 +615,20 @@ void node_kernel::stop_group(group_state& group) {
 void node_kernel::stop() {
     for (std::size_t i = 1; i < groups_.size(); ++i)
         stop_group(*groups_[i]);
+    if (group_image_ > 0) {
+        // Closing its socket ends it; SIGKILL in case it is stuck, then reap it.
+        group_image_socket_.reset();
+        ::kill(group_image_, SIGKILL);
+        while (::waitpid(group_image_, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        group_image_ = -1;
+    }
     kernel_context_.heap_ = shared_heap();
     kernel_context_.caller_heaps_.clear();
     for (auto& channel : channels_) {
         channel->memory.reset();
+        channel->status.reset();
+        channel->status_readonly.reset();
         channel->request_event.reset();
         channel->reply_event.reset();
         channel->resetting = false;

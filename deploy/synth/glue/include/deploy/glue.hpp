@@ -4,9 +4,10 @@
 // their dependencies, and names the node's links, routes, remote imports and exports. Everything
 // that is the same for every node lives here:
 //
-//     amb::deploy::node_settings settings = amb::deploy::node_settings::load(argc, argv, "cloud");
 //     node_kernel kernel;  ... add_group / amb::deploy::connect ...
-//     amb::deploy::kernel_runtime node(kernel, settings);   // starts the groups
+//     amb::deploy::start_groups(kernel);       // before any setting or key is read
+//     amb::deploy::node_settings settings = amb::deploy::node_settings::load(argc, argv, "cloud");
+//     amb::deploy::kernel_runtime node(kernel, settings);
 //     std::size_t lan = node.udp("lan");
 //     node.route("field", node.udp_link(lan, "gateway"));
 //     node.route("hall", node.tcp_link("wired", "hall"));   // one TCP connection per link
@@ -104,6 +105,13 @@ private:
 
 /// Declares a channel from `caller` to `server` with the glue's ring sizes; fails on error.
 channel_id connect(node_kernel& kernel, group_id caller, group_id server);
+
+/// Starts every group of `kernel` (fails if it cannot). Call it before the node reads its
+/// settings or keys: every group process, first start and restart, is cloned from the image of
+/// this moment (docs/hosted.md, "Secrets"), so no group ever holds a key, a credential or a
+/// setting. The `AMBIENCE_` environment variables (`ambience run` passes authorizations there)
+/// are withheld from the groups.
+void start_groups(node_kernel& kernel);
 
 /// Prints one log line of this process as `@GROUP text` (the run tool shows it as
 /// `[node/GROUP] text`).
@@ -227,7 +235,8 @@ class tcp_bridge;
 /// the kernel loop until SIGINT/SIGTERM.
 class kernel_runtime {
 public:
-    /// Starts `kernel` (forks every group); fails if it cannot.
+    /// Takes over the kernel side of `kernel`, starting its groups first if start_groups has not
+    /// (then the groups' image holds the settings: prefer start_groups before loading them).
     kernel_runtime(node_kernel& kernel, const node_settings& settings);
     kernel_runtime(const kernel_runtime&) = delete;
     ~kernel_runtime();

@@ -105,7 +105,8 @@ enum class request_encoding : std::uint16_t {
 };
 
 /// The control block at offset 0 of a channel memfd (ABI). The ring region starts at
-/// `channel_ring_offset`.
+/// `channel_ring_offset`. Both ends map it read-write, so nothing here is trusted by the
+/// supervisor or by the other end: it only carries the sleep and drain announcements.
 struct channel_control {
     static constexpr std::uint32_t magic_value = 0x414d4348;  // "AMCH"
     std::uint32_t magic;
@@ -114,19 +115,25 @@ struct channel_control {
     alignas(64) std::atomic<std::uint32_t> server_sleeping;
     /// 1 while the caller sleeps (the server must ring the reply eventfd).
     alignas(64) std::atomic<std::uint32_t> caller_sleeping;
-    /// Written by the supervisor: non-zero once the serving process has exited.
-    alignas(64) std::atomic<std::uint32_t> server_gone;
-    /// Written by the supervisor: non-zero once the calling process has exited.
-    std::atomic<std::uint32_t> caller_gone;
     /// Written by the surviving side once it no longer touches the ring (after the peer left).
-    std::atomic<std::uint32_t> caller_drained;
+    alignas(64) std::atomic<std::uint32_t> caller_drained;
     std::atomic<std::uint32_t> server_drained;
-    /// Incremented by the supervisor each time it re-initialises the ring (a restart): each
-    /// side then attaches to the fresh ring.
-    std::atomic<std::uint32_t> epoch;
 };
 inline constexpr std::size_t channel_ring_offset = 256;
 static_assert(sizeof(channel_control) <= channel_ring_offset);
+
+/// What only the supervisor writes about a channel (ABI): a page of its own, which the groups
+/// map from a read-only descriptor. Whatever a group writes into its channel memory, it cannot
+/// pretend that the ring was reset or that its peer left (issue 12, hole 1).
+struct channel_status {
+    /// Non-zero once the serving process has exited.
+    std::atomic<std::uint32_t> server_gone;
+    /// Non-zero once the calling process has exited.
+    std::atomic<std::uint32_t> caller_gone;
+    /// Incremented each time the supervisor re-initialises the ring (a restart) with the
+    /// channel's own geometry: each side then attaches to the fresh ring.
+    std::atomic<std::uint32_t> epoch;
+};
 
 /// Bytes a channel whose ring has `ring` sizes needs (a whole number of pages), or bad_config.
 result<std::size_t, rings::error> channel_size(const rings::config& ring);
@@ -144,7 +151,19 @@ struct channel_link {
     groups::heap_view caller_heap;
     /// Caller side: where large views are copied once (may be null: they are then refused).
     shared_heap* spill_heap = nullptr;
+    /// The supervisor's page about this channel (read-only in groups). Required.
+    const channel_status* status = nullptr;
+    /// The ring sizes the supervisor chose, from this process's own memory: each end sizes its
+    /// private buffers from them and refuses a ring whose header says anything else, so a peer
+    /// that rewrites the shared header cannot change what this side copies or indexes.
+    rings::config geometry{};
 };
+
+/// Attaches to the ring region of `link` and checks it against `link.geometry`: a ring whose
+/// header describes any other sizes is refused with `error::bad_layout` (a peer re-initialised
+/// it), as is a link without a status page or geometry (`error::bad_config`). Both ends attach
+/// through this, at start and after each epoch change.
+result<rings::ring_region, rings::error> attach_ring(const channel_link& link);
 
 /// Something a `group_loop` drives: it makes progress when polled and can sleep on a descriptor.
 class loop_source {
@@ -522,13 +541,13 @@ public:
 
     static result<channel_server, rings::error> attach(const channel_link& link, S& implementation,
                                                        request_hook hook = {}) {
-        if (link.memory.size() <= channel_ring_offset)
-            return failure{rings::error::bad_config};
-        auto region = rings::ring_region::attach(link.memory.subspan(channel_ring_offset));
+        auto region = attach_ring(link);
         if (!region)
             return failure{region.error()};
+        // Private buffers are sized from the geometry the supervisor chose, never from the
+        // shared header (attach_ring checked that the two agree).
         return channel_server(link, region->group(), implementation, hook,
-                              region->sizes().payload_size);
+                              link.geometry.payload_size);
     }
 
     channel_server(channel_server&&) noexcept = default;
@@ -561,11 +580,11 @@ public:
         shared.server_sleeping.store(1, std::memory_order_seq_cst);
         std::atomic_thread_fence(std::memory_order_seq_cst);
         bool work = false;
-        if (shared.epoch.load(std::memory_order_acquire) != epoch_)
+        if (link_.status->epoch.load(std::memory_order_acquire) != epoch_)
             work = true;  // attach to the fresh ring
         else if (drained_)
             work = false;  // nothing to do until the supervisor resets the ring
-        else if (shared.caller_gone.load(std::memory_order_acquire) != 0)
+        else if (link_.status->caller_gone.load(std::memory_order_acquire) != 0)
             work = running_count_ == finished_;  // ready to drain
         else
             work = endpoint_.pending() > 0 || finished_ > 0;
@@ -599,11 +618,9 @@ private:
 
     channel_server(const channel_link& link, rings::endpoint endpoint, S& implementation,
                    request_hook hook, std::size_t payload_size)
-        : link_(link),
-          endpoint_(endpoint),
-          implementation_(&implementation),
-          hook_(hook),
-          payload_size_(payload_size),
+        : link_(link), endpoint_(endpoint),
+          epoch_(link.status->epoch.load(std::memory_order_acquire)),
+          implementation_(&implementation), hook_(hook), payload_size_(payload_size),
           running_(new running_call[max_running]),
           buffers_(new std::uint64_t[(payload_size / 8 + 1) * 2 * max_running]()) {}
 
@@ -647,20 +664,26 @@ private:
     // False while the caller is gone and this side must keep off the ring until it is reset.
     bool follow_epoch() {
         channel_control& shared = control();
-        std::uint32_t epoch = shared.epoch.load(std::memory_order_acquire);
+        const channel_status& status = *link_.status;
+        std::uint32_t epoch = status.epoch.load(std::memory_order_acquire);
         if (epoch != epoch_) {
-            auto region = rings::ring_region::attach(link_.memory.subspan(channel_ring_offset));
-            if (!region)
-                return false;
-            endpoint_ = region->group();
+            // Only the supervisor moves the epoch (its page is read-only here), and the fresh
+            // ring must have the geometry this side's buffers were sized for; if it has not
+            // (the peer rewrote the header), this side keeps off the ring until the next epoch.
             epoch_ = epoch;
             drained_ = false;
             ring_error_.reset();
+            auto region = attach_ring(link_);
+            usable_ = static_cast<bool>(region);
+            if (region)
+                endpoint_ = region->group();
+            else
+                ring_error_ = region.error();
         }
         if (drained_)
             return false;
-        if (shared.caller_gone.load(std::memory_order_acquire) == 0)
-            return true;
+        if (status.caller_gone.load(std::memory_order_acquire) == 0)
+            return usable_;
         // The caller's process is gone: finish what runs, answer nobody, then tell the
         // supervisor that the ring is free to reset.
         if (running_count_ > finished_)
@@ -715,8 +738,10 @@ private:
         const std::uint16_t kind = element.header->kind;
         const std::uint16_t encoding = element.header->status;
         const std::uint32_t length = element.header->payload_length;
+        // The length is checked against this side's own buffers as well as the element: the
+        // two agree by construction (attach_ring), and a copy must never depend on that alone.
         if (kind != static_cast<std::uint16_t>(rings::element_kind::request) ||
-            length > element.payload.size()) {
+            length > element.payload.size() || length > payload_size_) {
             answer(element, call_status::malformed_request, 0);
             mark_finished(slot);
             co_return;
@@ -827,6 +852,7 @@ private:
     rings::endpoint endpoint_;
     std::uint32_t epoch_ = 0;
     bool drained_ = false;
+    bool usable_ = true; // false while the ring of this epoch has a foreign geometry
     S* implementation_;
     request_hook hook_;
     std::size_t payload_size_;

@@ -16,11 +16,20 @@
 //     kernel.stop();                        // SIGTERM, then SIGKILL; nothing left behind
 //
 // `start` creates, before forking anything, one memfd per group heap (plus a descriptor opened
-// read-only), one memfd per channel (control block and ring region, mapped here) and two eventfds
-// per channel. Each group process then keeps only what is its own: its heap (read-write), the
-// heaps of the groups that call it (read-only descriptors, so it can never write them), and the
+// read-only), one memfd per channel (control block and ring region, mapped here), one status page
+// per channel (written by the kernel only; groups map it read-only) and two eventfds per
+// channel. Each group process then keeps only what is its own: its heap (read-write), the heaps
+// of the groups that call it (read-only descriptors, so it can never write them), and the
 // channels it is an end of; everything else is unmapped and closed in the child before `main`
 // runs. See docs/hosted.md for the isolation this gives and what it does not.
+//
+// Group processes never come from the kernel's image as it is when they start: `start` first
+// forks a *group image* process (a fork server), and every group process, first start and
+// restart alike, is cloned from that image (CLONE_PARENT: the kernel stays its parent, so pidfds,
+// waitpid and restarts work as for a direct child). Whatever the kernel reads after `start` —
+// node keys, credentials, tokens — is therefore never in a group's memory, even after a group
+// crashed and was restarted. Read secrets after `start`; environment variables the groups must
+// not see are named with `withhold_environment`.
 //
 // When a group's process exits, the kernel marks each of its channels (the peer's in-flight calls
 // fail with call_error::peer_exited), reports it through the `on_exit` callback and, if its policy
@@ -93,6 +102,9 @@ private:
     class node_kernel* kernel_ = nullptr;
     // Read-only mappings of the heaps of groups that call this one, by group id.
     std::vector<shared_region> caller_heaps_;
+    // In a group's process: read-only mappings of the status pages of its channels, by channel
+    // id (the kernel uses its own read-write mappings).
+    std::vector<shared_region> channel_status_;
 };
 
 /// A group's fate, for `on_exit`.
@@ -114,6 +126,11 @@ public:
     /// Sets the size of the kernel group's own shareable heap (before start; default 1 MiB).
     void set_kernel_heap_size(std::size_t bytes);
 
+    /// Environment variables whose names start with `prefix` are erased (their bytes zeroed)
+    /// from the group image at start: the kernel keeps them, no group process ever has them
+    /// (before start).
+    void withhold_environment(std::string prefix);
+
     /// Declares a group (before start). Ids start at 1.
     group_id add_group(group_spec spec);
     /// Declares a channel from `caller` to `server` (before start; either may be kernel_group).
@@ -122,6 +139,9 @@ public:
 
     /// Creates heaps and channels and starts every group. Error: errno (nothing is left running).
     result<void, int> start();
+
+    /// Whether start was called.
+    bool started() const { return started_; }
 
     /// The kernel group's context (its heap and its ends of channels). Valid after start.
     group_context& kernel() { return kernel_context_; }
@@ -157,8 +177,10 @@ private:
     struct group_state;
     struct channel_state;
 
+    result<void, int> start_group_image();
+    [[noreturn]] void run_group_image(int requests);
     result<void, int> fork_group(group_state& group);
-    [[noreturn]] void enter_child(group_state& group);
+    [[noreturn]] void enter_child(group_state& group, unsigned restarts);
     void mark_exited(group_state& group, int status);
     bool try_restart(group_state& group);
     void reset_channel(channel_state& channel);
@@ -176,6 +198,10 @@ private:
     bool woken_ = true;
     std::chrono::steady_clock::time_point last_check_{};
     pid_t kernel_pid_;
+    std::vector<std::string> withheld_environment_;
+    // The group image process (a child of the kernel) and the kernel's end of its socket.
+    pid_t group_image_ = -1;
+    unique_fd group_image_socket_;
 };
 
 }  // namespace amb::hosted::node
