@@ -113,8 +113,11 @@ struct node::pending_call {
     caplets::tag_bytes request_tag{};
     bool sealed = false; // the reply must be sealed too
     outgoing_call call{};
+    std::string_view service;
     std::coroutine_handle<> waiting;
     std::optional<call_error>* error = nullptr;
+    // Sent again once after an authenticated sequence refusal (see handle_answer).
+    bool retried = false;
 };
 
 struct node::serving_slot {
@@ -513,10 +516,27 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
     slot->request_tag = sent->tag();
     slot->sealed = target.encrypt;
     slot->call = call;
+    slot->service = service;
     slot->waiting = waiting;
     slot->error = error;
+    slot->retried = false;
     ++counters_.calls_issued;
     return true;
+}
+
+void node::retry(pending_call& call) {
+    pending_call again = call;
+    call.active = false;
+    const std::uint64_t correlation = next_correlation_;
+    if (!issue(again.peer, again.service, again.call, again.waiting, again.error)) {
+        // issue() failed the call (error set, result filled); the caller is suspended on it.
+        if (again.waiting)
+            again.waiting.resume();
+        return;
+    }
+    for (std::size_t i = 0; i < config_.max_calls; ++i)
+        if (calls_[i].active && calls_[i].correlation == correlation)
+            calls_[i].retried = true;
 }
 
 void node::complete(pending_call& call, std::optional<call_error> error) {
@@ -894,6 +914,11 @@ void node::handle_answer(link_id link, const envelope_view& packet) {
                 current |= std::uint64_t{packet.body[i]} << (8 * i);
             if (current < ~std::uint64_t{0} / 2)
                 last_sequence_ = std::max(last_sequence_, current);
+            // The callee refused the number, not the call, and served nothing: send the call
+            // once more, numbered above (a restarted callee's floor is usually within a second
+            // of our clock). Once only: a second refusal is the caller's answer.
+            if (!call->retried)
+                return retry(*call);
         }
         return complete(*call, error_for(packet.header->status));
     }

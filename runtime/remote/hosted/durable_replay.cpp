@@ -102,6 +102,11 @@ durable_sequence_store::durable_sequence_store(std::string path, int directory,
       table_(settings.max_roots, floor, settings.holders_per_root), reserved_(reserved) {}
 
 durable_sequence_store::~durable_sequence_store() {
+    // A clean stop: nothing more is accepted, so the exact high-water mark replaces the
+    // reservation and the next start's floor does not run ahead of the callers' clocks. (After
+    // a crash the reservation stands: callers are refused once and go above it.)
+    if (highest_ != 0 && highest_ < reserved_)
+        write_mark(highest_);
     if (directory_ >= 0)
         ::close(directory_);
 }
@@ -122,7 +127,10 @@ bool durable_sequence_store::accept(const caplets::sequence_key& key, std::uint6
             return false;
         reserved_ = reservation;
     }
-    return table_.accept(key, number, expires, now);
+    if (!table_.accept(key, number, expires, now))
+        return false;
+    highest_ = number > highest_ ? number : highest_;
+    return true;
 }
 
 bool durable_sequence_store::write_mark(std::uint64_t value) {

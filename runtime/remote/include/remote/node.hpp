@@ -298,6 +298,7 @@ private:
     std::optional<link_id> route_to(std::string_view destination) const;
     void handle_request(link_id link, const envelope_view& packet);
     void handle_answer(link_id link, const envelope_view& packet);
+    void retry(pending_call& call);
     void forward(link_id link, const envelope_view& packet);
     void start_serving(serving_slot& slot, exported_service& service, std::uint32_t id);
     void finish_serving(serving_slot& slot);

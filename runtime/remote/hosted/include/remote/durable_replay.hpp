@@ -9,7 +9,8 @@
 // O_CREAT|O_EXCL|O_NOFOLLOW beside the mark, written, fsync'ed, renamed over the mark, directory
 // fsync'ed). With time-based numbers (µs, remote::node::next_sequence) and a block of one second
 // that is at most about one write per second however many requests arrive. On open, floor =
-// max(reservation, now - skew).
+// max(reservation, now - skew). Destroying the store (a clean stop) writes the exact largest
+// number accepted instead, so that callers are not refused after an orderly restart.
 //
 // Numbers more than `max_ahead` above the clock are refused (sequence_unavailable): one holder
 // could otherwise push the reservation, hence every caller's floor after a restart, to the end of
@@ -73,6 +74,7 @@ private:
     durable_replay_settings settings_;
     bounded_sequence_store table_;
     std::uint64_t reserved_;
+    std::uint64_t highest_ = 0; // the largest number accepted since open
     std::size_t writes_ = 0;
 };
 
