@@ -18,6 +18,7 @@
 #include <random>
 #include <string>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -82,6 +83,12 @@ enum attack_outcome : int {
     normal_call_failed_after = 27,
 };
 
+// A coroutine of its own (not a capturing lambda, whose captures would dangle once it
+// suspended).
+amb::task<std::uint64_t> measure_through(probe& api, std::span<const std::uint8_t> data) {
+    co_return co_await api.measure(data);
+}
+
 template <class Done>
 bool spin_until(group_loop& loop, Done&& done) {
     return loop.run_until(std::forward<Done>(done), std::chrono::milliseconds(5000));
@@ -101,9 +108,7 @@ int attack_kernel_channel(group_context& context, channel_id channel) {
     loop.add(*caller);
     auto call_measure = [&](std::size_t size) -> std::optional<std::uint64_t> {
         std::vector<std::uint8_t> data(size, 7);
-        auto work = [&]() -> amb::task<std::uint64_t> {
-            co_return co_await remote.measure(data);
-        }();
+        auto work = measure_through(remote, data);
         work.start();
         if (!spin_until(loop, [&] { return work.done(); }))
             return std::nullopt;
@@ -297,8 +302,10 @@ TEST(node_kernel, a_restarted_group_holds_no_secret_the_kernel_read) {
 
     // The kernel reads its secret after start, as the generated glue does.
     std::vector<std::uint8_t> secret(secret_size), mask(secret_size), masked(secret_size);
+    // Read from the system, as a key from a file: the bytes are in memory for sure (a value
+    // computed here could live in registers only).
+    ASSERT_EQ(::getrandom(secret.data(), secret_size, 0), ssize_t(secret_size));
     for (std::size_t i = 0; i < secret_size; ++i) {
-        secret[i] = static_cast<std::uint8_t>(random());
         mask[i] = static_cast<std::uint8_t>(random() | 1);
         masked[i] = secret[i] ^ mask[i];
     }
