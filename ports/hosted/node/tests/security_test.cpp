@@ -221,6 +221,86 @@ TEST(channel, a_group_cannot_change_the_geometry_of_a_channel_the_kernel_serves)
 
 namespace {
 
+// The serving group turned against the kernel that calls it: it takes the kernel's request,
+// re-initialises the ring with a larger payload, bumps the epoch where it can write it and
+// answers in the same element with a reply as long as the new payload. Then it waits to be
+// stopped.
+int answer_with_foreign_geometry(group_context& context, channel_id channel) {
+    auto link = context.server_link(channel);
+    if (!link)
+        return 10;
+    auto region = attach_ring(*link);
+    if (!region)
+        return 11;
+    amb::rings::endpoint own = region->group();
+    std::optional<amb::rings::element_index> request;
+    for (int waited = 0; waited < 5000 && !request; ++waited) {
+        auto polled = own.poll();
+        if (polled && *polled)
+            request = **polled;
+        else
+            ::usleep(1000);
+    }
+    if (!request)
+        return 12;
+    const std::uint64_t cookie = own.element(*request)->header->cookie;
+    auto forged =
+        amb::rings::ring_region::init(link->memory.subspan(channel_ring_offset), larger_payload);
+    if (!forged)
+        return 13;
+    reinterpret_cast<std::atomic<std::uint32_t>*>(link->memory.data() + writable_epoch_offset)
+        ->fetch_add(1);
+    // Element 0 sits where it did (the rings did not move): the kernel finds its call there.
+    auto element = forged->group().element(*request);
+    if (!element)
+        return 14;
+    std::memset(element->payload.data(), 0x41, 60000);
+    element->header->kind = static_cast<std::uint16_t>(amb::rings::element_kind::response);
+    element->header->status = 0;
+    element->header->payload_length = 60000;
+    element->header->cookie = cookie;
+    if (!forged->group().submit(*request))
+        return 15;
+    (void)signal_event(link->reply_event);
+    for (;;)
+        ::pause();
+}
+
+} // namespace
+
+// The same attack from the other side (the kernel calls a group): the calling kernel must not
+// follow the forged epoch nor accept a reply longer than its own payload; the call fails with
+// call_error::bad_reply and the serving group cannot make it read or copy past its buffers.
+TEST(channel, a_serving_group_cannot_change_the_geometry_of_a_channel_the_kernel_calls) {
+    node_kernel kernel{std::chrono::milliseconds(500)};
+    channel_id channel = 0;
+    group_id server = kernel.add_group({"server", [&](group_context& context) {
+                                            return answer_with_foreign_geometry(context, channel);
+                                        }});
+    channel = *kernel.connect(kernel_group, server, ring_config);
+    ASSERT_TRUE(kernel.start());
+    auto link = kernel.kernel().caller_link(channel);
+    ASSERT_TRUE(link);
+    auto caller = channel_caller::attach(*link);
+    ASSERT_TRUE(caller);
+    node_test::probe_client<channel_backend<probe>> remote(*caller);
+    group_loop loop;
+    loop.add(*caller);
+    loop.add(kernel);
+    std::vector<std::uint8_t> data(100, 7);
+    auto work = measure_through(remote, data);
+    work.start();
+    ASSERT_TRUE(loop.run_until([&] { return work.done(); }, std::chrono::milliseconds(10000)));
+    EXPECT_EQ(work.take_result(), 0u);
+    ASSERT_TRUE(remote.backend().last_error().has_value());
+    EXPECT_EQ(*remote.backend().last_error(), call_error::bad_reply);
+    EXPECT_EQ(caller->payload_size(), ring_config.payload_size);
+    EXPECT_EQ(kernel.running(), 1u);
+    kernel.stop();
+}
+
+namespace {
+
 constexpr std::size_t secret_size = 32;
 constexpr const char* withheld_variable = "AMBIENCE_TEST_WITHHELD_TOKEN";
 
