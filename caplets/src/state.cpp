@@ -1,6 +1,8 @@
 // Bounded in-memory verification state: the revocation list and the sequence table.
 #include <caplets/caplets.hpp>
 
+#include <algorithm>
+
 namespace caplets {
 
 bool revocation_list::contains(const tag_bytes& tag) const {
@@ -31,7 +33,11 @@ bool revocation_list::add(const tag_bytes& tag, std::uint64_t expires, std::uint
 
 sequence_table::sequence_table(std::span<root_entry> roots, std::span<holder_entry> holders,
                                std::size_t holders_per_root, std::uint64_t floor)
-    : roots_(roots), holders_(holders), holders_per_root_(holders_per_root), floor_(floor) {
+    : roots_(roots),
+      holders_(holders),
+      holders_per_root_(roots.empty() ? 0
+                                      : std::min(holders_per_root, holders.size() / roots.size())),
+      floor_(floor) {
     clear();
 }
 
@@ -44,12 +50,13 @@ void sequence_table::clear() {
         amb::crypto::secure_zero(h.holder);
         h.used = false;
         h.number = h.expires = 0;
-        h.root = 0;
     }
 }
 
-// Tags are secrets (a holder's tag is its bearer token's): compared in constant time. The scan
-// stops at the match, which tells only where an entry sits, not what it holds.
+// Root r's holders sit in holders_[r * holders_per_root_, (r + 1) * holders_per_root_): a lookup
+// compares the roots in use, then the few holders of one root. Tags are secrets (a holder's tag
+// is its bearer token's): compared in constant time. A scan stops at the match, which tells only
+// where an entry sits, not what it holds.
 sequence_table::holder_entry* sequence_table::find(const sequence_key& key,
                                                    std::size_t& root_index) const {
     root_index = roots_.size();
@@ -58,10 +65,14 @@ sequence_table::holder_entry* sequence_table::find(const sequence_key& key,
             root_index = i;
     if (root_index == roots_.size())
         return nullptr;
-    for (holder_entry& h : holders_)
-        if (h.used && h.root == root_index && amb::crypto::constant_time_equal(h.holder, key.holder))
+    for (holder_entry& h : of_root(root_index))
+        if (h.used && amb::crypto::constant_time_equal(h.holder, key.holder))
             return &h;
     return nullptr;
+}
+
+std::span<sequence_table::holder_entry> sequence_table::of_root(std::size_t root_index) const {
+    return holders_.subspan(root_index * holders_per_root_, holders_per_root_);
 }
 
 std::uint64_t sequence_table::last(const sequence_key& key) const {
@@ -72,11 +83,11 @@ std::uint64_t sequence_table::last(const sequence_key& key) const {
 
 // An entry whose tokens have all expired guards nothing: any request it could refuse is refused
 // as expired. Freeing it loses nothing.
-void sequence_table::drop_dead(std::uint64_t now) {
-    for (holder_entry& h : holders_) {
+void sequence_table::drop_dead(std::size_t root_index, std::uint64_t now) {
+    for (holder_entry& h : of_root(root_index)) {
         if (!h.used || h.expires == 0 || h.expires > now)
             continue;
-        --roots_[h.root].holders;
+        --roots_[root_index].holders;
         amb::crypto::secure_zero(h.holder);
         h.used = false;
     }
@@ -94,28 +105,29 @@ bool sequence_table::record(const sequence_key& key, std::uint64_t number, std::
             known->expires = expires;
         return true;
     }
-    drop_dead(now);
-    if (root_index == roots_.size() || roots_[root_index].holders == 0) {
-        root_index = roots_.size();
-        for (std::size_t i = 0; i < roots_.size() && root_index == roots_.size(); ++i)
+    if (root_index == roots_.size()) {
+        // A new root: a free slot, or one whose holders' tokens have all expired.
+        for (std::size_t i = 0; i < roots_.size() && root_index == roots_.size(); ++i) {
+            if (roots_[i].holders != 0)
+                drop_dead(i, now);
             if (roots_[i].holders == 0)
                 root_index = i;
+        }
         if (root_index == roots_.size())
             return false;  // every root slot guards live tokens: refuse a new root
-    }
-    if (roots_[root_index].holders >= holders_per_root_)
-        return false;  // this root's holders are all live: refuse (only this root is affected)
-    holder_entry* slot = nullptr;
-    for (std::size_t i = 0; i < holders_.size() && slot == nullptr; ++i)
-        if (!holders_[i].used)
-            slot = &holders_[i];
-    if (slot == nullptr)
-        return false;
-    if (roots_[root_index].holders == 0)
         roots_[root_index].root = key.root;
-    ++roots_[root_index].holders;
-    *slot = holder_entry{key.holder, number, expires, static_cast<std::uint32_t>(root_index), true};
-    return true;
+    } else {
+        drop_dead(root_index, now);
+    }
+    for (holder_entry& h : of_root(root_index)) {
+        if (h.used)
+            continue;
+        ++roots_[root_index].holders;
+        h = holder_entry{key.holder, number, expires, true};
+        return true;
+    }
+    // This root's holders are all live: refuse (only this root is affected).
+    return false;
 }
 
 std::size_t sequence_table::size() const {

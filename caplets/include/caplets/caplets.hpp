@@ -312,10 +312,12 @@ public:
 };
 
 /// The bookkeeping of a bounded store over storage its owner gives (no allocation): at most
-/// roots.size() roots, at most `holders_per_root` holders under each, at most holders.size()
-/// holders in all. An entry lives until the latest `expires` it was recorded with has passed
-/// (never, when one had none); a full table refuses. Lookups compare tags in constant time and
-/// scan only the entries in use. Not synchronised.
+/// roots.size() roots and `holders_per_root` holders under each (root r owns holders
+/// [r * holders_per_root, (r + 1) * holders_per_root); holders.size() must hold them all, or
+/// fewer per root are used). An entry lives until the latest `expires` it was recorded with has
+/// passed (never, when one had none); a full root, or a table full of live roots, refuses. A
+/// lookup compares the roots in use and one root's holders, in constant time each. Not
+/// synchronised.
 class sequence_table {
 public:
     struct root_entry {
@@ -326,7 +328,6 @@ public:
         tag_bytes holder;
         std::uint64_t number;
         std::uint64_t expires;  ///< 0: no expiry
-        std::uint32_t root;     ///< index into the roots; holders == 0 there: free
         bool used;
     };
 
@@ -351,7 +352,8 @@ public:
 
 private:
     holder_entry* find(const sequence_key& key, std::size_t& root_index) const;
-    void drop_dead(std::uint64_t now);
+    std::span<holder_entry> of_root(std::size_t root_index) const;
+    void drop_dead(std::size_t root_index, std::uint64_t now);
 
     std::span<root_entry> roots_;
     std::span<holder_entry> holders_;
@@ -359,15 +361,15 @@ private:
     std::uint64_t floor_;
 };
 
-/// A bounded in-memory sequence store: 16 roots, 16 holders per root, 64 holders in all, never
-/// evicting a live entry (full: refused). `floor` as in sequence_table; 0 by default, since
+/// A bounded in-memory sequence store: 16 roots, 4 holders per root (64 holders), never evicting
+/// a live entry (full: refused). `floor` as in sequence_table; 0 by default, since
 /// nothing survives a restart anyway (a node that must refuse requests from before a restart
 /// persists a high-water mark: see remote::durable_sequence_store on the hosted port).
 class memory_sequence_store final : public sequence_store {
 public:
     static constexpr std::size_t max_roots = 16;
-    static constexpr std::size_t holders_per_root = 16;
-    static constexpr std::size_t capacity = 64;
+    static constexpr std::size_t holders_per_root = 4;
+    static constexpr std::size_t capacity = max_roots * holders_per_root;
     explicit memory_sequence_store(std::uint64_t floor = 0)
         : table_(roots_, holders_, holders_per_root, floor) {}
     std::uint64_t last_accepted(const sequence_key& key) override { return table_.last(key); }
