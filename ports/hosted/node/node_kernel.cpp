@@ -181,6 +181,11 @@ result<channel_id, int> node_kernel::connect(group_id caller, group_id server,
 result<void, int> node_kernel::start() {
     AMB_REQUIRE(!started_, "node_kernel::start twice");
     started_ = true;
+    // Groups run with the kernel's user id: without this, any group could read the kernel's
+    // memory (and its siblings') through /proc/PID/mem or ptrace, keys included. Not dumpable,
+    // only a process with CAP_SYS_PTRACE can. Inherited by the group image and every group.
+    if (::prctl(PR_SET_DUMPABLE, 0) < 0)
+        return failure{errno};
     epoll_ = unique_fd(::epoll_create1(EPOLL_CLOEXEC));
     if (!epoll_)
         return failure{errno};

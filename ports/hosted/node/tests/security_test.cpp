@@ -15,9 +15,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <grp.h>
 #include <random>
 #include <string>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -420,4 +422,69 @@ TEST(node_kernel, a_restarted_group_holds_no_secret_the_kernel_read) {
     EXPECT_GE(test::occurrences_in_own_memory(masked_env, mask_env), 1u);
     kernel.stop();
     ::unsetenv(withheld_variable);
+}
+
+namespace {
+
+// The node of the test below, in a process of its own that runs as an unprivileged user (no
+// capability can then bypass the check). Returns an exit status: 0 when the reading group
+// could open neither the kernel's memory nor its sibling's.
+int run_node_without_privileges() {
+    if (::geteuid() == 0 &&
+        (::setgroups(0, nullptr) < 0 || ::setgid(65534) < 0 || ::setuid(65534) < 0))
+        return 50;
+    // Changing the user id made this process non-dumpable; a node started by that user is.
+    if (::prctl(PR_SET_DUMPABLE, 1) < 0)
+        return 50;
+    node_kernel kernel{std::chrono::milliseconds(500)};
+    std::vector<group_exit> exits;
+    kernel.on_exit = [&](const group_exit& exit) { exits.push_back(exit); };
+    group_id sibling = kernel.add_group({"sibling", [](group_context&) {
+                                             for (;;)
+                                                 ::pause();
+                                             return 0;
+                                         }});
+    int sibling_pid[2];
+    if (::pipe(sibling_pid) < 0)
+        return 51;
+    kernel.add_group({"reader", [&](group_context&) {
+                          pid_t target = -1;
+                          if (::read(sibling_pid[0], &target, sizeof target) != sizeof target)
+                              return 41;
+                          for (pid_t pid : {::getppid(), target}) {
+                              std::string path = "/proc/" + std::to_string(pid) + "/mem";
+                              int memory = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+                              if (memory >= 0)
+                                  return pid == target ? 43 : 42;
+                          }
+                          return 0;
+                      }});
+    if (!kernel.start())
+        return 52;
+    pid_t pid = kernel.pid_of(sibling);
+    if (::write(sibling_pid[1], &pid, sizeof pid) != sizeof pid)
+        return 53;
+    group_loop loop;
+    loop.add(kernel);
+    if (!loop.run_until([&] { return !exits.empty(); }, std::chrono::milliseconds(10000)))
+        return 54;
+    kernel.stop();
+    return WIFEXITED(exits[0].wait_status) ? WEXITSTATUS(exits[0].wait_status) : 55;
+}
+
+} // namespace
+
+// A group runs with the kernel's user id, so nothing but the kernel's own state keeps it from
+// reading the kernel's memory (keys included) through /proc/PID/mem or ptrace: the kernel and
+// its groups are not dumpable. A group of an unprivileged node tries to open the kernel's
+// memory (42 if it can) and its sibling's (43).
+TEST(node_kernel, a_group_cannot_read_the_memory_of_the_kernel_or_of_another_group) {
+    pid_t node = ::fork();
+    ASSERT_GE(node, 0);
+    if (node == 0)
+        ::_exit(run_node_without_privileges());
+    int status = 0;
+    ASSERT_EQ(::waitpid(node, &status, 0), node);
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0);
 }
