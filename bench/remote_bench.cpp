@@ -63,8 +63,11 @@ public:
 
 class accept_all final : public caplets::sequence_store {
 public:
-    std::uint64_t last(const caplets::tag_bytes&) override { return 0; }
-    bool record(const caplets::tag_bytes&, std::uint64_t) override { return true; }
+    std::uint64_t last_accepted(const caplets::sequence_key&) override { return 0; }
+    bool accept(const caplets::sequence_key&, std::uint64_t, std::uint64_t,
+                std::uint64_t) override {
+        return true;
+    }
 };
 
 struct setup {

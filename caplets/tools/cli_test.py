@@ -151,6 +151,18 @@ class cli_test(unittest.TestCase):
                             "--constraint", "seq:101")
         self.ok("verify", "--key", self.key, "--token", second, "--seq-state", state)
         self.assertFalse([f for f in os.listdir(WORK) if ".tmp." in f])
+        # One line per (root, holder): ROOT HOLDER NUMBER EXPIRY.
+        with open(state) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 1)
+        self.assertEqual(lines[0].split(" ")[2:], ["101", "0"])
+        # A file of the format before roots ("HOLDER NUMBER") is a floor for every holder.
+        old = os.path.join(WORK, "seq-old")
+        with open(old, "w") as f:
+            f.write("ab" * 32 + " 500\n")
+        err = self.rejected("verify", "--key", self.key, "--token", second, "--seq-state", old,
+                            expect="replay")
+        self.assertIn("last accepted sequence number is 500", err)
 
     def test_identity_with_auxiliary_token(self):
         root = self.token("root", "mint", "--key", self.key)

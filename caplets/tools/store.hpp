@@ -5,13 +5,16 @@
 // request is reported as accepted.
 //
 // Formats (text, one entry per line): revocations "HEXTAG EXPIRY" (EXPIRY: Unix seconds, 0 =
-// never); sequences "HEXHOLDER NUMBER".
+// never); sequences "HEXROOT HEXHOLDER NUMBER EXPIRY" (the sequence_key, the last accepted
+// number, the latest expiry of a token it guards, 0 = never). A sequence file of the format
+// before roots ("HEXHOLDER NUMBER") is read as a floor: its largest number, which every holder
+// must then exceed, so nothing accepted before is accepted again.
 #pragma once
 
 #include <caplets/caplets.hpp>
 
-#include <map>
 #include <string>
+#include <vector>
 
 namespace caplets::store {
 
@@ -29,12 +32,24 @@ public:
     bool ok() const { return error_.empty(); }
     const std::string& error() const { return error_; }
 
-    std::uint64_t last(const tag_bytes& holder) override;
-    bool record(const tag_bytes& holder, std::uint64_t number) override;
+    std::uint64_t last_accepted(const sequence_key& key) override;
+    bool accept(const sequence_key& key, std::uint64_t number, std::uint64_t expires,
+                std::uint64_t now) override;
 
 private:
+    struct entry {
+        sequence_key key;
+        std::uint64_t number;
+        std::uint64_t expires;
+    };
+    entry* find(const sequence_key& key);
+    std::string serialise() const;
+
     std::string path_;
-    std::map<tag_bytes, std::uint64_t> numbers_;
+    // Looked up linearly, each tag compared in constant time (they are bearer secrets); a
+    // command-line verifier keeps few entries.
+    std::vector<entry> entries_;
+    std::uint64_t floor_ = 0;
     std::string error_;
 };
 

@@ -451,6 +451,8 @@ struct exporter::state {
         context.now = settings.unix_time();
         context.endpoint = peer_address(r.connection, address);
         context.revoked = settings.revoked;
+        context.audience = settings.audience;
+        context.require_audience = !settings.audience.empty();
         context.sequences = settings.sequences != nullptr ? settings.sequences : &own_sequences;
         // Recorded in start_call, once the grant and the arguments checked out: a request
         // refused for those does not consume its number.

@@ -286,29 +286,13 @@ class sequence_store {
 public:
     virtual ~sequence_store() = default;
     /// The last accepted number for `key` (the store's floor if it has none).
-    virtual std::uint64_t last_accepted(const sequence_key& key) { return last(key.holder); }
+    virtual std::uint64_t last_accepted(const sequence_key& key) = 0;
     /// Records `number` as accepted for `key`, durably before returning true. `expires`: the
     /// latest Unix second a token guarded by this entry can verify (0: no expiry), `now` the
     /// verification's time (entries whose tokens all expired may be reused). False: refused
     /// (full, or the store failed); verification then answers sequence_unavailable.
     virtual bool accept(const sequence_key& key, std::uint64_t number, std::uint64_t expires,
-                        std::uint64_t now) {
-        (void)expires;
-        (void)now;
-        return record(key.holder, number);
-    }
-
-    /// Keyed by holder only (the interface before roots; caplets/tools' file store still
-    /// implements it). New stores override the two above instead. TODO(security): migrate.
-    virtual std::uint64_t last(const tag_bytes& holder) {
-        (void)holder;
-        return 0;
-    }
-    virtual bool record(const tag_bytes& holder, std::uint64_t number) {
-        (void)holder;
-        (void)number;
-        return false;
-    }
+                        std::uint64_t now) = 0;
 };
 
 /// The bookkeeping of a bounded store over storage its owner gives (no allocation): at most

@@ -195,6 +195,7 @@ public:
         ::inet_ntop(AF_INET, &address, text, sizeof text);
         options.address = text;
         options.port = listen.port;
+        options.audience = std::string(settings.node());
         // Replay state that survives a restart, kill -9 included (docs/http-export.md,
         // "Replay"): a mark in the node's state directory. Without one (a settings file not
         // written by `ambience run`), the exporter's own store, lost on restart.

@@ -84,14 +84,14 @@ private:
 // An exporter in a child process; `mark` empty: the exporter's own in-memory store.
 class server_process {
 public:
-    explicit server_process(const std::string& mark = {}) {
+    explicit server_process(const std::string& mark = {}, const std::string& audience = {}) {
         int port_pipe[2];
         EXPECT_EQ(::pipe(port_pipe), 0);
         EXPECT_EQ(::pipe2(calls_, O_NONBLOCK), 0);
         pid_ = ::fork();
         if (pid_ == 0) {
             ::close(port_pipe[0]);
-            serve(mark, port_pipe[1]);
+            serve(mark, audience, port_pipe[1]);
             ::_exit(1);
         }
         ::close(port_pipe[1]);
@@ -132,7 +132,7 @@ public:
     }
 
 private:
-    void serve(const std::string& mark, int port_fd) {
+    void serve(const std::string& mark, const std::string& audience, int port_fd) {
         ::close(calls_[0]);
         auto driver = http_export::io_driver::create();
         if (!driver)
@@ -142,6 +142,7 @@ private:
         caplets::secret_key key;
         key.bytes.fill(key_fill);
         http_export::options settings;
+        settings.audience = audience;
         std::unique_ptr<remote::durable_sequence_store> store;
         if (!mark.empty()) {
             auto opened = remote::durable_sequence_store::open(mark, wall_microseconds());
@@ -246,6 +247,15 @@ std::string request(const std::string& holder_token, std::string_view procedure,
     return derive(holder_token, spec);
 }
 
+std::string request_for(const std::string& holder_token, std::string_view audience,
+                        std::uint64_t sequence) {
+    caplets::frame_spec spec;
+    spec.add_call_request("lab", "add", {});
+    spec.add_sequence(sequence);
+    spec.add_audience(audience);
+    return derive(holder_token, spec);
+}
+
 std::uint64_t in_an_hour() {
     return static_cast<std::uint64_t>(std::time(nullptr)) + 3600;
 }
@@ -321,6 +331,25 @@ TEST(replay, a_request_captured_before_kill_9_is_refused_after_the_restart) {
     EXPECT_EQ(
         post(second.port(), "/lab/add", R"({"amount": 1})", request(base, "add", *reserved + 1)),
         200);
+}
+
+// Hole 6 (audience). Two exporters share the origin key (two gateways of one operator). A
+// request captured on its way to "east" and spent at "west" first would be new to west's replay
+// state; it names east, so west refuses it, and east still serves it once.
+TEST(audience, a_request_for_one_exporter_is_refused_by_another_sharing_the_key) {
+    server_process east({}, "east");
+    server_process west({}, "west");
+    const std::string holder_token = holder(root_token(), "add", in_an_hour());
+    const std::string captured = request_for(holder_token, "east", wall_microseconds());
+    EXPECT_EQ(post(west.port(), "/lab/add", R"({"amount": 1})", captured), 401);
+    EXPECT_EQ(west.calls(), 0);
+    EXPECT_EQ(post(east.port(), "/lab/add", R"({"amount": 1})", captured), 200);
+    EXPECT_EQ(east.calls(), 1);
+    // A request that names no exporter is refused by one that has a name.
+    EXPECT_EQ(post(east.port(), "/lab/add", R"({"amount": 1})",
+                   request(holder_token, "add", wall_microseconds())),
+              401);
+    EXPECT_EQ(east.calls(), 1);
 }
 
 } // namespace

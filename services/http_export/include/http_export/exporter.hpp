@@ -72,6 +72,11 @@ struct options {
     /// Where accepted `sequence` numbers are kept (optional; not owned). Without one, the
     /// exporter keeps a `memory_sequence_store` of its own.
     caplets::sequence_store* sequences = nullptr;
+    /// This exporter's name as a verifier (CAPLets `audience`). When set, a request token must
+    /// name it (a request captured on its way to another exporter that shares the key is
+    /// refused here), and a token that names another audience is refused. Empty: tokens naming
+    /// any audience are refused. A generated node uses its node name.
+    std::string audience;
     /// Unix time in seconds for `expires`/`not_before` (tests pass a fixed clock; default: the
     /// system clock).
     std::uint64_t (*unix_time)() = nullptr;
