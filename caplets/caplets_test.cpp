@@ -2,6 +2,8 @@
 // design names, each rejected by the right check at the right frame.
 #include <caplets/caplets.hpp>
 
+#include "test_workshop.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,63 +15,8 @@
 namespace caplets {
 namespace {
 
-// Owns 8-byte aligned copies of every token a test makes.
-class workshop {
-public:
-    workshop() { key_.bytes.fill(0x42); }
-    explicit workshop(std::uint8_t fill) { key_.bytes.fill(fill); }
-
-    const secret_key& key() const { return key_; }
-
-    token_view mint(const frame_spec& spec) { return make(nullptr, spec); }
-
-    token_view derive(const token_view& parent, frame_spec spec, bool inherit = true) {
-        if (inherit)
-            spec.inherit_constraints(parent.leaf());
-        return make(&parent, spec);
-    }
-
-    token_view parse(byte_view bytes) {
-        std::vector<std::uint64_t>& storage = next();
-        std::memcpy(storage.data(), bytes.data(), bytes.size());
-        auto view = token_view::parse(bytes_of(storage).first(bytes.size()));
-        EXPECT_TRUE(view);
-        return *view;
-    }
-
-    static std::span<std::uint8_t> bytes_of(std::vector<std::uint64_t>& storage) {
-        return {reinterpret_cast<std::uint8_t*>(storage.data()), storage.size() * 8};
-    }
-
-private:
-    // Writes `spec` as a frame and mints it (no parent) or derives it from `parent`.
-    token_view make(const token_view* parent, const frame_spec& spec) {
-        std::vector<std::uint64_t> frame_storage(512);
-        lidl::builder frame_out(bytes_of(frame_storage));
-        auto frame_bytes = spec.write(frame_out);
-        EXPECT_TRUE(frame_bytes);
-        std::vector<std::uint64_t>& storage = next();
-        lidl::builder out(bytes_of(storage));
-        auto token = parent == nullptr ? caplets::mint(key_, *frame_bytes, out)
-                                       : caplets::derive(*parent, *frame_bytes, out);
-        EXPECT_TRUE(token);
-        return parse(*token);
-    }
-
-    std::vector<std::uint64_t>& next() {
-        storage_.emplace_back(1024);
-        return storage_.back();
-    }
-
-    secret_key key_;
-    std::deque<std::vector<std::uint64_t>> storage_;
-};
-
-frame_spec root_spec() {
-    frame_spec spec;
-    spec.add_root();
-    return spec;
-}
+using test_support::root_spec;
+using test_support::workshop;
 
 frame_spec path_spec(std::string_view prefix, std::uint8_t bits) {
     frame_spec spec;

@@ -9,6 +9,8 @@
 #include <caplets/caplets.hpp>
 #include <caplets/channel.hpp>
 
+#include "test_workshop.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,52 +22,8 @@
 namespace caplets {
 namespace {
 
-// Owns 8-byte aligned copies of every token a test makes.
-class workshop {
-public:
-    workshop() { key_.bytes.fill(0x42); }
-    const secret_key& key() const { return key_; }
-
-    token_view mint(const frame_spec& spec) { return make(nullptr, spec); }
-    token_view derive(const token_view& parent, frame_spec spec) {
-        spec.inherit_constraints(parent.leaf());
-        return make(&parent, spec);
-    }
-    token_view keep(byte_view bytes) {
-        std::vector<std::uint64_t>& storage = next();
-        std::memcpy(storage.data(), bytes.data(), bytes.size());
-        auto view = token_view::parse(bytes_of(storage).first(bytes.size()));
-        EXPECT_TRUE(view);
-        return *view;
-    }
-    static std::span<std::uint8_t> bytes_of(std::vector<std::uint64_t>& storage) {
-        return {reinterpret_cast<std::uint8_t*>(storage.data()), storage.size() * 8};
-    }
-
-private:
-    token_view make(const token_view* parent, const frame_spec& spec) {
-        std::vector<std::uint64_t> frame_storage(512);
-        lidl::builder frame_out(bytes_of(frame_storage));
-        auto frame_bytes = spec.write(frame_out);
-        EXPECT_TRUE(frame_bytes);
-        std::vector<std::uint64_t>& storage = next();
-        lidl::builder out(bytes_of(storage));
-        auto token = parent == nullptr ? caplets::mint(key_, *frame_bytes, out)
-                                       : caplets::derive(*parent, *frame_bytes, out);
-        EXPECT_TRUE(token);
-        return keep(*token);
-    }
-    std::vector<std::uint64_t>& next() { return storage_.emplace_back(1024); }
-
-    secret_key key_;
-    std::deque<std::vector<std::uint64_t>> storage_;
-};
-
-frame_spec root_spec() {
-    frame_spec spec;
-    spec.add_root();
-    return spec;
-}
+using test_support::root_spec;
+using test_support::workshop;
 
 frame_spec home(std::string_view prefix, std::uint64_t expires = 0) {
     frame_spec spec;
@@ -227,7 +185,7 @@ TEST(replay, a_forged_hello_does_not_move_the_victims_sequence_number) {
         std::search(raw, raw + victim.bytes().size(), victim.tag().begin(), victim.tag().end());
     ASSERT_NE(tag, raw + victim.bytes().size());
     std::fill(tag, tag + 32, 0);
-    token_view public_frames = w.keep({raw, victim.bytes().size()});
+    token_view public_frames = w.parse({raw, victim.bytes().size()});
     frame_spec forged;
     forged.add_encrypt();
     forged.add_sequence(std::numeric_limits<std::uint64_t>::max());

@@ -6,6 +6,8 @@
 #include "store.hpp"
 #include "text.hpp"
 
+#include "../test_workshop.hpp"
+
 #include <caplets/caplets.hpp>
 #include <caplets/capvm_constraints.hpp>
 #include <capvm/assembler.hpp>
@@ -16,7 +18,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -26,42 +27,19 @@
 namespace caplets {
 namespace {
 
-// Tokens minted and derived under one key, each in an 8-byte aligned buffer of its own.
+using test_support::root_spec;
+
+// Tokens minted (parent null) or derived under one key.
 class minter {
 public:
-    minter() { key_.bytes.fill(0x5a); }
-    const secret_key& key() const { return key_; }
-
-    token_view issue(const token_view* parent, frame_spec spec) {
-        if (parent != nullptr)
-            spec.inherit_constraints(parent->leaf());
-        std::vector<std::uint64_t> frame_storage(1024);
-        lidl::builder frame_out(bytes(frame_storage));
-        auto frame_bytes = spec.write(frame_out);
-        EXPECT_TRUE(frame_bytes);
-        std::vector<std::uint64_t>& storage = buffers_.emplace_back(4096);
-        lidl::builder out(bytes(storage));
-        auto written =
-            parent == nullptr ? mint(key_, *frame_bytes, out) : derive(*parent, *frame_bytes, out);
-        EXPECT_TRUE(written);
-        auto view = token_view::parse(*written);
-        EXPECT_TRUE(view);
-        return *view;
+    const secret_key& key() const { return shop_.key(); }
+    token_view issue(const token_view* parent, const frame_spec& spec) {
+        return parent == nullptr ? shop_.mint(spec) : shop_.derive(*parent, spec);
     }
 
 private:
-    static std::span<std::uint8_t> bytes(std::vector<std::uint64_t>& storage) {
-        return {reinterpret_cast<std::uint8_t*>(storage.data()), storage.size() * 8};
-    }
-    secret_key key_;
-    std::deque<std::vector<std::uint64_t>> buffers_;
+    test_support::workshop shop_{0x5a};
 };
-
-frame_spec root_frame() {
-    frame_spec spec;
-    spec.add_root();
-    return spec;
-}
 
 frame_spec call(std::string_view audience) {
     frame_spec spec;
@@ -85,7 +63,7 @@ verify_context verifier(std::string_view name, sequence_store* sequences) {
 
 TEST(verifier, a_request_for_one_verifier_is_refused_by_another_sharing_the_key) {
     minter m;
-    token_view root = m.issue(nullptr, root_frame());
+    token_view root = m.issue(nullptr, root_spec());
     token_view request = m.issue(&root, call("node-b"));
     // The attacker captured the request on its way to node-b and spends it at node-c first:
     // node-c's replay state has never seen it.
@@ -100,7 +78,7 @@ TEST(verifier, a_request_for_one_verifier_is_refused_by_another_sharing_the_key)
 
 TEST(verifier, a_request_naming_no_audience_is_refused_where_one_is_required) {
     minter m;
-    token_view root = m.issue(nullptr, root_frame());
+    token_view root = m.issue(nullptr, root_spec());
     token_view request = m.issue(&root, call(""));
     memory_sequence_store sequences;
     auto spent = verify_request(m.key(), request, verifier("node-b", &sequences));
@@ -110,7 +88,7 @@ TEST(verifier, a_request_naming_no_audience_is_refused_where_one_is_required) {
 
 TEST(verifier, an_audience_cannot_be_widened_or_satisfied_by_a_nameless_verifier) {
     minter m;
-    token_view root = m.issue(nullptr, root_frame());
+    token_view root = m.issue(nullptr, root_spec());
     frame_spec for_b;
     for_b.add_service("thermostat", {}, true);
     for_b.add_audience("node-b");
@@ -143,7 +121,7 @@ std::vector<std::uint8_t> counting_program(int n) {
 
 TEST(verifier, many_capvm_programs_share_one_instruction_budget) {
     minter m;
-    token_view root = m.issue(nullptr, root_frame());
+    token_view root = m.issue(nullptr, root_spec());
     // Each program stays well under the per-program bound (1000), but sixteen of them would run
     // ~9600 instructions in one verification.
     const std::vector<std::uint8_t> program = counting_program(300);
