@@ -138,6 +138,7 @@ struct setup {
         caplets::verify_context context;
         context.now = 1'800'000'000;
         context.sequences = &sequences;
+        context.audience = "b";  // as node b: requests name the node they are for
         context.prefix = cached ? &prefix : nullptr;
         caplets::verification_details details;
         auto granted = caplets::verify_request(key_b, *parsed, context, &details);
@@ -150,6 +151,7 @@ struct setup {
         caplets::verify_context context;
         context.now = 1'800'000'000;
         context.sequences = &sequences;
+        context.audience = "b";  // as node b: requests name the node they are for
         auto granted = caplets::verify_request(key_b, *parsed, context);
         // The holder tag (the reply key): the chain up to the frame before the request.
         caplets::tag_bytes holder =
