@@ -479,8 +479,7 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
     AMB_ASSERT(credential.has_value(), "a credential parsed at start-up no longer parses");
     caplets::frame_spec request;
     if (!request.add_call_request(service, call.procedure_name, call_message) ||
-        !request.inherit_constraints(credential->leaf()) || !request.add_sequence(next_sequence()) ||
-        !request.add_audience(target.destination))
+        !request.inherit_constraints(credential->leaf()) || !request.add_sequence(next_sequence()))
         return fail_now(call_error::too_large);
     lidl::builder frame_out(frame_buffer_);
     auto frame = request.write(frame_out);
@@ -736,10 +735,11 @@ void node::handle_request(link_id link, const envelope_view& packet) {
     caplets::verify_context context;
     context.now = clock_.unix_microseconds() / 1000000;
     context.revoked = config_.revoked;
-    // Requests name the node they are for: one captured on its way to another node that shares
-    // our key is refused here (that node's replay state never saw it).
+    // A request is bound to this node by its key, which is this node's alone (derived from the
+    // deployment root and the node name: docs/remote.md, "Keys"), so a request captured on its
+    // way to another node fails its tag here; naming an audience as well would cost every
+    // request a hash block. A token that does name one must name this node.
     context.audience = config_.name;
-    context.require_audience = true;
     context.sequences = sequences_;
     // Recorded below, once the service, procedure, arguments and sealing checked out: a request
     // refused for any of them does not consume its number (nor anyone's entry in the store).

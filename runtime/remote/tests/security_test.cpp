@@ -98,7 +98,7 @@ public:
     // A request packet for calculator.`procedure`(a, b) with `sequence`, from the current
     // (narrowest) credential.
     aligned request(std::uint64_t sequence, std::string_view procedure = "add",
-                    std::uint64_t correlation = 1) {
+                    std::uint64_t correlation = 1, std::string_view destination = "b") {
         aligned call;
         lidl::builder call_out(call.span());
         remote_test::calculator::add_params params{1, 2};
@@ -109,14 +109,14 @@ public:
         spec.add_call_request("calculator", procedure, call_out.written());
         spec.inherit_constraints(parent->leaf());
         spec.add_sequence(sequence);
-        spec.add_audience("b"); // the node it is for (required by serving nodes)
+        spec.add_audience("b"); // the node it is for (when named, it must be the serving node)
         aligned frame;
         lidl::builder frame_out(frame.span());
         auto written = spec.write(frame_out);
         EXPECT_TRUE(written.has_value());
         envelope_fields fields;
         fields.source = name_;
-        fields.destination = "b";
+        fields.destination = destination;
         fields.correlation = correlation;
         aligned packet;
         envelope_writer writer;
@@ -142,10 +142,10 @@ private:
 class serving_node {
 public:
     serving_node(const caplets::secret_key& root, fake_clock& clock,
-                 caplets::sequence_store* sequences = nullptr) {
-        key_ = node_verification_key(root, "b");
+                 caplets::sequence_store* sequences = nullptr, std::string_view name = "b") {
+        key_ = node_verification_key(root, name);
         node_config config;
-        config.name = "b";
+        config.name = name;
         config.routes = routes_;
         config.verification_key = &key_;
         config.max_message_size = 4096;
@@ -389,6 +389,22 @@ TEST(replay, durable_writes_are_one_per_block_not_one_per_request) {
     EXPECT_LE((*store)->writes(), 4u);
     // A number far ahead of the clock would raise every caller's floor after a restart: refused.
     EXPECT_EQ(b.deliver(a.request(start + 3'600'000'000u)), status_code::denied);
+}
+
+// Hole 6 (audience). A request captured on its way to b and spent at c first (the attacker
+// rewrites the envelope, which no tag covers): c's key is its own, derived from the deployment
+// root and its name, so the request fails its tag there and c serves nothing; b still serves it.
+TEST(audience, a_request_for_one_node_is_refused_by_another_of_the_same_deployment) {
+    const caplets::secret_key root = random_key();
+    fake_clock clock;
+    serving_node b(root, clock);
+    serving_node c(root, clock, nullptr, "c");
+    caller a(root, "a");
+    const std::uint64_t number = clock.unix_now++;
+    EXPECT_EQ(c.deliver(a.request(number, "add", 1, "c")), status_code::denied);
+    EXPECT_EQ(c.calculator.calls, 0);
+    EXPECT_EQ(b.deliver(a.request(number, "add", 1, "b")), status_code::ok);
+    EXPECT_EQ(b.calculator.calls, 1);
 }
 
 } // namespace
