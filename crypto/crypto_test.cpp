@@ -105,6 +105,22 @@ TEST(crypto, x25519_shared_secret_feeds_hkdf_into_matching_keys) {
     EXPECT_TRUE(constant_time_equal(alice_key, bob_key));
 }
 
+TEST(crypto, constant_time_equal_sees_every_byte_of_every_length) {
+    std::uint8_t a[37];
+    std::uint8_t b[37];
+    for (std::size_t i = 0; i < sizeof a; ++i)
+        a[i] = b[i] = static_cast<std::uint8_t>(i * 7 + 1);
+    for (std::size_t length = 0; length <= sizeof a; ++length) {
+        EXPECT_TRUE(constant_time_equal({a, length}, {b, length})) << length;
+        for (std::size_t flip = 0; flip < length; ++flip) {
+            b[flip] ^= 0x80;
+            EXPECT_FALSE(constant_time_equal({a, length}, {b, length})) << length << " " << flip;
+            b[flip] ^= 0x80;
+        }
+    }
+    EXPECT_FALSE(constant_time_equal({a, 8}, {b, 9}));
+}
+
 TEST(crypto, errors_are_described) {
     for (error e : {error::bad_key_size, error::bad_nonce_size, error::length_mismatch,
                     error::bad_output_size, error::weak_shared_secret, error::random_unavailable,

@@ -42,6 +42,7 @@ sequence_table::sequence_table(std::span<root_entry> roots, std::span<holder_ent
 }
 
 void sequence_table::clear() {
+    roots_high_ = 0;
     for (root_entry& r : roots_) {
         amb::crypto::secure_zero(r.root);
         r.holders = 0;
@@ -60,7 +61,7 @@ void sequence_table::clear() {
 sequence_table::holder_entry* sequence_table::find(const sequence_key& key,
                                                    std::size_t& root_index) const {
     root_index = roots_.size();
-    for (std::size_t i = 0; i < roots_.size() && root_index == roots_.size(); ++i)
+    for (std::size_t i = 0; i < roots_high_ && root_index == roots_.size(); ++i)
         if (roots_[i].holders != 0 && amb::crypto::constant_time_equal(roots_[i].root, key.root))
             root_index = i;
     if (root_index == roots_.size())
@@ -116,6 +117,7 @@ bool sequence_table::record(const sequence_key& key, std::uint64_t number, std::
         if (root_index == roots_.size())
             return false;  // every root slot guards live tokens: refuse a new root
         roots_[root_index].root = key.root;
+        roots_high_ = std::max(roots_high_, root_index + 1);
     } else {
         drop_dead(root_index, now);
     }

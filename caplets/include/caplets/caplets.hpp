@@ -341,6 +341,7 @@ private:
 
     std::span<root_entry> roots_;
     std::span<holder_entry> holders_;
+    std::size_t roots_high_ = 0;  ///< one past the highest root slot ever used: lookups stop there
     std::size_t holders_per_root_;
     std::uint64_t floor_;
 };
