@@ -95,8 +95,8 @@ TEST(replay, a_full_store_refuses_until_entries_expire) {
     memory_sequence_store store;
     std::vector<token_view> roots;
     for (std::size_t i = 0; i <= memory_sequence_store::max_roots; ++i) {
-        frame_spec spec = home("/r" + std::to_string(i), 2000);
-        roots.push_back(w.mint(spec));
+        const std::string prefix = "/r" + std::to_string(i);  // the spec holds a view of it
+        roots.push_back(w.mint(home(prefix, 2000)));
     }
     for (std::size_t i = 0; i < memory_sequence_store::max_roots; ++i)
         ASSERT_TRUE(verify(w.key(), request(w, roots[i], "/r" + std::to_string(i) + "/x", {5}),
