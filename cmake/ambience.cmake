@@ -20,12 +20,12 @@ endfunction()
 # a bounded time (default 45 s). Libraries listed in INSTRUMENT have their sources compiled into
 # the fuzzer (with its coverage and sanitizer flags) instead of being linked as built: code in a
 # library built without them is invisible to libFuzzer's coverage and unchecked by ASan.
-# Every input, seeds included, is bounded too: one that runs longer than UNIT_TIMEOUT seconds
-# (default 5) is a failure like a crash. A slow input is a denial of service (issue 12: one
-# datagram cost 60-130 s in this build, 2 s in a release build), and a bounded total time alone
-# would let it pass unseen. Legitimate inputs take milliseconds (docs/fuzzing.md has the
-# slowest seen), so the limit has room for a loaded CI machine. A failing input is saved in
-# `<target>_artifacts/` beside the corpus.
+# UBSan reports are fatal. Every input, seeds included, is bounded too: one that runs longer
+# than UNIT_TIMEOUT seconds (default 5) is a failure like a crash. A slow input is a denial of
+# service (issue 12: one datagram cost 60-130 s in this build, 2 s in a release build), and a
+# bounded total time alone would let it pass unseen. Legitimate inputs take milliseconds
+# (docs/fuzzing.md has the slowest seen), so the limit has room for a loaded CI machine. A
+# failing input is saved in `<target>_artifacts/` beside the corpus.
 function(amb_add_fuzzer)
     cmake_parse_arguments(ARG "" "NAME;SEEDS;TEST_PREFIX;SECONDS;RUN_NAME;UNIT_TIMEOUT"
                           "SOURCES;LIBRARIES;INSTRUMENT" ${ARGN})
@@ -53,7 +53,10 @@ function(amb_add_fuzzer)
         target_link_libraries(${ARG_NAME} PRIVATE $<TARGET_PROPERTY:${library},LINK_LIBRARIES>)
     endforeach()
     target_link_libraries(${ARG_NAME} PRIVATE ${ARG_LIBRARIES})
-    target_compile_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
+    # UBSan recovers by default: it would print a report and let the run pass. Fatal, as in the
+    # asan preset, so undefined behaviour fails the run like a crash.
+    target_compile_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer,address,undefined
+                                               -fno-sanitize-recover=undefined)
     target_link_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
     set(corpus ${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}_corpus)
     # libFuzzer does not create the directory of its artifact prefix.
