@@ -6,7 +6,7 @@
 #include <hosted/net/tcp_transport.hpp>
 #include <hosted/net/udp_transport.hpp>
 #include <hosted/remote/key_files.hpp>
-#include <remote/durable_replay.hpp>
+#include <hosted/remote/durable_replay.hpp>
 #include <runtime/event_loop.hpp>
 
 #include <arpa/inet.h>
@@ -202,7 +202,7 @@ public:
         if (const std::string* state = settings.find("state.dir")) {
             timespec now{};
             ::clock_gettime(CLOCK_REALTIME, &now);
-            auto store = remote::durable_sequence_store::open(
+            auto store = hosted::remote::durable_sequence_store::open(
                 *state + "/" + std::string(settings.node()) + ".http." + std::string(network) +
                     ".replay",
                 static_cast<std::uint64_t>(now.tv_sec) * 1000000u +
@@ -280,7 +280,7 @@ private:
     event_loop loop_{*this};
     std::vector<watched_descriptor> watched_;
     // Before the exporters: they use these until they are destroyed.
-    std::vector<std::unique_ptr<remote::durable_sequence_store>> replay_;
+    std::vector<std::unique_ptr<hosted::remote::durable_sequence_store>> replay_;
     std::vector<std::pair<std::string, std::unique_ptr<http_export::exporter>>> exporters_;
 };
 
@@ -888,9 +888,9 @@ void kernel_runtime::start_network(bool exports, std::vector<std::string_view> c
     ::clock_gettime(CLOCK_REALTIME, &now);
     config.sequence_floor = static_cast<std::uint64_t>(now.tv_sec - 60) * 1000000u;
     if (const std::string* state = exports ? settings_.find("state.dir") : nullptr) {
-        remote::durable_replay_settings replay;
+        hosted::remote::durable_replay_settings replay;
         replay.max_roots = config.max_callers;
-        auto store = remote::durable_sequence_store::open(
+        auto store = hosted::remote::durable_sequence_store::open(
             *state + "/" + std::string(settings_.node()) + ".remote.replay",
             static_cast<std::uint64_t>(now.tv_sec) * 1000000u +
                 static_cast<std::uint64_t>(now.tv_nsec) / 1000u,

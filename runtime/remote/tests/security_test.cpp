@@ -9,7 +9,7 @@
 //   after it; the caller jumps above the restarted node's floor; durable writes stay bounded.
 #include "test_services.hpp"
 
-#include <remote/durable_replay.hpp>
+#include <hosted/remote/durable_replay.hpp>
 #include <remote/node.hpp>
 #include <remote/remote_backend.hpp>
 
@@ -29,6 +29,7 @@ namespace amb::remote {
 namespace {
 
 using namespace remote_testing;
+using hosted::remote::durable_sequence_store;
 using bytes = std::vector<std::uint8_t>;
 using calculator_client = remote_test::calculator_client<remote_backend<remote_test::calculator>>;
 

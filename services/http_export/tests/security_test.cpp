@@ -13,7 +13,7 @@
 #include "lab.lidl.json.hpp"
 
 #include <caplets/caplets.hpp>
-#include <remote/durable_replay.hpp>
+#include <hosted/remote/durable_replay.hpp>
 #include <text.hpp>
 
 #include <gtest/gtest.h>
@@ -143,9 +143,9 @@ private:
         key.bytes.fill(key_fill);
         http_export::options settings;
         settings.audience = audience;
-        std::unique_ptr<remote::durable_sequence_store> store;
+        std::unique_ptr<hosted::remote::durable_sequence_store> store;
         if (!mark.empty()) {
-            auto opened = remote::durable_sequence_store::open(mark, wall_microseconds());
+            auto opened = hosted::remote::durable_sequence_store::open(mark, wall_microseconds());
             if (!opened)
                 return;
             store = std::move(*opened);
@@ -326,7 +326,7 @@ TEST(replay, a_request_captured_before_kill_9_is_refused_after_the_restart) {
     EXPECT_EQ(post(second.port(), "/lab/add", R"({"amount": 1})", captured), 401);
     EXPECT_EQ(second.calls(), 0);
     // A client above the reservation is served.
-    auto reserved = remote::durable_sequence_store::read_mark(mark);
+    auto reserved = hosted::remote::durable_sequence_store::read_mark(mark);
     ASSERT_TRUE(reserved.has_value());
     EXPECT_EQ(
         post(second.port(), "/lab/add", R"({"amount": 1})", request(base, "add", *reserved + 1)),

@@ -1,4 +1,4 @@
-#include <remote/durable_replay.hpp>
+#include <hosted/remote/durable_replay.hpp>
 
 #include <crypto/crypto.hpp>
 
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace amb::remote {
+namespace amb::hosted::remote {
 namespace {
 
 // The mark: magic, value (little-endian), the first 8 bytes of SHA-256 over both. A torn or
@@ -155,4 +155,4 @@ bool durable_sequence_store::write_mark(std::uint64_t value) {
     return true;
 }
 
-} // namespace amb::remote
+} // namespace amb::hosted::remote

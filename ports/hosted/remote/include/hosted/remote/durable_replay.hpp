@@ -27,11 +27,11 @@
 #include <memory>
 #include <string>
 
-namespace amb::remote {
+namespace amb::hosted::remote {
 
 struct durable_replay_settings {
     std::size_t max_roots = 64;
-    std::size_t holders_per_root = bounded_sequence_store::default_holders_per_root;
+    std::size_t holders_per_root = amb::remote::bounded_sequence_store::default_holders_per_root;
     /// Reserved ahead per write, in sequence units (µs): bounds writes to one per `block`.
     std::uint64_t block = 1'000'000;
     /// The farthest above the clock (µs) a number may be.
@@ -59,7 +59,7 @@ public:
     std::uint64_t reserved() const { return reserved_; }
     std::uint64_t floor() const { return table_.floor(); }
     std::size_t writes() const { return writes_; }
-    const bounded_sequence_store& table() const { return table_; }
+    const amb::remote::bounded_sequence_store& table() const { return table_; }
 
     /// Reads the mark at `path` (0 when absent). For tests and tools.
     static result<std::uint64_t, std::string> read_mark(const std::string& path);
@@ -72,10 +72,10 @@ private:
     std::string path_;
     int directory_;
     durable_replay_settings settings_;
-    bounded_sequence_store table_;
+    amb::remote::bounded_sequence_store table_;
     std::uint64_t reserved_;
     std::uint64_t highest_ = 0; // the largest number accepted since open
     std::size_t writes_ = 0;
 };
 
-} // namespace amb::remote
+} // namespace amb::hosted::remote
