@@ -10,11 +10,17 @@ Each benchmark NAME has a Google Benchmark program `bench/NAME_bench.cpp` (built
 nanoseconds. `figures` is {name: number}; `targets` is a list of {"name", "value", "op",
 "target"}; `plots` is a list of callables taking a matplotlib module and an output-path prefix.
 The runner prints a table, checks each target, and writes bench-results/NAME.json (and plots).
+
+Honest by construction (bench/README.md, issue 13): a benchmark that reports an error (Google
+Benchmark's `error_occurred`, or the program's own non-zero exit) fails the run instead of
+counting as 0 ns; a target whose value is missing (None or NaN) is shown MISSING and is not met;
+an op other than `<=` or `>=` is an error in the analysis module, not silently `>=`.
 """
 
 import glob
 import importlib.util
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -34,19 +40,37 @@ def _load(root, name):
 
 
 def medians(report):
-    """Median real time in ns of every benchmark in a Google Benchmark JSON report."""
+    """Median real time in ns of every benchmark in a Google Benchmark JSON report. Runs that
+    reported an error are left out (their time is meaningless); `errors(report)` names them."""
     scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
     samples = {}
     for entry in report["benchmarks"]:
-        if entry.get("run_type") == "aggregate":
+        if entry.get("run_type") == "aggregate" or entry.get("error_occurred"):
             continue
         name = entry.get("run_name", entry["name"])
         samples.setdefault(name, []).append(entry["real_time"] * scale[entry["time_unit"]])
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def errors(report):
+    """{benchmark: message} of every run that reported an error."""
+    return {entry.get("run_name", entry["name"]): entry.get("error_message", "error")
+            for entry in report["benchmarks"] if entry.get("error_occurred")}
+
+
+def missing(target):
+    value = target.get("value")
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def check(target):
-    if target["op"] == "<=":
+    """Whether `target` is met. A missing value is not met; an unknown op is an error."""
+    op = target.get("op")
+    if op not in ("<=", ">="):
+        raise ValueError(f"target {target.get('name')!r}: op {op!r} is neither '<=' nor '>='")
+    if missing(target):
+        return False
+    if op == "<=":
         return target["value"] <= target["target"]
     return target["value"] >= target["target"]
 
@@ -65,6 +89,9 @@ def run_one(root, binary_dir, name):
         sys.exit(f"ambience bench: {name} failed with status {result.returncode}")
     with open(raw_path, encoding="utf-8") as f:
         report = json.load(f)
+    failed = errors(report)
+    for benchmark, message in failed.items():
+        print(f"ambience bench: {name}: {benchmark} failed: {message}", flush=True)
     figures, targets, plots = module.analyse(medians(report))
 
     width = max(len(k) for k in list(figures) + [t["name"] for t in targets])
@@ -76,12 +103,21 @@ def run_one(root, binary_dir, name):
     for target in targets:
         met = check(target)
         all_met &= met
+        if missing(target):
+            print(f"  {target['name']:<{width}}  {'-':>10} {target['op']} "
+                  f"{target['target']:<8}  MISSING")
+            continue
         print(f"  {target['name']:<{width}}  {target['value']:10.3f} {target['op']} "
               f"{target['target']:<8}  {'met' if met else 'MISSED'}")
     path = os.path.join(out_dir, f"{name}.json")
+    written = [dict(t, value=None) if missing(t) else t for t in targets]
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"benchmark": name, "figures": figures, "targets": targets}, f, indent=2)
+        json.dump({"benchmark": name, "figures": figures, "targets": written,
+                   "failed_benchmarks": failed}, f, indent=2)
     print(f"\nwrote {os.path.relpath(path, root)}")
+    if failed:
+        # After the table and the JSON, so that what did run is still on record.
+        sys.exit(f"ambience bench: {name}: {len(failed)} benchmark(s) failed their checks")
     if plots:
         try:
             import matplotlib
