@@ -81,6 +81,11 @@ result<shared_region, int> shared_region::map_with(unique_fd fd, std::size_t siz
     auto base = map_shared(fd.get(), size, writable);
     if (!base)
         return failure{base.error()};
+    // A read-only view keeps no descriptor: a memfd descriptor opened read-only can be reopened
+    // read-write through /proc/self/fd, so holding one would undo the protection. The mapping
+    // alone keeps the memory.
+    if (!writable)
+        fd.reset();
     return shared_region(std::move(fd), *base, size);
 }
 

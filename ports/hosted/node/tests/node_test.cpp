@@ -66,6 +66,8 @@ TEST(shared_region, a_read_only_descriptor_can_never_be_mapped_writable) {
     EXPECT_EQ(std::memcmp(view->bytes().data(), "seen", 4), 0);
     EXPECT_NE(::mprotect(view->bytes().data(), 4096, PROT_READ | PROT_WRITE), 0);
     EXPECT_EQ(errno, EACCES);
+    // The view holds no descriptor that /proc/self/fd could reopen read-write.
+    EXPECT_EQ(view->fd(), -1);
 }
 
 TEST(shared_heap, allocates_aligned_blocks_and_reuses_freed_ones) {

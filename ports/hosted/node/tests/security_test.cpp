@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -96,6 +97,34 @@ bool spin_until(group_loop& loop, Done&& done) {
     return loop.run_until(std::forward<Done>(done), std::chrono::milliseconds(5000));
 }
 
+// Whether this process holds a descriptor of the file mapped at `address` (by inode).
+bool holds_descriptor_of(const void* address) {
+    std::FILE* maps = std::fopen("/proc/self/maps", "r");
+    if (maps == nullptr)
+        return true; // cannot tell: count as held
+    unsigned long start = 0, end = 0, inode = 0;
+    char line[512];
+    bool found = false;
+    while (!found && std::fgets(line, sizeof line, maps) != nullptr) {
+        char perms[8] = {};
+        unsigned long offset = 0;
+        char device[16] = {};
+        if (std::sscanf(line, "%lx-%lx %7s %lx %15s %lu", &start, &end, perms, &offset, device,
+                        &inode) == 6)
+            found = reinterpret_cast<unsigned long>(address) >= start &&
+                    reinterpret_cast<unsigned long>(address) < end;
+    }
+    std::fclose(maps);
+    if (!found || inode == 0)
+        return true;
+    for (int fd = 0; fd < 1024; ++fd) {
+        struct stat status {};
+        if (::fstat(fd, &status) == 0 && status.st_ino == inode)
+            return true;
+    }
+    return false;
+}
+
 // The attacking group: a caller of the kernel's probe service that turns the shared channel
 // against the kernel (issue 12, hole 1).
 int attack_kernel_channel(group_context& context, channel_id channel) {
@@ -126,6 +155,10 @@ int attack_kernel_channel(group_context& context, channel_id channel) {
     void* page = const_cast<channel_status*>(link->status);
     if (::mprotect(page, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)),
                    PROT_READ | PROT_WRITE) == 0)
+        return status_page_writable;
+    // Nor through a descriptor: a read-only memfd descriptor can be reopened read-write through
+    // /proc/self/fd, so the group must hold none of the page (the mapping is enough).
+    if (holds_descriptor_of(page))
         return status_page_writable;
 
     // 2. Re-initialise the ring in place with a 16 times larger payload and bump the epoch where

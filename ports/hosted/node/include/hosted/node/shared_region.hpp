@@ -65,8 +65,10 @@ public:
     /// (a peer cannot make us map past its end), otherwise the errno of fstat or mmap.
     static result<shared_region, int> map(unique_fd fd, std::size_t size) noexcept;
 
-    /// Maps the memfd `fd` (taking ownership) read-only (PROT_READ). With a descriptor from
-    /// `open_readonly` the mapping can never be made writable in this process.
+    /// Maps the memfd `fd` (taking ownership) read-only (PROT_READ) and closes `fd`: the view
+    /// keeps no descriptor (fd() is -1), because any memfd descriptor, even one opened
+    /// read-only, can be reopened read-write through /proc/self/fd. The mapping itself can never
+    /// be made writable when `fd` came from `open_readonly`.
     static result<shared_region, int> map_readonly(unique_fd fd, std::size_t size) noexcept;
 
     /// A new descriptor of the same memfd opened read-only (through /proc/self/fd), to give a
