@@ -428,6 +428,10 @@ void node::report(incident what) {
         incidents_->report(what);
 }
 
+// The farthest above our clock (µs) a callee's refusal may move our numbers: the window a
+// durable replay store accepts (ports/hosted/remote/durable_replay.hpp, max_ahead).
+constexpr std::uint64_t max_sequence_jump = 600'000'000;
+
 std::uint64_t node::next_sequence() {
     // Time-based, so that a restarted caller needs no state; strictly increasing regardless.
     last_sequence_ = std::max(clock_.unix_microseconds(), last_sequence_ + 1);
@@ -912,13 +916,18 @@ void node::handle_answer(link_id link, const envelope_view& packet) {
             std::uint64_t current = 0;
             for (int i = 0; i < 8; ++i)
                 current |= std::uint64_t{packet.body[i]} << (8 * i);
-            if (current < ~std::uint64_t{0} / 2)
-                last_sequence_ = std::max(last_sequence_, current);
-            // The callee refused the number, not the call, and served nothing: send the call
-            // once more, numbered above (a restarted callee's floor is usually within a second
-            // of our clock). Once only: a second refusal is the caller's answer.
-            if (!call->retried)
-                return retry(*call);
+            // Resend only when the callee's number is above every number this node ever sent:
+            // then it cannot be a duplicate of this very request that the callee refused after
+            // serving the original (a duplicating network would otherwise run the call twice).
+            // And only within max_sequence_jump of our clock: a hostile callee must not push
+            // our numbers, for every peer, to the end of the space.
+            const bool above_ours = current > last_sequence_;
+            const bool plausible = current <= clock_.unix_microseconds() + max_sequence_jump;
+            if (above_ours && plausible) {
+                last_sequence_ = current;
+                if (!call->retried)
+                    return retry(*call);
+            }
         }
         return complete(*call, error_for(packet.header->status));
     }

@@ -368,6 +368,54 @@ TEST(replay, a_caller_jumps_above_a_restarted_nodes_floor) {
     EXPECT_EQ(b.calculator.calls, 2);
 }
 
+// A network that duplicates a request and delays the reply: b serves the first copy and refuses
+// the second as a replay (authenticated, with the number it just accepted). Had a resent the call
+// on that refusal, the call would have run twice. It may resend only above every number it ever
+// sent, which this refusal is not: the call ends refused, and b served it once.
+TEST(replay, a_duplicated_request_refused_as_a_replay_is_not_sent_again) {
+    const caplets::secret_key root = random_key();
+    fake_clock clock;
+    serving_node b(root, clock);
+    sent_packets a_wire;
+    bytes minted = credential(root, "a", "b", all_of_calculator());
+    credential_entry credentials[] = {{"b", minted, false}};
+    route_entry routes[] = {{"b", 0}};
+    node_config config;
+    config.name = "a";
+    config.routes = routes;
+    config.credentials = credentials;
+    config.max_message_size = 4096;
+    auto made = node::create(config, a_wire, clock, nullptr);
+    ASSERT_TRUE(made.has_value());
+    node& a = **made;
+    calculator_client calculator(a, "b", "calculator");
+    auto work = calculator.add(20, 22);
+    work.start();
+    ASSERT_EQ(a_wire.packets.size(), 1u);
+    aligned request;
+    std::memcpy(request.words.data(), a_wire.packets.front().data(), a_wire.packets.front().size());
+    request.size = a_wire.packets.front().size();
+    a_wire.packets.clear();
+    EXPECT_EQ(b.deliver(request), status_code::ok); // served
+    bytes reply = b.wire.packets.back();
+    EXPECT_EQ(b.deliver(request), status_code::denied); // the duplicate: replayed
+    bytes refusal = b.wire.packets.back();
+    a.on_packet(0, refusal); // the refusal overtakes the reply
+    a.poll();
+    for (const bytes& sent : a_wire.packets)
+        b.deliver([&] {
+            aligned copy;
+            std::memcpy(copy.words.data(), sent.data(), sent.size());
+            copy.size = sent.size();
+            return copy;
+        }());
+    EXPECT_EQ(a.counters().calls_issued, 1u);
+    EXPECT_EQ(b.calculator.calls, 1);
+    a.on_packet(0, reply);
+    a.poll();
+    EXPECT_TRUE(work.done());
+}
+
 // Durable writes are bounded by the reservation block, not by the number of requests: a
 // thousand requests within 0.1 s of sequence numbers cost one write.
 TEST(replay, durable_writes_are_one_per_block_not_one_per_request) {
