@@ -406,8 +406,10 @@ bool channel_caller::prepare_sleep() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const bool work =
         link_.status->epoch.load(std::memory_order_acquire) != epoch_ ||
-        (!drained_ && (endpoint_.pending() > 0 ||
+        (!drained_ && ((!broken_ && endpoint_.pending() > 0) ||
                        link_.status->server_gone.load(std::memory_order_acquire) != 0));
+    // A broken ring is not polled (progress() stops), so what the peer leaves in it is not work:
+    // counting it would keep this loop from ever sleeping.
     if (work) {
         control().caller_sleeping.store(0, std::memory_order_relaxed);
         return false;

@@ -586,6 +586,8 @@ public:
             work = false;  // nothing to do until the supervisor resets the ring
         else if (link_.status->caller_gone.load(std::memory_order_acquire) != 0)
             work = running_count_ == finished_;  // ready to drain
+        else if (!usable_)
+            work = finished_ > 0;  // a ring of foreign geometry is not polled: its entries are no work
         else
             work = endpoint_.pending() > 0 || finished_ > 0;
         if (work)
