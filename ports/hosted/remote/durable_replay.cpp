@@ -77,6 +77,14 @@ durable_sequence_store::open(const std::string& path, std::uint64_t now_microsec
     auto mark = read_mark(path);
     if (!mark)
         return failure{mark.error()};
+    // A mark beyond what the store could ever have accepted (the clock stepped back after a
+    // crash, or the file was edited) would make it refuse every request until the clock passes
+    // it, silently. Say so at start instead.
+    if (*mark > now_microseconds + settings.max_ahead + settings.block)
+        return failure{"the replay mark " + path + " is " +
+                       std::to_string((*mark - now_microseconds) / 1'000'000u) +
+                       " s ahead of the clock: every request would be refused until then (check "
+                       "the clock; remove the mark knowingly to start over)"};
     const std::string directory_path = directory_of(path);
     int directory = ::open(directory_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (directory < 0)

@@ -416,6 +416,25 @@ TEST(replay, a_duplicated_request_refused_as_a_replay_is_not_sent_again) {
     EXPECT_TRUE(work.done());
 }
 
+// A mark far ahead of the clock (the clock stepped back after a crash, or the file was edited)
+// would refuse every request until the clock caught up; opening it fails with a clear error.
+TEST(replay, a_mark_far_ahead_of_the_clock_is_refused_at_open) {
+    const std::string mark = temporary_directory() + "/replay.mark";
+    const std::uint64_t now = 1'800'000'000'000'000u;
+    const std::uint64_t later = now + 7'200'000'000u; // two hours
+    {
+        auto store = durable_sequence_store::open(mark, later);
+        ASSERT_TRUE(store.has_value()) << store.error();
+        caplets::sequence_key key{};
+        key.root[0] = 1;
+        ASSERT_TRUE((*store)->accept(key, later + 1, 0, later / 1'000'000u));
+    }
+    auto reopened = durable_sequence_store::open(mark, now);
+    ASSERT_FALSE(reopened.has_value());
+    EXPECT_NE(reopened.error().find("ahead of the clock"), std::string::npos) << reopened.error();
+    EXPECT_TRUE(durable_sequence_store::open(mark, later).has_value());
+}
+
 // Durable writes are bounded by the reservation block, not by the number of requests: a
 // thousand requests within 0.1 s of sequence numbers cost one write.
 TEST(replay, durable_writes_are_one_per_block_not_one_per_request) {
