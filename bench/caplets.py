@@ -61,7 +61,7 @@ def _line(xs, ys):
     return mean_y - slope * mean_x, slope
 
 
-def analyse(results):
+def analyse(results, counters):
     figures = {}
     for n in LENGTHS:
         caplets = results[f"verify/caplets/{n}"]

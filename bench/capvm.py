@@ -24,7 +24,7 @@ def measured(results, name):
     raise KeyError(prefix)
 
 
-def analyse(results):
+def analyse(results, counters):
     figures = {}
     for policy in POLICIES:
         figures[f"{policy}_bytecode_bytes"] = measured(results, f"capvm_{policy}_bytes")

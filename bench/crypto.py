@@ -5,6 +5,7 @@ time of four SHA-256 compressions."""
 ARGS = ["--benchmark_repetitions=7", "--benchmark_min_time=0.05",
         "--benchmark_enable_random_interleaving=true",
         "--benchmark_display_aggregates_only=true"]
+TARGETS = ["hmac_vs_floor"]
 
 SIZES = [16, 32, 48, 55, 64, 96, 128, 256, 512, 1024]
 
@@ -15,7 +16,7 @@ def compressions(size):
     return 1 + (size + 9 + 63) // 64 + 2
 
 
-def analyse(results):
+def analyse(results, counters):
     per_compression = results["sha256_compress/16"] / 16
     floor4 = results["sha256_compress/4"]
     ours = results["hmac_ours/64"]

@@ -115,7 +115,7 @@ def parse_wrk(text):
     return found
 
 
-def analyse(results):
+def analyse(results, counters):
     figures = {}
 
     def put(name, value):

@@ -69,7 +69,7 @@ def cell(value, digits=0):
     return f"{value:>12.{digits}f}" if value is not None else f"{'-':>12}"
 
 
-def analyse(results):
+def analyse(results, counters):
     figures = {}
 
     def put(name, value):

@@ -7,11 +7,12 @@ procedure through the interface)."""
 ARGS = ["--benchmark_repetitions=7", "--benchmark_min_time=0.05",
         "--benchmark_enable_random_interleaving=true",
         "--benchmark_display_aggregates_only=true"]
+TARGETS = ["build_vs_best_anchor", "verify_read_vs_best_anchor", "read_1mib_string_vs_16b", "direct_call_vs_virtual"]
 
 SYSTEMS = ["lidl", "capnp", "flatbuffers"]
 
 
-def analyse(results):
+def analyse(results, counters):
     figures = {}
     for system in SYSTEMS:
         figures[f"build_{system}_ns"] = results[f"build/{system}"]

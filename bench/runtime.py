@@ -8,6 +8,7 @@ for 1, 16 and 64 calls in flight."""
 ARGS = ["--benchmark_repetitions=5", "--benchmark_min_time=0.05",
         "--benchmark_enable_random_interleaving=true",
         "--benchmark_display_aggregates_only=true"]
+TARGETS = ["same_group_call_vs_virtual", "coroutine_bytes_per_request"]
 
 FIBER_STACK_BYTES = 32 * 1024
 
@@ -19,7 +20,7 @@ def find(results, prefix):
     raise KeyError(prefix)
 
 
-def analyse(results):
+def analyse(results, counters):
     per_call = {n: find(results, f"ring/in_flight/{n}/") / 4096 for n in (1, 16, 64)}
     coroutine_bytes = find(results, "memory/coroutine_bytes")
     figures = {

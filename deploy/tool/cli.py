@@ -5,7 +5,10 @@
   test  [--preset P]  build and run the test suite; without --preset: the default preset and
                       the Cortex-M4 preset (vector tests on QEMU mps2-an386)
   demo                build and run the main demo
-  bench [NAME ...]    run benchmarks, print their tables, write bench-results/NAME.json
+  bench [NAME ...] [--smoke]
+                      run benchmarks, print their tables, write bench-results/NAME.json and the
+                      results tables of bench/README.md; --smoke: tiny iteration counts, checks
+                      that every program succeeds and reports every target (run by CI)
   plan DIR [--json | --dot]
                       check the deployment manifest DIR/deployment.py and print its placement,
                       bindings and routes (docs/deploy.md)
@@ -128,6 +131,8 @@ def main(argv):
     sub.add_parser("demo", help="run the main demo")
     p_bench = sub.add_parser("bench", help="run benchmarks")
     p_bench.add_argument("names", nargs="*", help=f"benchmarks ({', '.join(bench.names(ROOT))})")
+    p_bench.add_argument("--smoke", action="store_true",
+                         help="tiny iteration counts; check success and that every target is reported")
     p_plan = sub.add_parser("plan", help="check a deployment and print its plan")
     plan_command.add_arguments(p_plan)
     add_deployment_commands(sub)
@@ -145,7 +150,7 @@ def main(argv):
         demo()
     elif args.command == "bench":
         binary_dir = build("default")
-        return bench.run(ROOT, binary_dir, args.names or bench.names(ROOT))
+        return bench.run(ROOT, binary_dir, args.names or bench.names(ROOT), smoke=args.smoke)
     elif args.command == "plan":
         return plan_command.run(args, build_lidlc)
     elif args.command in ("run", "status", "token"):
