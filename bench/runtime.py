@@ -10,19 +10,20 @@ ARGS = ["--benchmark_repetitions=5", "--benchmark_min_time=0.05",
         "--benchmark_display_aggregates_only=true"]
 TARGETS = ["same_group_call_vs_virtual", "coroutine_bytes_per_request"]
 
-FIBER_STACK_BYTES = 32 * 1024
-
 
 def find(results, prefix):
     for name, value in results.items():
         if name.startswith(prefix):
-            return value
+            return name, value
     raise KeyError(prefix)
 
 
 def analyse(results, counters):
-    per_call = {n: find(results, f"ring/in_flight/{n}/") / 4096 for n in (1, 16, 64)}
-    coroutine_bytes = find(results, "memory/coroutine_bytes")
+    rows = {n: find(results, f"ring/in_flight/{n}/") for n in (1, 16, 64)}
+    per_call = {n: value / 4096 for n, (_, value) in rows.items()}
+    cpu_per_call = {n: counters[name]["cpu_ns"] for n, (name, _) in rows.items()}
+    memory_row, _ = find(results, "memory/coroutine_bytes")
+    coroutine_bytes = counters[memory_row]["bytes_per_call"]
     figures = {
         "call_virtual_task_ns": results["call/virtual_task"],
         "call_same_group_ns": results["call/same_group"],
@@ -30,8 +31,10 @@ def analyse(results, counters):
         "ring_call_ns_in_flight_1": per_call[1],
         "ring_call_ns_in_flight_16": per_call[16],
         "ring_call_ns_in_flight_64": per_call[64],
+        "ring_call_cpu_ns_in_flight_1": cpu_per_call[1],
+        "ring_call_cpu_ns_in_flight_16": cpu_per_call[16],
+        "ring_call_cpu_ns_in_flight_64": cpu_per_call[64],
         "coroutine_bytes_per_request": coroutine_bytes,
-        "fiber_bytes_per_request": FIBER_STACK_BYTES,
     }
     targets = [
         {"name": "same_group_call_vs_virtual", "value": figures["same_group_call_vs_virtual"],
@@ -42,17 +45,21 @@ def analyse(results, counters):
 
     def plot(plt, prefix):
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        axes[0].plot([1, 16, 64], [per_call[n] for n in (1, 16, 64)], marker="o")
+        axes[0].plot([1, 16, 64], [per_call[n] for n in (1, 16, 64)], marker="o",
+                     label="real time")
+        axes[0].plot([1, 16, 64], [cpu_per_call[n] for n in (1, 16, 64)], marker="s",
+                     label="CPU time, both threads")
+        axes[0].legend()
         axes[0].set_xscale("log", base=2)
         axes[0].set_xlabel("calls in flight")
         axes[0].set_ylabel("ns per call")
         axes[0].set_title("Calls to another group through a ring")
         axes[0].grid(True, alpha=0.3)
-        axes[1].bar(["coroutine", "fiber (32 KiB stack)"], [coroutine_bytes, FIBER_STACK_BYTES],
-                    color=["tab:blue", "gray"])
-        axes[1].set_yscale("log")
+        axes[1].bar(["coroutine frames (measured)"], [coroutine_bytes], color=["tab:blue"])
+        axes[1].axhline(1024, color="gray", linestyle="--", label="target 1024 B")
         axes[1].set_ylabel("bytes per call in flight")
-        axes[1].set_title("Memory per call in flight")
+        axes[1].set_title("Memory per call in flight (fibers: see ipc)")
+        axes[1].legend()
         fig.tight_layout()
         path = prefix + "_calls.png"
         fig.savefig(path, dpi=110)

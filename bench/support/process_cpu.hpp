@@ -59,11 +59,15 @@ public:
     void start() { started_ = now_ns(); }
     std::uint64_t elapsed_ns() const { return now_ns() - started_; }
 
-    /// Sets counter `cpu_ns`: CPU ns per operation (an iteration is `per_iteration` operations).
+    /// Sets counter `cpu_ns`: CPU ns per operation (an iteration is `per_iteration` operations),
+    /// and `ops_per_iteration`, with which the runner turns real time per iteration into real
+    /// time per operation beside it.
     void report(benchmark::State& state, double per_iteration = 1.0) const {
         const double ops = static_cast<double>(state.iterations()) * per_iteration;
-        if (ops > 0 && complete_)
+        if (ops > 0 && complete_) {
             state.counters["cpu_ns"] = static_cast<double>(elapsed_ns()) / ops;
+            state.counters["ops_per_iteration"] = per_iteration;
+        }
     }
 
 private:

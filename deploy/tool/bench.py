@@ -131,11 +131,12 @@ def _execute(root, binary_dir, name, module, out_dir, smoke):
 
 
 def rows_table(results, rows):
-    """Lines of the per-benchmark table: real time and CPU time (every process) per operation."""
+    """Lines of the per-benchmark table: real time and CPU time (every process) per operation
+    (an iteration of `ops_per_iteration` operations, when the program says so, is divided)."""
     width = max([len(n) for n in results] + [9])
     lines = [f"  {'benchmark':<{width}}  {'real ns/op':>12}  {'CPU ns/op':>12}  CPU/real"]
-    for key in results:
-        real = results[key]
+    for key in sorted(results):
+        real = results[key] / rows.get(key, {}).get("ops_per_iteration", 1.0)
         cpu = rows.get(key, {}).get("cpu_ns")
         share = f"{cpu / real:8.2f}" if cpu is not None and real > 0 else f"{'-':>8}"
         cpu_cell = f"{cpu:12.1f}" if cpu is not None else f"{'-':>12}"
@@ -254,7 +255,7 @@ def run_one(root, binary_dir, name):
     path = os.path.join(out_dir, f"{name}.json")
     written = [dict(t, value=None) if missing(t) else t for t in targets]
     document = {"benchmark": name, "figures": figures, "targets": written,
-                "rows": {key: dict(rows.get(key, {}), real_ns=value)
+                "rows": {key: dict(rows.get(key, {}), real_ns_per_iteration=value)
                          for key, value in results.items()},
                 "failed_benchmarks": failed,
                 "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
