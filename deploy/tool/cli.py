@@ -4,6 +4,8 @@
   build [--preset P]  configure (once) and build a CMake preset (default: default)
   test  [--preset P]  build and run the test suite; without --preset: the default preset and
                       the Cortex-M4 preset (vector tests on QEMU mps2-an386)
+  test --all          what CI (.ci/run) runs: presets default, cortex-m4, asan, clang, then
+                      `bench --smoke`
   demo                build and run the main demo
   bench [NAME ...] [--smoke]
                       run benchmarks, print their tables, write bench-results/NAME.json and the
@@ -32,6 +34,9 @@ from tool import bench, packages
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PRESETS = ["default", "asan", "clang", "cortex-m4"]
+# `./ambience test` (the README's test command) and `./ambience test --all` (what .ci/run runs).
+DEFAULT_TEST_PRESETS = ["default", "cortex-m4"]
+CI_PRESETS = DEFAULT_TEST_PRESETS + ["asan", "clang"]
 
 
 def step(message):
@@ -128,6 +133,8 @@ def main(argv):
     p_build.add_argument("directory", nargs="?", help="a deployment directory (deployment.py)")
     p_test = sub.add_parser("test", help="build and run tests")
     p_test.add_argument("--preset", choices=PRESETS, action="append")
+    p_test.add_argument("--all", action="store_true",
+                        help="every preset CI runs, then the benchmark smoke run (as .ci/run)")
     sub.add_parser("demo", help="run the main demo")
     p_bench = sub.add_parser("bench", help="run benchmarks")
     p_bench.add_argument("names", nargs="*", help=f"benchmarks ({', '.join(bench.names(ROOT))})")
@@ -145,7 +152,13 @@ def main(argv):
     elif args.command == "build":
         build(args.preset)
     elif args.command == "test":
-        test(args.preset or ["default", "cortex-m4"])
+        if args.all and args.preset:
+            sys.exit("ambience test: --all runs every preset; do not name one")
+        if args.all:
+            test(CI_PRESETS)
+            step("benchmark smoke run (every program, tiny iteration counts)")
+            return bench.run(ROOT, build("default"), bench.names(ROOT), smoke=True)
+        test(args.preset or DEFAULT_TEST_PRESETS)
     elif args.command == "demo":
         demo()
     elif args.command == "bench":
