@@ -1,16 +1,19 @@
-// The anchors of the future benchmark `ipc` (issue 7): what a cross-process call costs without
-// Ambience, measured in the same run as Ambience's own calls. Three two-process setups, each a
-// forked child that serves until told to stop:
+// The anchors of benchmark `ipc` (issue 7): what a cross-process call costs without Ambience,
+// measured in the same run as Ambience's own calls. Four two-process setups, each a forked child
+// that serves until told to stop:
 //   shm_eventfd  the floor: a shared mapping with request and response areas plus call slots,
 //                one eventfd per direction; a call copies in, signals, waits, copies the echo out
+//                (both sides block in read() while they wait)
+//   shm_busypoll the polling floor: the same mapping and slots, but each side spins (with the
+//                CPU's pause instruction) on a shared sequence word; nobody ever sleeps
 //   pipe         two pipes; a call is serialised as length-prefixed bytes and echoed back
 //   capnp_rpc    Cap'n Proto RPC (echo.capnp's Echo) over a Unix socketpair, kj async io
 //
-// Use: start one with start_shm_eventfd(), start_pipe() or start_capnp_rpc(); call round_trip()
-// (an echo of bytes), add() (a small call of two scalars) or add_in_flight() (several small
-// calls sent before any answer is awaited); stop() ends the child and reaps it (the destructor
-// does it too). Everything here is benchmark code: no allocation promises, exceptions allowed
-// inside, none escape.
+// Use: start one with start_shm_eventfd(), start_shm_busypoll(), start_pipe() or
+// start_capnp_rpc(); call round_trip() (an echo of bytes), add() (a small call of two scalars)
+// or add_in_flight() (several small calls sent before any answer is awaited); stop() ends the
+// child and reaps it (the destructor does it too). Everything here is benchmark code: no
+// allocation promises, exceptions allowed inside, none escape.
 //
 // Threading: an anchor belongs to the thread that started it. Start anchors while no other
 // capnp_rpc anchor is alive in the same thread (a forked child must not inherit a KJ event
@@ -48,7 +51,7 @@ class anchor {
 public:
     virtual ~anchor() = default;
 
-    // The anchor's name in benchmark names: "eventfd", "pipe" or "capnp".
+    // The anchor's name in benchmark names: "eventfd", "busypoll", "pipe" or "capnp".
     virtual std::string_view name() const = 0;
 
     // Sends payload (at most max_payload_bytes) to the child, which echoes it; copies the echo
@@ -80,6 +83,7 @@ struct started {
 };
 
 started start_shm_eventfd();
+started start_shm_busypoll();
 started start_pipe();
 started start_capnp_rpc();
 

@@ -140,8 +140,24 @@ TEST_P(ipc_anchor, rejects_an_echo_buffer_of_the_wrong_size) {
     EXPECT_TRUE(no_children());
 }
 
+// The busy-polling floor never sleeps: a call to a child that died must fail, not spin forever.
+TEST(ipc_busypoll, a_call_to_a_dead_child_fails_instead_of_spinning) {
+    ASSERT_TRUE(no_children());
+    started start = start_shm_busypoll();
+    ASSERT_NE(start.running, nullptr) << start.error;
+    ASSERT_EQ(start.running->add(20, 22), 42U);
+    ASSERT_EQ(kill(start.running->child_pid(), SIGKILL), 0);
+    EXPECT_EQ(start.running->add(1, 1), std::nullopt);
+    std::vector<std::uint64_t> sums(4);
+    const std::vector<add_operands> calls(4, add_operands{1, 2});
+    EXPECT_FALSE(start.running->add_in_flight(calls, sums));  // broken from now on
+    EXPECT_FALSE(start.running->stop());                       // it did not exit cleanly
+    EXPECT_TRUE(no_children());
+}
+
 INSTANTIATE_TEST_SUITE_P(anchors, ipc_anchor,
                          testing::Values(anchor_case{"eventfd", start_shm_eventfd},
+                                         anchor_case{"busypoll", start_shm_busypoll},
                                          anchor_case{"pipe", start_pipe},
                                          anchor_case{"capnp", start_capnp_rpc}),
                          case_name);
