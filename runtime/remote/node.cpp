@@ -201,6 +201,31 @@ void wipe_pending(caplets::verification_details& details) {
     }
 }
 
+// One part of the CAPLets work on a request, told to node_config::meter (nothing at all when it
+// is unset). Ends as refused unless finish() said otherwise first, so that every early return
+// ends the part.
+class metered_part {
+public:
+    metered_part(verification_meter* meter, verification_meter::part what)
+        : meter_(meter), what_(what) {
+        if (meter_ != nullptr)
+            meter_->begin(what_);
+    }
+    ~metered_part() { finish(false, false); }
+    metered_part(const metered_part&) = delete;
+    metered_part& operator=(const metered_part&) = delete;
+    void finish(bool passed, bool from_verified_credential) {
+        if (meter_ == nullptr)
+            return;
+        meter_->end(what_, passed, from_verified_credential);
+        meter_ = nullptr;
+    }
+
+private:
+    verification_meter* meter_;
+    verification_meter::part what_;
+};
+
 bool has_sequence(const caplets::frame& leaf) {
     for (const caplets::constraint& c : leaf.constraints)
         if (c.sequence() != nullptr)
@@ -706,8 +731,10 @@ void node::send_answer(std::string_view to, std::uint64_t correlation, status_co
 }
 
 void node::handle_request(link_id link, const envelope_view& packet) {
+    metered_part verifying(config_.meter, verification_meter::part::verify);
     incident what = about(incident_kind::request_denied, link, packet.source, packet.destination);
     auto refuse = [&](incident_kind kind, status_code status) {
+        verifying.finish(false, false);
         ++counters_.requests_refused;
         what.kind = kind;
         report(what);
@@ -784,6 +811,7 @@ void node::handle_request(link_id link, const envelope_view& packet) {
     // authenticated like every answer to a verified request, so that the caller can jump above
     // it (after this node restarted with a floor above the caller's clock, say).
     auto refuse_sequence = [&](const caplets::reason& why) {
+        verifying.finish(false, false);
         ++counters_.requests_refused;
         what.kind = incident_kind::request_denied;
         what.token = why;
@@ -797,6 +825,7 @@ void node::handle_request(link_id link, const envelope_view& packet) {
     };
     if (auto fresh = caplets::check_sequences(context, details); !fresh)
         return refuse_sequence(fresh.error());
+    verifying.finish(true, details.reused_frames > 0);
     const caplets::call_request* call = (*granted)->call_request();
     if (call == nullptr)
         return refuse_verified(incident_kind::not_a_call, status_code::denied);
@@ -838,7 +867,10 @@ void node::handle_request(link_id link, const envelope_view& packet) {
         std::memcpy(slot->arguments.data(), arguments.data(), arguments.size());
     }
     // Every check passed: only now is the number consumed (docs/remote.md, "Replay").
-    if (auto recorded = caplets::commit_sequences(context, details); !recorded) {
+    metered_part recording(config_.meter, verification_meter::part::record);
+    auto recorded = caplets::commit_sequences(context, details);
+    recording.finish(recorded.has_value(), false);
+    if (!recorded) {
         crypto::secure_zero(slot->key);
         return refuse_sequence(recorded.error());
     }
