@@ -6,11 +6,78 @@
 
 #include <gtest/gtest.h>
 
+#if defined(AMB_CRYPTO_BACKEND_MBEDTLS)
+#include <mbedtls/version.h>
+#endif
+
+#include <dlfcn.h>
+#include <link.h>
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
+// The backend probe. The build links this test with `--wrap=FUNCTION` (crypto/CMakeLists.txt),
+// FUNCTION being the SHA-256 finish function of the backend it names: the backend's calls of
+// FUNCTION then land in __wrap_FUNCTION below, which counts them and forwards to the library's
+// own (__real_FUNCTION). Declared with opaque pointers: the test does not include the
+// libraries' headers, and both functions take (context, output) and return an int.
+namespace backend_probe {
+std::uint32_t calls = 0;
+#if defined(AMB_CRYPTO_BACKEND_OPENSSL)
+constexpr const char* function = "SHA256_Final";
+constexpr const char* library = "libcrypto.so";
+constexpr const char* other_library = "libmbedcrypto.so";
+#elif defined(AMB_CRYPTO_BACKEND_MBEDTLS)
+#if MBEDTLS_VERSION_MAJOR >= 3
+constexpr const char* function = "mbedtls_sha256_finish";
+#else
+constexpr const char* function = "mbedtls_sha256_finish_ret";
+#endif
+constexpr const char* library = "libmbedcrypto.so";
+constexpr const char* other_library = "libcrypto.so";
+#else
+#error "the build names no crypto backend (AMB_CRYPTO_BACKEND_OPENSSL or _MBEDTLS)"
+#endif
+}  // namespace backend_probe
+
+extern "C" {
+#if defined(AMB_CRYPTO_BACKEND_OPENSSL)
+int __real_SHA256_Final(unsigned char* out, void* context);
+int __wrap_SHA256_Final(unsigned char* out, void* context) {
+    ++backend_probe::calls;
+    return __real_SHA256_Final(out, context);
+}
+#elif MBEDTLS_VERSION_MAJOR >= 3
+int __real_mbedtls_sha256_finish(void* context, unsigned char* out);
+int __wrap_mbedtls_sha256_finish(void* context, unsigned char* out) {
+    ++backend_probe::calls;
+    return __real_mbedtls_sha256_finish(context, out);
+}
+#else
+int __real_mbedtls_sha256_finish_ret(void* context, unsigned char* out);
+int __wrap_mbedtls_sha256_finish_ret(void* context, unsigned char* out) {
+    ++backend_probe::calls;
+    return __real_mbedtls_sha256_finish_ret(context, out);
+}
+#endif
+}
+
 namespace amb::crypto {
 namespace {
+
+// The path of every shared object loaded in this process.
+std::vector<std::string> loaded_objects() {
+    std::vector<std::string> names;
+    ::dl_iterate_phdr(
+        [](dl_phdr_info* info, std::size_t, void* out) {
+            if (info->dlpi_name != nullptr && info->dlpi_name[0] != '\0')
+                static_cast<std::vector<std::string>*>(out)->emplace_back(info->dlpi_name);
+            return 0;
+        },
+        &names);
+    return names;
+}
 
 }  // namespace
 
@@ -31,10 +98,30 @@ INSTANTIATE_TEST_SUITE_P(published, vectors_test, testing::ValuesIn(vectors::all
                          });
 
 TEST(crypto, backend_is_the_one_named) {
-    // Guards against the build linking the wrong backend into this test.
-    SUCCEED() << AMB_CRYPTO_BACKEND;
-    EXPECT_TRUE(std::string(AMB_CRYPTO_BACKEND) == "openssl" ||
-                std::string(AMB_CRYPTO_BACKEND) == "mbedtls");
+    // Guards against the build linking the wrong backend into this test: a SHA-256 computed
+    // through amb::crypto must reach the named library's own finish function (counted by the
+    // linker wrap above, a name only that library defines), that function must live in that
+    // library's shared object, and the other backend's library must not be loaded at all.
+    const std::uint32_t calls_before = backend_probe::calls;
+    sha256 hash;
+    hash.update(as_bytes("abc"));
+    EXPECT_EQ(hash.finish(), sha256::digest(as_bytes("abc")));
+    EXPECT_GE(backend_probe::calls, calls_before + 1)
+        << "sha256::finish did not call " << backend_probe::function << " of " AMB_CRYPTO_BACKEND;
+
+    void* function = ::dlsym(RTLD_DEFAULT, backend_probe::function);
+    ASSERT_NE(function, nullptr) << backend_probe::function << " is not linked";
+    Dl_info where{};
+    ASSERT_NE(::dladdr(function, &where), 0);
+    ASSERT_NE(where.dli_fname, nullptr);
+    EXPECT_NE(std::string(where.dli_fname).find(backend_probe::library), std::string::npos)
+        << backend_probe::function << " lives in " << where.dli_fname << ", not in "
+        << backend_probe::library;
+
+    const std::vector<std::string> loaded = loaded_objects();
+    for (const std::string& object : loaded)
+        EXPECT_EQ(object.find(backend_probe::other_library), std::string::npos)
+            << "the " AMB_CRYPTO_BACKEND " test also loads " << object;
 }
 
 TEST(crypto, hmac_one_shot_matches_incremental_for_every_length) {
