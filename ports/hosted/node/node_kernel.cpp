@@ -661,4 +661,8 @@ unsigned node_kernel::restarts_of(group_id group) const {
     return group < groups_.size() ? groups_[group]->restarts : 0;
 }
 
+int node_kernel::last_wait_status_of(group_id group) const {
+    return group < groups_.size() ? groups_[group]->last_status : -1;
+}
+
 }  // namespace amb::hosted::node

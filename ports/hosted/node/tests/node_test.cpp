@@ -11,9 +11,9 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
 
 namespace {
@@ -92,21 +92,36 @@ TEST(shared_heap, allocates_aligned_blocks_and_reuses_freed_ones) {
 }
 
 TEST(node_kernel, stop_kills_a_group_that_ignores_sigterm) {
-    pid_t pid = -1;
-    {
-        node_kernel kernel(200ms);
-        group_id stubborn = kernel.add_group({"stubborn", [](group_context&) {
-                                                  ::signal(SIGTERM, SIG_IGN);
-                                                  for (;;)
-                                                      ::pause();
-                                                  return 0;
-                                              }});
-        ASSERT_TRUE(kernel.start());
-        pid = kernel.pid_of(stubborn);
-        ASSERT_GT(pid, 0);
-        std::this_thread::sleep_for(50ms);  // let it ignore SIGTERM
-    }  // the destructor stops it: SIGTERM, then SIGKILL after 200 ms
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    node_kernel kernel(200ms);
+    group_id stubborn = kernel.add_group({"stubborn", [&](group_context&) {
+                                              ::signal(SIGTERM, SIG_IGN);
+                                              char byte = 1;
+                                              if (::write(ready[1], &byte, 1) != 1)
+                                                  return 1;
+                                              for (;;)
+                                                  ::pause();
+                                              return 0;
+                                          }});
+    ASSERT_TRUE(kernel.start());
+    const pid_t pid = kernel.pid_of(stubborn);
+    ASSERT_GT(pid, 0);
+    // The group says when it ignores SIGTERM (a read, not a sleep). A safety net against a group
+    // that never starts: poll's bound is a failure, not a timing assertion.
+    pollfd started{ready[0], POLLIN, 0};
+    ASSERT_EQ(::poll(&started, 1, 30000), 1) << "the group never reported that it started";
+    char byte = 0;
+    ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+    ::close(ready[0]);
+    ::close(ready[1]);
+
+    kernel.stop();  // SIGTERM, ignored; SIGKILL after 200 ms
+    const int status = kernel.last_wait_status_of(stubborn);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "wait status " << status;
+    EXPECT_EQ(WTERMSIG(status), SIGKILL) << "killed by signal " << WTERMSIG(status);
+    EXPECT_EQ(kernel.running(), 0u);
     errno = 0;
-    EXPECT_EQ(::kill(pid, 0), -1);
+    EXPECT_EQ(::kill(pid, 0), -1);  // reaped by the kernel
     EXPECT_EQ(errno, ESRCH);
 }

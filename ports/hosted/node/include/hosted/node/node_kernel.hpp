@@ -164,6 +164,9 @@ public:
     pid_t pid_of(group_id group) const;
     /// Times a group was restarted.
     unsigned restarts_of(group_id group) const;
+    /// How a group's last process ended, as from waitpid (also when `stop` ended it); -1 while
+    /// none has ended.
+    int last_wait_status_of(group_id group) const;
 
     // loop_source: reaps exited groups, marks their channels, restarts them when their peers
     // have drained; wakes on a stop signal or a group's exit.
