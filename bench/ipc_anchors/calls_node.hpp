@@ -46,7 +46,7 @@ public:
 
     // `spin`: how long both sides' group_loops keep polling after their last progress before
     // they sleep on their eventfds (group_loop's default: 50 µs; zero: sleep at once, as the
-    // eventfd floor does).
+    // eventfd floor does; longer than the run: never sleep, as the busy-polling floor).
     static std::unique_ptr<calls_node> start(
         std::chrono::microseconds spin = std::chrono::microseconds(50)) {
         std::unique_ptr<calls_node> node(new calls_node);
@@ -59,6 +59,7 @@ public:
             {"calls", [raw, spin](group_context& context) {
                  return serve(context, raw->channel_, spin);
              }});
+        node->server_ = server;
         auto channel = node->kernel_.connect(kernel_group, server, calls_ring);
         if (!channel)
             return nullptr;
@@ -84,6 +85,8 @@ public:
     // The kernel group's shareable heap: buffers allocated here cross without a copy.
     hosted::node::shared_heap& heap() { return kernel_.kernel().heap(); }
     hosted::node::channel_caller& caller() { return *caller_; }
+    // The serving group's process (-1 when it is not running).
+    pid_t server_pid() const { return kernel_.pid_of(server_); }
     std::optional<hosted::node::call_error>& last_error() { return client_->backend().last_error(); }
 
     // Starts `work` and runs the loop until it is done; false on a timeout.
@@ -126,6 +129,7 @@ private:
 
     hosted::node::node_kernel kernel_;
     hosted::node::channel_id channel_ = 0;
+    hosted::node::group_id server_{};
     std::optional<hosted::node::channel_caller> caller_;
     std::optional<client_type> client_;
     hosted::node::group_loop loop_;

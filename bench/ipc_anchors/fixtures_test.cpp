@@ -62,6 +62,9 @@ TEST(ipc_fixtures, sums_differ_between_procedures_and_seeds) {
 TEST(ipc_fixtures, the_pipe_baseline_answers_every_procedure) {
     auto pipe = lidl_pipe::start<calls, calls_service>();
     ASSERT_NE(pipe, nullptr);
+    // Enlarged as a pipe user moving 1 MiB messages would.
+    EXPECT_EQ(pipe->pipe_capacities(),
+              std::make_pair(lidl_pipe::pipe_bytes, lidl_pipe::pipe_bytes));
     auto call = [&]<std::uint32_t Id>(const typename calls_procedure<Id>::params& params,
                                       lidl::slot<std::uint64_t>& result) {
         return pipe->call<calls, Id>(params, result);

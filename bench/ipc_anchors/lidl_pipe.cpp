@@ -12,13 +12,10 @@ std::span<const std::uint8_t> bytes_of(const auto& value) {
     return {reinterpret_cast<const std::uint8_t*>(&value), sizeof value};
 }
 
-}  // namespace
+} // namespace
 
 lidl_pipe::lidl_pipe(int requests, int replies, pid_t child)
-    : requests_(requests),
-      replies_(replies),
-      child_(child),
-      send_(max_message_bytes / 8 + 1),
+    : requests_(requests), replies_(replies), child_(child), send_(max_message_bytes / 8 + 1),
       receive_(max_message_bytes / 8 + 1) {}
 
 lidl_pipe::~lidl_pipe() {
@@ -33,6 +30,12 @@ bool lidl_pipe::open_pipes(int (&requests)[2], int (&replies)[2]) {
         close(requests[1]);
         return false;
     }
+    if (fcntl(requests[1], F_SETPIPE_SZ, pipe_bytes) < pipe_bytes ||
+        fcntl(replies[1], F_SETPIPE_SZ, pipe_bytes) < pipe_bytes) {
+        for (int fd : {requests[0], requests[1], replies[0], replies[1]})
+            close(fd);
+        return false;
+    }
     return true;
 }
 
@@ -40,8 +43,14 @@ void lidl_pipe::close_descriptor(int fd) {
     close(fd);
 }
 
-bool lidl_pipe::receive(int requests, std::vector<std::uint64_t>& request,
-                        request_header& header, bool& stop) {
+std::pair<int, int> lidl_pipe::pipe_capacities() const {
+    if (stopped_)
+        return {-1, -1};
+    return {fcntl(requests_, F_GETPIPE_SZ), fcntl(replies_, F_GETPIPE_SZ)};
+}
+
+bool lidl_pipe::receive(int requests, std::vector<std::uint64_t>& request, request_header& header,
+                        bool& stop) {
     if (!read_exact(requests, {reinterpret_cast<std::uint8_t*>(&header), sizeof header}))
         return false;
     if (header.procedure == stop_procedure) {
@@ -95,4 +104,4 @@ bool lidl_pipe::stop() {
     return stopped_cleanly_;
 }
 
-}  // namespace amb::ipc_anchors
+} // namespace amb::ipc_anchors

@@ -13,9 +13,11 @@
 // message; a reply is a 4-byte length (0: the child could not answer) and the reply message.
 // The child copies each message into an 8-byte aligned private buffer, decodes (verifies) it,
 // runs the implementation (which must complete without suspending: the child has no event loop)
-// and encodes the reply. Messages up to max_message_bytes.
+// and encodes the reply. Messages up to max_message_bytes. Both pipes are enlarged to
+// pipe_bytes (1 MiB, fcntl F_SETPIPE_SZ) as a pipe user moving 1 MiB messages would: with the
+// default 64 KiB a 1 MiB message takes sixteen wake-ups of the reader.
 //
-// Errors: start gives nullptr when pipe2 or fork fails. A call that cannot be encoded, a broken
+// Errors: start gives nullptr when pipe2, the enlargement or fork fails. A call that cannot be encoded, a broken
 // pipe, a child that died or a reply that does not decode makes call return false; the pipe is
 // then broken (every later call fails). Benchmark code: one thread, exceptions allowed inside.
 #pragma once
@@ -40,6 +42,8 @@ public:
     // The largest call or reply message (a 1 MiB buffer and its framing).
     static constexpr std::size_t max_message_bytes = (std::size_t{1} << 20) + 4096;
     static constexpr std::uint32_t stop_procedure = UINT32_MAX;
+    // Capacity of each pipe (Linux's default /proc/sys/fs/pipe-max-size for unprivileged users).
+    static constexpr int pipe_bytes = 1 << 20;
 
     struct request_header {
         std::uint32_t procedure;
@@ -79,6 +83,8 @@ public:
     // Tells the child to stop and reaps it; true when it exited with status 0. Idempotent.
     bool stop();
     pid_t child_pid() const { return child_; }
+    // Capacity in bytes of the request and the reply pipe (F_GETPIPE_SZ; -1 once stopped).
+    std::pair<int, int> pipe_capacities() const;
 
 private:
     lidl_pipe(int requests, int replies, pid_t child);

@@ -38,8 +38,8 @@ struct slot {
 struct shared_region {
     // Each word on its own cache line, so that the caller's stores to `requested` do not disturb
     // the line the caller spins on.
-    alignas(64) std::atomic<std::uint64_t> requested{0};  // calls published by the caller
-    alignas(64) std::atomic<std::uint64_t> answered{0};   // calls answered by the child
+    alignas(64) std::atomic<std::uint64_t> requested{0}; // calls published by the caller
+    alignas(64) std::atomic<std::uint64_t> answered{0};  // calls answered by the child
     alignas(64) slot slots[max_in_flight];
     alignas(64) std::uint8_t request[max_payload_bytes];
     alignas(64) std::uint8_t response[max_payload_bytes];
