@@ -36,19 +36,43 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BINARY_DIR = os.environ.get("AMBIENCE_BINARY_DIR", os.path.join(ROOT, "build", "default"))
 CAPLETS = os.path.join(BINARY_DIR, "caplets", "caplets")
 KEY_TOOL = os.path.join(BINARY_DIR, "ports", "hosted", "remote", "amb-remote-keys")
-# Ports: away from the defaults, and apart for processes that run these tests at once.
-BASE_PORT = 30000 + 40 * (os.getpid() % 600)
+# Bound on one HTTP answer read by raw_http (the server closes or ends its header long before).
+RAW_HTTP_DEADLINE_SECONDS = 30
 
 post = demo_module.post
 
 
-def start(directory, offset=0):
+def use_kernel_chosen_ports(session):
+    """Replaces the run's loopback ports (consecutive from a base port, which another process
+    may hold) by ports the kernel picks: a socket of the network's kind is bound to port 0 and
+    its port read back, every socket held open until all are chosen (so no two coincide), then
+    closed for the nodes to bind.
+
+    The nodes cannot be handed port 0 themselves: each node's settings name its peers' ports
+    before any node starts, and the test must know the HTTP exports' URLs. So a small race is
+    accepted here: another process may take a port between its close and the node's bind; the
+    run then fails to start (it never passes wrongly)."""
+    held = []
+    try:
+        for network, node in sorted(session.ports):
+            kind = session.description["networks"][network]["kind"]
+            probe = socket.socket(socket.AF_INET,
+                                  socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
+            held.append(probe)
+            probe.bind(("127.0.0.1", 0))
+            session.ports[(network, node)] = probe.getsockname()[1]
+    finally:
+        for probe in held:
+            probe.close()
+
+
+def start(directory):
     name = os.path.basename(directory)
     description = deployment_run.load_description(BINARY_DIR, name)
     keys.ensure(ROOT, description, KEY_TOOL)
-    session = deployment_run.deployment_run(ROOT, directory, BINARY_DIR,
-                                            base_port=BASE_PORT + offset, out=None,
+    session = deployment_run.deployment_run(ROOT, directory, BINARY_DIR, out=None,
                                             call_timeout_ms=2000)
+    use_kernel_chosen_ports(session)
     return session
 
 
@@ -60,7 +84,11 @@ def raw_http(port, data):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(data)
         answer = b""
+        deadline = time.monotonic() + RAW_HTTP_DEADLINE_SECONDS
         while True:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no complete HTTP answer within {RAW_HTTP_DEADLINE_SECONDS}"
+                                     f" s; received so far: {answer!r}")
             chunk = connection.recv(4096)
             if not chunk:
                 break
@@ -72,10 +100,9 @@ def raw_http(port, data):
 
 class running(unittest.TestCase):
     directory = None
-    offset = 0
 
     def setUp(self):
-        self.session = start(self.directory, self.offset)
+        self.session = start(self.directory)
         self.addCleanup(self.check_stopped)
 
     def check_stopped(self):
@@ -145,9 +172,9 @@ class demo(running):
 class placements(unittest.TestCase):
     def test_the_same_services_in_three_placements_give_the_same_answers(self):
         answers = {}
-        for offset, placement in enumerate(("one_group", "groups", "nodes", "tcp")):
+        for placement in ("one_group", "groups", "nodes", "tcp"):
             name = f"placement_{placement}"
-            session = start(os.path.join(ROOT, "deploy", "synth", "tests", name), offset * 10)
+            session = start(os.path.join(ROOT, "deploy", "synth", "tests", name))
             try:
                 session.start_all()
                 average = post(session.http_url("aggregator") + "/average", '{"count": 4}',
@@ -169,11 +196,16 @@ class placements(unittest.TestCase):
 # request, wrapped in a fresh reliable-datagram session (docs/net.md) so that the transport
 # delivers it and CAPLets has to refuse it.
 class udp_middle:
-    def __init__(self, port_for_cloud, port_for_gateway, cloud, gateway):
+    """Cloud is told gateway is at `port_for_cloud`, gateway that cloud is at
+    `port_for_gateway`: both ports the kernel chose (bound to port 0 here)."""
+
+    def __init__(self, cloud, gateway):
         self.to_cloud = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.to_cloud.bind(("127.0.0.1", port_for_cloud))
+        self.to_cloud.bind(("127.0.0.1", 0))
+        self.port_for_cloud = self.to_cloud.getsockname()[1]
         self.to_gateway = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.to_gateway.bind(("127.0.0.1", port_for_gateway))
+        self.to_gateway.bind(("127.0.0.1", 0))
+        self.port_for_gateway = self.to_gateway.getsockname()[1]
         self.cloud, self.gateway = cloud, gateway
         self.from_cloud = []
         self.stopped = False
@@ -224,7 +256,6 @@ def datagram(session, message):
 
 class faults(running):
     directory = PIPELINE
-    offset = 20
 
     def test_a_killed_node_fails_its_callers_keeps_the_rest_running_and_restarts(self):
         self.session.start_all()
@@ -243,16 +274,15 @@ class faults(running):
         self.assertGreaterEqual(answer["result"]["sequence"], 1)
 
     def test_a_replayed_and_a_tampered_request_are_refused(self):
-        cloud_side = BASE_PORT + self.offset + 30
-        gateway_side = cloud_side + 1
         ports = self.session.ports
         cloud = ("127.0.0.1", ports[("lan", "cloud")])
         gateway = ("127.0.0.1", ports[("lan", "gateway")])
-        middle = udp_middle(cloud_side, gateway_side, cloud, gateway)
+        middle = udp_middle(cloud, gateway)
         self.addCleanup(middle.close)
         # Each side believes the other is at the man in the middle.
-        self.session.peer_overrides = {("cloud", "lan", "gateway"): f"127.0.0.1:{cloud_side}",
-                                       ("gateway", "lan", "cloud"): f"127.0.0.1:{gateway_side}"}
+        self.session.peer_overrides = {
+            ("cloud", "lan", "gateway"): f"127.0.0.1:{middle.port_for_cloud}",
+            ("gateway", "lan", "cloud"): f"127.0.0.1:{middle.port_for_gateway}"}
         self.session.start_all()
         sensor = self.session.http_url("sensor") + "/read"
         sensor_token = token("pipeline", "sensor")
@@ -291,7 +321,6 @@ class tcp(running):
     """deploy/synth/tests/placement_tcp: a (sensor) and b (store) connect to c (aggregator, the
     HTTP exports), which accepts (the name that sorts first connects)."""
     directory = PLACEMENT_TCP
-    offset = 40
 
     def wait_for(self, node, text, count):
         """Waits until `node`'s log holds `text` `count` times (the links are made in the
@@ -362,11 +391,29 @@ def ip_output(*args):
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
 
 
+def netns_unavailable():
+    """Why this process cannot make network namespaces, or None. Beyond what `ambience run`
+    checks (root, `ip`, `ip netns list`), one is made and deleted: in a container without
+    CAP_SYS_ADMIN listing works but adding does not, and that is a reason to skip (reported
+    as SKIPPED by ctest, deploy/CMakeLists.txt), not a failure of the code under test."""
+    why = deployment_run.netns_unavailable()
+    if why is not None:
+        return why
+    probe = f"amb-e2e-probe-{os.getpid()}"
+    added = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if added.returncode != 0:
+        return f"`ip netns add` failed: {(added.stderr or added.stdout).strip()}"
+    subprocess.run(["ip", "netns", "delete", probe], capture_output=True, check=True)
+    return None
+
+
 class netns(unittest.TestCase):
-    def test_the_pipeline_runs_in_network_namespaces_and_leaves_nothing_behind(self):
-        why = deployment_run.netns_unavailable()
+    def setUp(self):
+        why = netns_unavailable()
         if why is not None:
             self.skipTest(f"network namespaces are not available: {why}")
+
+    def test_the_pipeline_runs_in_network_namespaces_and_leaves_nothing_behind(self):
         description = deployment_run.load_description(BINARY_DIR, "pipeline")
         keys.ensure(ROOT, description, KEY_TOOL)
         spaces = deployment_run.network_namespaces("pipeline", description)
@@ -412,9 +459,6 @@ class netns(unittest.TestCase):
 
 
     def test_tcp_links_in_network_namespaces(self):
-        why = deployment_run.netns_unavailable()
-        if why is not None:
-            self.skipTest(f"network namespaces are not available: {why}")
         description = deployment_run.load_description(BINARY_DIR, "placement_tcp")
         keys.ensure(ROOT, description, KEY_TOOL)
         session = deployment_run.deployment_run(ROOT, PLACEMENT_TCP, BINARY_DIR, out=None,
@@ -426,10 +470,12 @@ class netns(unittest.TestCase):
                 settings = file.read()
             self.assertIn("tcp.lan.peer.c = 10.0.0.3:7800", settings)
             # c accepts a's connection from a's manifest address (the hello's address check).
+            accepted = "tcp link to 'a' on 'lan': accepted from 10.0.0.1"
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not any(
-                    "tcp link to 'a' on 'lan': accepted from 10.0.0.1" in line
-                    for line in session.lines()):
+            while not any(accepted in line for line in session.lines()):
+                if time.monotonic() > deadline:
+                    self.fail(f"{accepted!r} not in the log after 20 s:\n"
+                              + "\n".join(session.lines()))
                 time.sleep(0.05)
             self.assertEqual(post(session.http_url("aggregator") + "/average", '{"count": 4}',
                                   token("placement_tcp", "aggregator")),
@@ -472,7 +518,7 @@ class http_import(unittest.TestCase):
         overrides = {"AMBIENCE_HTTP_IMPORT_URL_outdoor": url,
                      "AMBIENCE_HTTP_IMPORT_AUTHORIZATION_outdoor": f"Bearer {service_token}"}
         with mock.patch.dict(os.environ, overrides):
-            session = start(IMPORTED, 36)
+            session = start(IMPORTED)
             try:
                 session.start_all()
                 average = session.http_url("aggregator") + "/average"

@@ -43,6 +43,8 @@ PACKAGES = [
     "python3-matplotlib",
     # deployment planner: the network graph and its routes (deploy/manifest/)
     "python3-networkx",
+    # `ambience run --netns` and its end-to-end test (deploy.e2e.netns): `ip netns`, veths
+    "iproute2",
 ]
 
 SOURCE_LIST = "/etc/apt/sources.list.d/ambience-deb-src.sources"
