@@ -42,7 +42,7 @@ def occurrences_in_memory(pid, needle):
 
 class generated_node(unittest.TestCase):
     def setUp(self):
-        self.session = e2e_test.start(DIRECTORY, offset=30)
+        self.session = e2e_test.start(DIRECTORY)
         self.addCleanup(self.session.stop_all)
         self.session.start_all()
         self.url = self.session.http_url("intruder")
