@@ -63,17 +63,31 @@ TEST(udp_transport, exchanges_64_kib_messages_both_ways) {
     EXPECT_EQ(b->peer_counters(a->local())->messages_delivered, to_b.size());
 }
 
+// A UDP socket on 127.0.0.1 at a port the kernel chose, that never answers.
+struct silent_socket {
+    silent_socket() {
+        fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        EXPECT_GE(fd, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t length = sizeof address;
+        EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+        EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+        endpoint = ipv4_endpoint{ntohl(address.sin_addr.s_addr), ntohs(address.sin_port)};
+    }
+    ~silent_socket() { ::close(fd); }
+    silent_socket(const silent_socket&) = delete;
+    silent_socket& operator=(const silent_socket&) = delete;
+
+    int fd = -1;
+    ipv4_endpoint endpoint{};
+};
+
 TEST(udp_transport, a_silent_peer_fails_at_the_retry_limit) {
-    // A bound socket that never answers.
-    int silent = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(silent, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length), 0);
-    ipv4_endpoint target{ntohl(address.sin_addr.s_addr), ntohs(address.sin_port)};
+    silent_socket silent;
+    ASSERT_NE(silent.endpoint.port, 0);
+    const ipv4_endpoint target = silent.endpoint;
 
     udp_config config;
     config.protocol.retransmit_timeout = 5ms;
@@ -89,7 +103,6 @@ TEST(udp_transport, a_silent_peer_fails_at_the_retry_limit) {
     EXPECT_EQ(report->failure, amb::net::send_failure::retry_limit);
     // Three fragments, first sent and then again after each of the three timeouts.
     EXPECT_EQ(a->counters().datagrams_sent, 3u * 4u);
-    ::close(silent);
 }
 
 TEST(udp_transport, many_messages_in_flight_arrive_in_order_and_are_answered) {
@@ -183,7 +196,9 @@ TEST(udp_transport, send_checks_size_and_queue) {
     config.protocol.window = 1;
     auto a = open_udp(config);
     ASSERT_TRUE(a);
-    auto target = ipv4_endpoint::loopback(9);
+    silent_socket silent;  // a port of ours, not a fixed one another process may hold
+    ASSERT_NE(silent.endpoint.port, 0);
+    const ipv4_endpoint target = silent.endpoint;
     auto too_large = a->send(target, bytes(64 * 1024 + 1), monotonic_now());
     ASSERT_FALSE(too_large.has_value());
     EXPECT_EQ(too_large.error(), transport_error::message_too_large);
