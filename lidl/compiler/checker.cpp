@@ -33,6 +33,19 @@ constexpr std::string_view cpp_keywords[] = {
     "xor",          "xor_eq",
 };
 
+// Macros of the C++ standard library that the generated headers' includes define: a name spelled
+// like one would be replaced by the preprocessor.
+constexpr std::string_view cpp_macros[] = {"errno",  "assert", "offsetof", "NULL",
+                                           "EOF",    "stdin",  "stdout",   "stderr"};
+
+// Names the generated code uses unqualified at namespace scope (`std::uint32_t` inside a schema's
+// namespace) or qualified from the global namespace (`lidl::type_info`, `amb::task`, and the
+// JSON library's namespace in the JSON header): a type of that name would hide or clash with them.
+constexpr std::string_view global_names[] = {"std", "lidl", "amb", "nlohmann"};
+
+// Prefix of the members lidlc generates (`lidl_name`, `lidl_header`, `lidl_call_P`, ...).
+constexpr std::string_view generated_prefix = "lidl_";
+
 // Words of the lidl type syntax that are not built-in types but still cannot name a type.
 constexpr std::string_view type_keywords[] = {"array", "vector", "optional", "span", "void"};
 
@@ -97,6 +110,7 @@ private:
     struct file_info {
         std::string file;
         std::string name_space;
+        source_location namespace_loc;  // line 0: no namespace declared
         std::vector<bool> visible;  // by file index: this file and everything it imports
         std::vector<std::string> imported_namespaces;  // other than its own, non-empty
     };
@@ -121,6 +135,12 @@ private:
 
     void index_files(loaded_schema& loaded);
     void check_name(std::string_view name, const source_location& loc, std::string_view what);
+    void check_member_name(std::string_view name, const source_location& loc,
+                           std::string_view what);
+    void check_generated_names();
+    void check_namespace_scope();
+    void check_union_members(const declaration& d);
+    void check_service_members(const declaration& d);
     void check_type_names();
     void check_members(declaration& d);
     void check_fields(declaration& d, std::string_view member_word);
@@ -151,6 +171,7 @@ schema checker::run(loaded_schema loaded) {
     check_type_names();
     for (const auto& d : all_)
         check_members(*d);
+    check_generated_names();
     for (const auto& d : all_)
         resolve_declaration(*d);
     order_and_lay_out();
@@ -165,6 +186,7 @@ void checker::index_files(loaded_schema& loaded) {
         file_info& info = files_[index];
         info.file = file.parsed.file;
         info.name_space = file.parsed.name_space;
+        info.namespace_loc = file.parsed.namespace_loc;
         // Files come after their imports, so the imports' visibility is already known.
         info.visible.assign(count, false);
         info.visible[index] = true;
@@ -185,9 +207,26 @@ void checker::index_files(loaded_schema& loaded) {
         if (file.parsed.namespace_loc.line != 0) {
             std::string_view rest = info.name_space;
             source_location loc = file.parsed.namespace_loc;
+            bool first = true;
             while (!rest.empty()) {
                 const std::size_t end = std::min(rest.find("::"), rest.size());
-                check_name(rest.substr(0, end), loc, "a namespace name");
+                const std::string_view part = rest.substr(0, end);
+                check_name(part, loc, "a namespace name");
+                // Generated code says `std::uint32_t` inside the schema's namespace and puts
+                // its own names in `lidl` (`lidl::type_info`, `lidl::json`); `amb` holds the
+                // runtime's (`amb::task`).
+                if (part == "std" || (first && part == "lidl") ||
+                    (first && part == "amb" && end == rest.size())) {
+                    diag_.error(loc,
+                                quoted(info.name_space) + " cannot be the namespace of a "
+                                "schema: generated code relies on namespace '" +
+                                    std::string(part) + "' being the " +
+                                    (part == "std" ? "C++ standard library's"
+                                                   : part == "lidl" ? "lidl runtime's"
+                                                                    : "Ambience runtime's"),
+                                part.size());
+                }
+                first = false;
                 loc.column += static_cast<int>(end) + 2;
                 rest.remove_prefix(std::min(end + 2, rest.size()));
             }
@@ -210,6 +249,13 @@ void checker::check_name(std::string_view name, const source_location& loc,
                     name.size());
         return;
     }
+    if (contains(cpp_macros, name)) {
+        diag_.error(loc,
+                    quoted(name) + " is a macro of the C++ standard library and cannot be used "
+                                   "as " + std::string(what),
+                    name.size());
+        return;
+    }
     // Reserved for the C++ implementation; generated code must not use them.
     if (name.find("__") != std::string_view::npos ||
         (name.size() >= 2 && name[0] == '_' && name[1] >= 'A' && name[1] <= 'Z')) {
@@ -221,6 +267,17 @@ void checker::check_name(std::string_view name, const source_location& loc,
     }
 }
 
+void checker::check_member_name(std::string_view name, const source_location& loc,
+                                std::string_view what) {
+    check_name(name, loc, what);
+    if (name.starts_with(generated_prefix))
+        diag_.error(loc,
+                    quoted(name) + " cannot be used as " + std::string(what) +
+                        ": names starting with '" + std::string(generated_prefix) +
+                        "' are reserved for the members lidlc generates",
+                    name.size());
+}
+
 void checker::check_type_names() {
     for (const auto& d : all_) {
         const std::string what = "a " + std::string(kind_word(d->k)) + " name";
@@ -230,6 +287,19 @@ void checker::check_type_names() {
                         d->name.size());
         } else {
             check_name(d->name, d->loc, what);
+            if (d->name == "std" || (d->name_space.empty() && contains(global_names, d->name)))
+                diag_.error(d->loc,
+                            quoted(d->name) + " cannot be used as " + what +
+                                (d->name_space.empty() ? " in the global namespace" : "") +
+                                ": generated code uses namespace " + quoted(d->name),
+                            d->name.size());
+            else if (d->name_space.empty() && d->name.ends_with("_t"))
+                diag_.error(d->loc,
+                            quoted(d->name) + " cannot be used as " + what +
+                                " in the global namespace: names ending in '_t' are reserved "
+                                "for the C library there (such as 'size_t'); declare a "
+                                "namespace",
+                            d->name.size());
         }
 
         const auto [it, inserted] = by_qualified_name_.try_emplace(d->qualified_name(), d.get());
@@ -272,7 +342,7 @@ void checker::check_fields(declaration& d, std::string_view member_word) {
     for (std::size_t i = 0; i < d.fields.size(); ++i) {
         field& f = d.fields[i];
         f.index = static_cast<std::uint32_t>(i);
-        check_name(f.name, f.loc, what);
+        check_member_name(f.name, f.loc, what);
         const auto [it, inserted] = seen.try_emplace(f.name, &f);
         if (inserted)
             continue;
@@ -323,7 +393,7 @@ void checker::check_service(declaration& d) {
     for (std::size_t i = 0; i < d.procedures.size(); ++i) {
         procedure& p = d.procedures[i];
         p.id = static_cast<std::uint32_t>(i);
-        check_name(p.name, p.loc, "a procedure name");
+        check_member_name(p.name, p.loc, "a procedure name");
         if (const auto [it, inserted] = procedures.try_emplace(p.name, &p); !inserted) {
             diag_.error(p.loc,
                         "duplicate procedure " + quoted(p.name) + " in service " +
@@ -336,7 +406,7 @@ void checker::check_service(declaration& d) {
         for (std::size_t k = 0; k < p.params.size(); ++k) {
             field& param = p.params[k];
             param.index = static_cast<std::uint32_t>(k);
-            check_name(param.name, param.loc, "a parameter name");
+            check_member_name(param.name, param.loc, "a parameter name");
             if (const auto [it, inserted] = params.try_emplace(param.name, &param); !inserted) {
                 diag_.error(param.loc,
                             "duplicate parameter " + quoted(param.name) + " in procedure " +
@@ -345,6 +415,219 @@ void checker::check_service(declaration& d) {
                 diag_.note(it->second->loc, "the first " + quoted(param.name) + " is here",
                            param.name.size());
             }
+        }
+    }
+}
+
+// Names lidlc generates from the schema's names (cpp_generator.cpp), by C++ scope:
+//   namespace of a type: the type itself; per service S: class template `S_client` and
+//     namespace `S_wire` holding structs `P_call` and `P_reply` for each procedure P;
+//   class S of a service: its procedures, `~S`, and per procedure P: struct `P_params` and
+//     alias `P_result`; members starting with `lidl_`;
+//   class `S_client<Backend>`: S's procedures, constructor `S_client`, `backend()`, `backend_`,
+//     `lidl_call_P`; inside its call functions, beside the parameters: `response`, `params`,
+//     `result` and the types `P_params`, `P_result`;
+//   class of a union U: an accessor per alternative A and a setter `set_A`, `alternative`,
+//     `alternative_count`, `which`, `has_value`, `lidl_header`; enumerators of `alternative`
+//     are `lidl_empty` and the alternatives;
+//   struct T: its fields (and `lidl_reserved_` when it has none).
+// The `lidl_` prefix is refused for members by check_member_name; everything else is here.
+void checker::check_generated_names() {
+    check_namespace_scope();
+    for (const auto& d : all_) {
+        if (d->k == declaration::kind::struct_) {
+            for (const field& f : d->fields)
+                if (f.name == d->name)
+                    diag_.error(f.loc,
+                                "field " + quoted(f.name) + " has the name of its struct: in "
+                                "generated C++ a member named like its class is reserved for "
+                                "constructors; rename the field",
+                                f.name.size());
+        } else if (d->k == declaration::kind::union_) {
+            check_union_members(*d);
+        } else if (d->k == declaration::kind::service) {
+            check_service_members(*d);
+        }
+    }
+}
+
+void checker::check_namespace_scope() {
+    // Every C++ name at namespace scope, by qualified name: the schema's namespaces (each
+    // prefix), its types, and what lidlc generates for services.
+    struct entity {
+        enum class kind : std::uint8_t { name_space, type, generated_class, generated_namespace,
+                                         generated_struct };
+        kind k;
+        source_location loc;
+        std::size_t length;
+        const declaration* owner;  // type: itself; generated: its service
+        std::string description;   // generated: what it is
+    };
+    std::unordered_map<std::string, entity> scope;
+    for (const file_info& file : files_) {
+        std::string_view rest = file.name_space;
+        std::size_t end = 0;
+        while (!rest.empty() && end != std::string_view::npos) {
+            end = rest.find("::", end == 0 ? 0 : end + 2);
+            const std::string prefix(rest.substr(0, end));
+            scope.try_emplace(prefix, entity{entity::kind::name_space, file.namespace_loc,
+                                             file.name_space.size(), nullptr, {}});
+        }
+    }
+    const auto kind_of_namespace = [](const entity& e) {
+        return e.k == entity::kind::name_space || e.k == entity::kind::generated_namespace;
+    };
+    for (const auto& d : all_) {
+        const std::string q = d->qualified_name();
+        if (by_qualified_name_[q] != d.get())
+            continue;  // a duplicate, already reported
+        const auto [it, inserted] = scope.try_emplace(
+            q, entity{entity::kind::type, d->loc, d->name.size(), d.get(), {}});
+        if (inserted)
+            continue;
+        const entity& other = it->second;  // a namespace: types are unique by now
+        diag_.error(d->loc,
+                    std::string(kind_word(d->k)) + " " + quoted(d->name) +
+                        " has the C++ name of namespace " + quoted(q) +
+                        ", declared by another schema file; rename one of them",
+                    d->name.size());
+        diag_.note(other.loc, "namespace " + quoted(q) + " is declared here", other.length);
+    }
+    for (const auto& d : all_) {
+        if (d->k != declaration::kind::service || by_qualified_name_[d->qualified_name()] != d.get())
+            continue;
+        const std::string q = d->qualified_name();
+        std::vector<std::pair<std::string, entity>> generated;
+        const auto add = [&](std::string name, entity::kind k, std::string description) {
+            generated.emplace_back(std::move(name),
+                                   entity{k, d->loc, d->name.size(), d.get(),
+                                          std::move(description)});
+        };
+        add(q + "_client", entity::kind::generated_class,
+            "the client class template " + quoted(d->name + "_client") + " lidlc generates for "
+            "service " + quoted(d->name));
+        add(q + "_wire", entity::kind::generated_namespace,
+            "the namespace " + quoted(d->name + "_wire") + " lidlc generates for the messages "
+            "of service " + quoted(d->name));
+        for (const procedure& p : d->procedures)
+            for (const char* suffix : {"_call", "_reply"})
+                add(q + "_wire::" + p.name + suffix, entity::kind::generated_struct,
+                    "the message struct " + quoted(d->name + "_wire::" + p.name + suffix) +
+                        " lidlc generates for procedure " + quoted(p.name) + " of service " +
+                        quoted(d->name));
+        for (auto& [name, e] : generated) {
+            const auto [it, inserted] = scope.try_emplace(name, e);
+            if (inserted)
+                continue;
+            const entity& other = it->second;
+            if (kind_of_namespace(other) && kind_of_namespace(e))
+                continue;  // namespaces merge
+            if (other.k == entity::kind::type) {
+                const declaration& user = *other.owner;
+                diag_.error(user.loc,
+                            std::string(kind_word(user.k)) + " " + quoted(user.name) +
+                                " collides in generated C++ with " + e.description +
+                                "; rename one of them",
+                            user.name.size());
+            } else if (other.k == entity::kind::name_space) {
+                diag_.error(other.loc,
+                            "namespace " + quoted(name) + " collides in generated C++ with " +
+                                e.description + "; rename one of them",
+                            other.length);
+            } else {
+                diag_.error(d->loc,
+                            e.description + " collides with " + other.description +
+                                "; rename one of the services",
+                            d->name.size());
+            }
+            diag_.note(d->loc, "service " + quoted(d->name) + " is declared here",
+                       d->name.size());
+        }
+    }
+}
+
+void checker::check_union_members(const declaration& d) {
+    std::unordered_map<std::string_view, const field*> names;
+    for (const field& f : d.fields)
+        names.try_emplace(f.name, &f);
+    for (const field& f : d.fields) {
+        const auto refuse = [&](const std::string& why) {
+            diag_.error(f.loc, "alternative " + quoted(f.name) + " of union " + quoted(d.name) +
+                                   " collides in generated C++ with " + why +
+                                   "; rename the alternative",
+                        f.name.size());
+        };
+        if (f.name == d.name) {
+            refuse("the constructor of class " + quoted(d.name) + " (its accessor would be named "
+                   "like the union)");
+        } else if (f.name == "alternative" || f.name == "alternative_count" ||
+                   f.name == "which" || f.name == "has_value") {
+            refuse("the member " + quoted(f.name) + " lidlc generates in every union class");
+        } else if (f.name.starts_with("set_")) {
+            const auto it = names.find(std::string_view(f.name).substr(4));
+            if (it != names.end()) {
+                refuse("the setter " + quoted(f.name) + " lidlc generates for alternative " +
+                       quoted(it->second->name));
+                diag_.note(it->second->loc, "alternative " + quoted(it->second->name) +
+                                                " is declared here",
+                           it->second->name.size());
+            }
+        }
+    }
+}
+
+void checker::check_service_members(const declaration& d) {
+    const std::string client = d.name + "_client";
+    // Names of the types generated per procedure in class `d.name`: P_params and P_result.
+    std::unordered_map<std::string, const procedure*> generated_types;
+    for (const procedure& p : d.procedures) {
+        generated_types.try_emplace(p.name + "_params", &p);
+        generated_types.try_emplace(p.name + "_result", &p);
+    }
+    for (const procedure& p : d.procedures) {
+        const auto refuse = [&](const std::string& why) {
+            diag_.error(p.loc, "procedure " + quoted(p.name) + " of service " + quoted(d.name) +
+                                   " collides in generated C++ with " + why +
+                                   "; rename the procedure",
+                        p.name.size());
+        };
+        if (p.name == d.name) {
+            refuse("the constructor of class " + quoted(d.name) + " (a procedure cannot be named "
+                   "like its service)");
+        } else if (p.name == client) {
+            refuse("the constructor of the client class " + quoted(client));
+        } else if (p.name == "backend" || p.name == "backend_") {
+            refuse("the member " + quoted(p.name) + " of the client class " + quoted(client));
+        } else if (p.name == "Backend") {
+            refuse("the template parameter 'Backend' of the client class " + quoted(client));
+        } else if (const auto it = generated_types.find(p.name); it != generated_types.end()) {
+            refuse("the type " + quoted(d.name + "::" + p.name) + " lidlc generates for "
+                   "procedure " + quoted(it->second->name));
+            diag_.note(it->second->loc, "procedure " + quoted(it->second->name) +
+                                            " is declared here",
+                       it->second->name.size());
+        }
+        for (const field& param : p.params) {
+            const auto refuse_param = [&](const std::string& why) {
+                diag_.error(param.loc, "parameter " + quoted(param.name) + " of procedure " +
+                                           quoted(p.name) + " collides in generated C++ with " +
+                                           why + "; rename the parameter",
+                            param.name.size());
+            };
+            if (param.name == "response")
+                refuse_param("the 'response' builder that procedures with a string, vector or "
+                             "reference result take");
+            else if (param.name == "params" || param.name == "result")
+                refuse_param("a local variable of the generated client's call functions");
+            else if (param.name == "backend_")
+                refuse_param("the member 'backend_' of the client class " + quoted(client));
+            else if (param.name == "Backend")
+                refuse_param("the template parameter 'Backend' of the client class " +
+                             quoted(client));
+            else if (const auto it = generated_types.find(param.name);
+                     it != generated_types.end())
+                refuse_param("the type " + quoted(d.name + "::" + param.name) +
+                             " lidlc generates for procedure " + quoted(it->second->name));
         }
     }
 }
