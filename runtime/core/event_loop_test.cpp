@@ -203,8 +203,11 @@ TEST(hosted_event_driver, post_from_another_thread_wakes_the_loop) {
     });
     // No timer is armed: only the eventfd can end this sleep.
     std::size_t ran = 0;
-    while (ran < 2)
-        ran += loop.run_once();
+    {
+        testing::watchdog bound(std::chrono::seconds(30), "the posted work never ran");
+        while (ran < 2)
+            ran += loop.run_once();
+    }
     poster.join();
     EXPECT_EQ(log, (std::vector<int>{1, 2}));
 }
@@ -239,8 +242,11 @@ TEST(hosted_event_driver, cross_thread_completion_resumes_through_the_loop) {
     };
     task<int> work = await_it();
     work.start();
-    while (!work.done())
-        loop.run_once();
+    {
+        testing::watchdog bound(std::chrono::seconds(30), "the handed-off completion never ran");
+        while (!work.done())
+            loop.run_once();
+    }
     operation.worker.join();
     EXPECT_EQ(work.take_result(), 99);
     EXPECT_EQ(resumed_on, std::this_thread::get_id());

@@ -172,8 +172,11 @@ TEST(fiber, fiber_wait_on_a_job_completed_by_another_thread) {
     };
     fiber worker(loop, stack.usable(), &call<decltype(body)>, &body);
     worker.start();
-    while (!worker.done())
-        loop.run_once();
+    {
+        testing::watchdog bound(std::chrono::seconds(30), "the fiber's thread job never ended");
+        while (!worker.done())
+            loop.run_once();
+    }
     EXPECT_EQ(value, 32);
     EXPECT_EQ(ran_on, std::this_thread::get_id()) << "the fiber continues on its loop's thread";
 }

@@ -7,9 +7,48 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <thread>
 
 namespace amb::testing {
+
+/// The bound of a wait that cannot take a deadline itself (a loop turn on a real driver blocks
+/// until something wakes it): unless destroyed within `limit`, the watchdog prints `what` and
+/// ends the test program with a failure, instead of leaving it hanging until ctest's timeout.
+/// Ending the program is the only safe way out: the state left behind (a task suspended on the
+/// loop, a thread still to post to it) cannot be unwound.
+class watchdog {
+public:
+    watchdog(std::chrono::seconds limit, const char* what)
+        : thread_([this, limit, what] {
+              std::unique_lock<std::mutex> lock(mutex_);
+              if (done_.wait_for(lock, limit, [this] { return finished_; }))
+                  return;
+              std::fprintf(stderr, "watchdog: %s (still waiting after %lld s)\n", what,
+                           static_cast<long long>(limit.count()));
+              std::fflush(stderr);
+              std::_Exit(1);
+          }) {}
+    ~watchdog() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            finished_ = true;
+        }
+        done_.notify_one();
+        thread_.join();
+    }
+    watchdog(const watchdog&) = delete;
+    watchdog& operator=(const watchdog&) = delete;
+
+private:
+    std::mutex mutex_;
+    std::condition_variable done_;
+    bool finished_ = false;
+    std::thread thread_;  // last: starts once the members it uses exist
+};
 
 /// A loop driver whose clock only moves when the loop sleeps: `wait` jumps to the deadline.
 class simulated_driver final : public loop_driver {
