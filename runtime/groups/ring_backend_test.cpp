@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -144,10 +145,22 @@ TEST(ring_backend, two_threads_with_many_calls_in_flight) {
         workers.push_back(add_many(remote, calls_each));
         workers.back().start();
     }
-    while (caller.in_flight() > 0)
-        ASSERT_TRUE(caller.complete());
+    // Bounded: a server thread that stopped serving (a failed check ends it) must fail the
+    // test, not leave this loop spinning. The bound is a safety net, not a timing assertion.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    bool completing = true;
+    while (completing && caller.in_flight() > 0) {
+        if (!caller.complete()) {
+            ADD_FAILURE() << "complete() failed";
+            completing = false;
+        } else if (std::chrono::steady_clock::now() > give_up) {
+            ADD_FAILURE() << caller.in_flight() << " calls still in flight after 120 s";
+            completing = false;
+        }
+    }
     stop.store(true, std::memory_order_release);
     server_thread.join();
+    ASSERT_TRUE(completing);
     for (auto& worker : workers)
         ASSERT_TRUE(worker.done());
     // Every add ran exactly once, on the server's thread.
