@@ -24,6 +24,21 @@ namespace {
 using bytes = std::vector<std::uint8_t>;
 using time_point = loop_clock::time_point;
 
+// At one instant an endpoint has a bounded amount to send (its window of fragments and acks):
+// polling more often than this without it running dry is a failure, not a reason to hang.
+constexpr int max_polls_at_one_time = 100'000;
+
+// Polls `endpoint` at `now` until it has no datagram to send; false (and a test failure) if it
+// never runs dry.
+bool poll_until_dry(reliable_endpoint& endpoint, time_point now, bytes& buffer) {
+    for (int polls = 0; polls < max_polls_at_one_time; ++polls)
+        if (!endpoint.poll(now, buffer).datagram_size)
+            return true;
+    ADD_FAILURE() << "the endpoint still had datagrams to send after " << max_polls_at_one_time
+                  << " polls at one instant";
+    return false;
+}
+
 bytes random_bytes(std::mt19937& random, std::size_t size) {
     bytes data(size);
     for (auto& byte : data)
@@ -116,7 +131,11 @@ bool run(peer& a, peer& b, direction& a_to_b, direction& b_to_a, time_point& now
             moved = true;
         }
         self.most_in_flight = std::max(self.most_in_flight, self.endpoint.messages_in_flight());
-        while (true) {
+        for (int polls = 0;; ++polls) {
+            if (polls == max_polls_at_one_time) {
+                ADD_FAILURE() << "an endpoint never ran dry at one instant";
+                break;
+            }
             auto polled = self.endpoint.poll(now, self.buffer);
             if (polled.datagram_size) {
                 EXPECT_LE(polled.datagram_size, self.endpoint.config().mtu);
@@ -415,8 +434,7 @@ TEST(reliable_datagram, messages_behind_a_lost_one_are_delivered_after_the_reass
     // Nothing is in flight, but b has a deadline: the end of its wait for message 3.
     ASSERT_NE(b.endpoint.next_deadline(), time_point::max());
     now = b.endpoint.next_deadline();
-    while (b.endpoint.poll(now, b.buffer).datagram_size) {
-    }
+    ASSERT_TRUE(poll_until_dry(b.endpoint, now, b.buffer));
     while (auto message = b.endpoint.receive())
         b.delivered.emplace_back(message->begin(), message->end());
     EXPECT_EQ(b.delivered,
@@ -783,8 +801,7 @@ TEST(reliable_datagram, an_incomplete_message_times_out) {
     ASSERT_FALSE(
         b.endpoint.on_datagram(data_datagram(7, 1, 6, 0, 2, 4, {1, 2, 3, 4}), now).dropped);
     EXPECT_LE(b.endpoint.next_deadline(), now + b.endpoint.config().ack_delay); // an ack is due
-    while (b.endpoint.poll(now + b.endpoint.config().ack_delay, b.buffer).datagram_size) {
-    }
+    ASSERT_TRUE(poll_until_dry(b.endpoint, now + b.endpoint.config().ack_delay, b.buffer));
     EXPECT_EQ(b.endpoint.next_deadline(), now + b.endpoint.config().reassembly_timeout);
     now += b.endpoint.config().reassembly_timeout;
     (void)b.endpoint.poll(now, b.buffer);
