@@ -303,7 +303,8 @@ class _checker:
                 if destination is None or destination == source:
                     continue
                 for start, end in ((source, destination), (destination, source)):
-                    if planner.cheapest_route(graph, start, end) is None:
+                    hops = planner.cheapest_route(graph, start, end)
+                    if hops is None:
                         self.d.error(item.where, (
                             f"instance '{item.name}' on node '{source}' depends on '{target}' "
                             f"(slot '{slot}') on node '{destination}', but no network route "
@@ -311,6 +312,23 @@ class _checker:
                             "udp, tcp or serial network, or to networks joined by a third "
                             "node)"))
                         break
+                    if self.route_too_long(item, hops, (
+                            f"instance '{item.name}' on node '{source}' depends on '{target}' "
+                            f"(slot '{slot}') on node '{destination}'")):
+                        break
+
+    def route_too_long(self, item, hops, what):
+        """Reports, at `item`, a route longer than the runtime forwards; True if it was."""
+        limit = planner.hop_limit()
+        if planner.route_links(hops) <= limit:
+            return False
+        self.d.error(item.where, (
+            f"{what}, but the cheapest route {planner.route_text(hops)} crosses "
+            f"{planner.route_links(hops)} links, more than the runtime's hop limit of {limit} "
+            "(default_hop_limit in runtime/remote/include/remote/envelope.hpp): calls would "
+            f"fail at hop {limit + 1} (place the two ends closer, or join their networks "
+            "through fewer forwarding nodes)"))
+        return True
 
     def http_import_route(self, item, slot, imported, source, graph):
         if imported.network is None:
@@ -319,12 +337,19 @@ class _checker:
         if network is None or network.kind != "http":
             return  # reported at the import
         via, hops = planner.nearest_attached(self.m, graph, network.name, source, outward=True)
-        if via is None or planner.cheapest_route(graph, via, source) is None:
+        back = None if via is None else planner.cheapest_route(graph, via, source)
+        if back is None:
             self.d.error(item.where, (
                 f"instance '{item.name}' on node '{source}' uses HTTP import "
                 f"'{imported.name}' (slot '{slot}') through network '{network.name}', but no "
                 f"node attached to '{network.name}' has a route to and from '{source}' (attach "
                 f"'{source}' to '{network.name}', or join it to a node that is)"))
+            return
+        what = (f"instance '{item.name}' on node '{source}' uses HTTP import '{imported.name}' "
+                f"(slot '{slot}') through node '{via}'")
+        for route in (hops, back):
+            if self.route_too_long(item, route, what):
+                return
 
     def imports(self):
         for item in self.m.imports.values():
@@ -382,13 +407,20 @@ class _checker:
                     continue
                 server, hops = planner.nearest_attached(self.m, graph, name, host,
                                                         outward=False)
-                if server is None or planner.cheapest_route(graph, host, server) is None:
+                back = None if server is None else planner.cheapest_route(graph, host, server)
+                if back is None:
                     names = ", ".join(f"'{n.name}'" for n in attached)
                     self.d.error(item.where, (
                         f"export of '{item.instance}' on network '{name}': no node attached "
                         f"to it ({names}) has a route to and from node '{host}', which runs "
                         f"'{item.instance}' (attach '{host}' to '{name}', or join it to one "
                         "of those nodes)"))
+                    continue
+                for route in (hops, back):
+                    if self.route_too_long(item, route, (
+                            f"export of '{item.instance}' on network '{name}' is served by "
+                            f"node '{server}' for node '{host}'")):
+                        break
 
 
 def check(manifest, diagnostics, catalogue):

@@ -11,7 +11,17 @@ the message) pays for both links. Costs default per kind (DEFAULT_COSTS) and a m
 
 Among routes of equal cost the planner takes the one with the fewest hops, then the one whose
 list of vertex names sorts first, so the same manifest always yields the same plan.
+
+A route may cross at most `hop_limit()` links: the runtime's `default_hop_limit`, which every
+node puts on the messages it originates and each forwarding node decrements (a node that
+receives a message with hop limit 1 does not forward it). The limit is declared once, in
+runtime/remote/include/remote/envelope.hpp, and read from there; the checker refuses a plan
+whose cheapest route is longer (checker.py).
 """
+
+import functools
+import os
+import re
 
 import networkx
 
@@ -19,6 +29,42 @@ DEFAULT_COSTS = {"udp": 1, "tcp": 1, "serial": 10}
 ROUTABLE_KINDS = tuple(DEFAULT_COSTS)
 PLAN_FORMAT = "ambience-plan"
 PLAN_VERSION = 1
+
+
+HOP_LIMIT_HEADER = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "runtime", "remote", "include", "remote", "envelope.hpp")
+_HOP_LIMIT_DECLARATION = re.compile(
+    r"^\s*inline\s+constexpr\s+std::uint8_t\s+default_hop_limit\s*=\s*(\d+)\s*;", re.M)
+
+
+@functools.cache
+def hop_limit():
+    """The most links a route may cross: the runtime's `default_hop_limit`, read from its
+    declaration (HOP_LIMIT_HEADER). Raises RuntimeError when the declaration is not found."""
+    try:
+        with open(HOP_LIMIT_HEADER, encoding="utf-8") as file:
+            found = _HOP_LIMIT_DECLARATION.search(file.read())
+    except OSError as error:
+        raise RuntimeError(f"cannot read the runtime's hop limit from {HOP_LIMIT_HEADER}: "
+                           f"{error}") from error
+    if found is None:
+        raise RuntimeError(f"{HOP_LIMIT_HEADER} declares no 'inline constexpr std::uint8_t "
+                           "default_hop_limit = N;': the planner reads the hop limit from there")
+    return int(found.group(1))
+
+
+def route_links(hops):
+    """How many links a route [node, network, node, ...] crosses."""
+    return (len(hops) - 1) // 2
+
+
+def route_text(hops):
+    """'cloud -lan-> gateway -link-> edge'."""
+    text = hops[0]
+    for index in range(1, len(hops), 2):
+        text += f" -{hops[index]}-> {hops[index + 1]}"
+    return text
 
 
 def network_cost(network):

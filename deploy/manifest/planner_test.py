@@ -219,5 +219,73 @@ class route_choice_test(unittest.TestCase):
                          "demo::pipeline::temperature_sensor")
 
 
+def chain(links):
+    """Networks and nodes joining node a to node b through `links` udp links (links - 1 relays)."""
+    names = ["a"] + [f"r{i}" for i in range(1, links)] + ["b"]
+    text = "".join(f'network(name="l{i}", kind="udp")\n' for i in range(1, links + 1))
+    for index, name in enumerate(names):
+        attached = {}
+        if index > 0:
+            attached[f"l{index}"] = f"10.0.{index}.2"
+        if index < links:
+            attached[f"l{index + 1}"] = f"10.0.{index + 1}.1"
+        text += f"node(name={name!r}, networks={attached!r})\n"
+    return text
+
+
+class hop_limit_test(unittest.TestCase):
+    def test_the_limit_is_read_from_the_runtime_declaration(self):
+        limit = planner.hop_limit()
+        self.assertTrue(1 <= limit <= 255, limit)
+        with open(planner.HOP_LIMIT_HEADER, encoding="utf-8") as file:
+            self.assertIn(f"default_hop_limit = {limit};", file.read())
+        # Generated nodes keep the default: if the glue ever set config.hop_limit, the planner
+        # would have to read that setting instead.
+        glue = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "synth", "glue")
+        for root, _, files in os.walk(glue):
+            for name in files:
+                with open(os.path.join(root, name), encoding="utf-8", errors="replace") as file:
+                    self.assertNotIn("hop_limit", file.read(), os.path.join(root, name))
+
+    def test_a_route_of_exactly_the_limit_is_planned(self):
+        limit = planner.hop_limit()
+        result = analyse_source(with_pipeline(chain(limit)))
+        self.assertEqual(result.diagnostics, [])
+        hops, _ = route_of(result.plan, "aggregator", "source")
+        self.assertEqual(planner.route_links(hops), limit)
+
+    def test_a_route_longer_than_the_limit_is_refused(self):
+        limit = planner.hop_limit()
+        result = analyse_source(with_pipeline(chain(limit + 1)))
+        self.assertIsNone(result.plan)
+        (diagnostic,) = result.diagnostics
+        links = limit + 1
+        route = " ".join(["b"] + [f"-l{i}-> r{i - 1}" for i in range(links, 1, -1)] +
+                         ["-l1-> a"])  # b -l9-> r8 -l8-> r7 ... -l2-> r1 -l1-> a
+        self.assertEqual(diagnostic.message, (
+            f"instance 'aggregator' on node 'b' depends on 'sensor' (slot 'source') on node "
+            f"'a', but the cheapest route {route} crosses {limit + 1} links, more than the "
+            f"runtime's hop limit of {limit} (default_hop_limit in "
+            "runtime/remote/include/remote/envelope.hpp): calls would fail at hop "
+            f"{limit + 1} (place the two ends closer, or join their networks through fewer "
+            "forwarding nodes)"))
+        self.assertTrue(diagnostic.where.file.endswith("deployment.py"))
+        self.assertGreater(diagnostic.where.line, 0)
+
+    def test_an_export_served_too_far_from_its_instance_is_refused(self):
+        limit = planner.hop_limit()
+        # l1 joins a and r1; r1, the nearer, serves the export, limit + 1 links from b.
+        source = with_pipeline(chain(limit + 2)).replace(
+            'deploy(node="a", groups=["sensor"])', 'deploy(node="b", groups=["sensor"])')
+        result = analyse_source(source + 'export(service="store", networks={"l1": "7701"})\n')
+        self.assertIsNone(result.plan)
+        (diagnostic,) = result.diagnostics
+        self.assertIn("export of 'store' on network 'l1' is served by node 'r1' for node 'b', "
+                      "but the cheapest route r1 -l2-> r2", diagnostic.message)
+        self.assertIn(f"crosses {limit + 1} links, more than the runtime's hop limit of {limit}",
+                      diagnostic.message)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -2,14 +2,12 @@
 
 import json
 
+from manifest import planner
+
 
 def route_text(route):
     """'cloud -lan-> gateway -link-> edge (cost 11)'."""
-    hops = route["hops"]
-    text = hops[0]
-    for index in range(1, len(hops), 2):
-        text += f" -{hops[index]}-> {hops[index + 1]}"
-    return f"{text} (cost {route['cost']:g})"
+    return f"{planner.route_text(route['hops'])} (cost {route['cost']:g})"
 
 
 def text(plan):
