@@ -15,7 +15,9 @@ Parts (names as bench/ipc_bench.cpp registers them):
    in flight. Ambience (static strategy) in three waiting modes: ambience_block (loops sleep at
    once), ambience_poll (loops never sleep), ambience_spin50 (the default: spin 50 µs, then
    sleep); anchors eventfd (shared memory + eventfd: blocking floor), busypoll (shared memory,
-   both sides spin on sequence words: polling floor), pipe and capnp (Cap'n Proto RPC, blocking
+   both sides spin on sequence words with a pause, yielding the CPU after every fourth pause as
+   Ambience's polling loop does: polling floor; busypoll_pause_only, sequential only: the same
+   without yielding, a figure), pipe and capnp (Cap'n Proto RPC, blocking
    in its event loop as its users run it).
 4. resolver/PLACEMENT/KIND/C (a batch of resolutions with C concurrent clients; counter `batch`)
    and memory/KIND/C (bytes per request in flight, measured in the front resolver's process).
@@ -198,6 +200,8 @@ def analyse(results, counters):
             batch_cpu[system, count] = cpu(row)
             if batch:
                 put(f"calls_per_s_{count}_in_flight_{system}", count * 1e9 / batch)
+    put("small_call_rtt_busypoll_pause_only_ns", find(results, "add/busypoll_pause_only"))
+    cpu("add/busypoll_pause_only")
     # Both block: Ambience's loops sleep at once, the floor sleeps in read().
     put("rtt_blocking_vs_eventfd_floor",
         ratio(sequential["ambience_block"], sequential["eventfd"]))

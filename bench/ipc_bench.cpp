@@ -535,6 +535,7 @@ void in_flight_channel(benchmark::State& state, std::size_t count, std::chrono::
     bench_support::process_cpu cpu;
     if (!count_node_cpu(state, cpu, node->server_pid()))
         return;
+    const std::uint64_t sleeps_before = node->loop().sleeps();
     cpu.start();
     for (auto _ : state) {
         if (!run_in_flight<Id>(*node, params, tasks, false)) {
@@ -544,6 +545,10 @@ void in_flight_channel(benchmark::State& state, std::size_t count, std::chrono::
     }
     cpu.report(state, static_cast<double>(count));
     state.counters["ops_per_iteration"] = static_cast<double>(count);
+    // How often the caller's loop went to sleep per batch (each sleep is a poll() and a wake-up).
+    state.counters["caller_sleeps_per_batch"] =
+        static_cast<double>(node->loop().sleeps() - sleeps_before) /
+        static_cast<double>(state.iterations() > 0 ? state.iterations() : 1);
     state.counters["calls_per_second"] = benchmark::Counter(
         static_cast<double>(state.iterations() * count), benchmark::Counter::kIsRate);
 }
@@ -567,6 +572,11 @@ void register_small_calls() {
         benchmark::RegisterBenchmark(("add/" + std::string(kind.name)).c_str(), anchor_add,
                                      kind.start)
             ->UseRealTime();
+    // The polling floor without its sched_yield (a figure: how a spinner that never gives its
+    // core up fares on a machine it shares).
+    benchmark::RegisterBenchmark("add/busypoll_pause_only", anchor_add,
+                                 start_shm_busypoll_pause_only)
+        ->UseRealTime();
     for (std::size_t count : in_flight_counts) {
         for (const ambience_mode& mode : ambience_modes)
             benchmark::RegisterBenchmark(

@@ -5,7 +5,9 @@
 //                one eventfd per direction; a call copies in, signals, waits, copies the echo out
 //                (both sides block in read() while they wait)
 //   shm_busypoll the polling floor: the same mapping and slots, but each side spins (with the
-//                CPU's pause instruction) on a shared sequence word; nobody ever sleeps
+//                CPU's pause instruction, yielding the CPU after every fourth pause as
+//                Ambience's polling loop does) on a shared sequence word; nobody ever sleeps.
+//                start_shm_busypoll_pause_only() never yields (see shm_busypoll.cpp)
 //   pipe         two pipes; a call is serialised as length-prefixed bytes and echoed back
 //   capnp_rpc    Cap'n Proto RPC (echo.capnp's Echo) over a Unix socketpair, kj async io
 //
@@ -51,7 +53,8 @@ class anchor {
 public:
     virtual ~anchor() = default;
 
-    // The anchor's name in benchmark names: "eventfd", "busypoll", "pipe" or "capnp".
+    // The anchor's name in benchmark names: "eventfd", "busypoll", "busypoll_pause_only",
+    // "pipe" or "capnp".
     virtual std::string_view name() const = 0;
 
     // Sends payload (at most max_payload_bytes) to the child, which echoes it; copies the echo
@@ -84,6 +87,7 @@ struct started {
 
 started start_shm_eventfd();
 started start_shm_busypoll();
+started start_shm_busypoll_pause_only();
 started start_pipe();
 started start_capnp_rpc();
 

@@ -158,6 +158,8 @@ TEST(ipc_busypoll, a_call_to_a_dead_child_fails_instead_of_spinning) {
 INSTANTIATE_TEST_SUITE_P(anchors, ipc_anchor,
                          testing::Values(anchor_case{"eventfd", start_shm_eventfd},
                                          anchor_case{"busypoll", start_shm_busypoll},
+                                         anchor_case{"busypoll_pause_only",
+                                                     start_shm_busypoll_pause_only},
                                          anchor_case{"pipe", start_pipe},
                                          anchor_case{"capnp", start_capnp_rpc}),
                          case_name);

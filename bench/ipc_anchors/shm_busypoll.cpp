@@ -2,9 +2,17 @@
 // eventfd floor (shm_eventfd.cpp), but neither side ever sleeps. The caller publishes calls by
 // advancing a shared sequence word; the child spins on it (with the CPU's pause instruction, as
 // busy-polling code does), serves every call up to it and advances a second sequence word, on
-// which the caller spins. No system call is made on the timed path: what is left is the
-// cache-line transfers between the two cores, the floor against which a polling Ambience loop is
-// compared (both sides burn a CPU each while they wait; the benchmark reports that CPU).
+// which the caller spins. What is left is the cache-line transfers between the two cores, the
+// floor against which a polling Ambience loop is compared (both sides burn a CPU each while they
+// wait; the benchmark reports that CPU).
+//
+// Two ways to wait, both without sleeping:
+//   pause_and_yield  four pauses, then sched_yield, over and over: Ambience's polling loop does
+//                    the same (it yields after every fourth empty poll), and on a machine with
+//                    fewer free cores than spinning processes it is what keeps a call from
+//                    costing a whole scheduler time slice (the benchmark's floor)
+//   pause_only       pauses only, as a spinner that owns its cores would (a figure: on a shared
+//                    machine a call can wait milliseconds for the peer to be scheduled again)
 //
 // A child that died would never advance its word: the caller checks every few million spins
 // whether the child still runs (waitpid with WNOHANG) and fails the call then instead of
@@ -13,6 +21,7 @@
 
 #include "child_process.hpp"
 
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,14 +65,31 @@ inline void cpu_pause() {
 #endif
 }
 
+// One spin of a waiting side: a pause, and with `yield` every fourth spin a sched_yield (the
+// rhythm of Ambience's group_loop).
+class spinner {
+public:
+    explicit spinner(bool yield) : yield_(yield) {}
+    void spin() {
+        cpu_pause();
+        if (yield_ && (++spins_ & 3) == 0)
+            sched_yield();
+    }
+
+private:
+    bool yield_;
+    std::uint32_t spins_ = 0;
+};
+
 // The child's loop: spin until the caller published more calls than were answered, serve them in
 // ring order, publish the new count.
-int serve(shared_region& region) {
+int serve(shared_region& region, bool yield) {
     std::uint64_t served = 0;
+    spinner waiting(yield);
     for (;;) {
         std::uint64_t requested;
         while ((requested = region.requested.load(std::memory_order_acquire)) == served)
-            cpu_pause();
+            waiting.spin();
         for (; served < requested; ++served) {
             slot& call = region.slots[served % max_in_flight];
             switch (call.op) {
@@ -85,14 +111,15 @@ int serve(shared_region& region) {
 
 class shm_busypoll_anchor final : public anchor {
 public:
-    shm_busypoll_anchor(shared_region* region, pid_t child) : region_(region), child_(child) {}
+    shm_busypoll_anchor(shared_region* region, pid_t child, bool yield)
+        : region_(region), child_(child), yield_(yield) {}
 
     ~shm_busypoll_anchor() override {
         stop();
         munmap(region_, sizeof(shared_region));
     }
 
-    std::string_view name() const override { return "busypoll"; }
+    std::string_view name() const override { return yield_ ? "busypoll" : "busypoll_pause_only"; }
 
     bool round_trip(std::span<const std::uint8_t> payload, std::span<std::uint8_t> echo) override {
         if (broken_ || payload.size() > max_payload_bytes || echo.size() != payload.size())
@@ -169,8 +196,9 @@ private:
         // within milliseconds.
         constexpr std::uint32_t spins_per_check = 1u << 22;
         std::uint32_t spins = 0;
+        spinner waiting(yield_);
         while (region_->answered.load(std::memory_order_acquire) != published_) {
-            cpu_pause();
+            waiting.spin();
             if (++spins == spins_per_check) {
                 spins = 0;
                 if (child_exited())
@@ -201,6 +229,7 @@ private:
 
     shared_region* region_;
     pid_t child_;
+    bool yield_;
     std::uint64_t published_ = 0;
     bool broken_ = false;
     bool stopped_ = false;
@@ -211,7 +240,9 @@ private:
 
 } // namespace
 
-started start_shm_busypoll() {
+namespace {
+
+started start_busypoll(bool yield) {
     void* mapping = mmap(nullptr, sizeof(shared_region), PROT_READ | PROT_WRITE,
                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (mapping == MAP_FAILED)
@@ -220,12 +251,22 @@ started start_shm_busypoll() {
     // Touch both areas now so that page faults stay out of the timed calls.
     std::memset(region->request, 0, sizeof region->request);
     std::memset(region->response, 0, sizeof region->response);
-    const pid_t child = fork_serving([&] { return serve(*region); });
+    const pid_t child = fork_serving([&] { return serve(*region, yield); });
     if (child < 0) {
         munmap(mapping, sizeof(shared_region));
         return {nullptr, "fork failed"};
     }
-    return {std::make_unique<shm_busypoll_anchor>(region, child), {}};
+    return {std::make_unique<shm_busypoll_anchor>(region, child, yield), {}};
+}
+
+} // namespace
+
+started start_shm_busypoll() {
+    return start_busypoll(true);
+}
+
+started start_shm_busypoll_pause_only() {
+    return start_busypoll(false);
 }
 
 } // namespace amb::ipc_anchors
