@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
 namespace amb::tvm {
@@ -114,6 +115,58 @@ TEST(tvm, varints_round_trip) {
         ASSERT_TRUE(detail::read_varint(buffer, length, cursor, back));
         EXPECT_EQ(back, v);
         EXPECT_EQ(cursor, length);
+    }
+}
+
+// read_varint (one-byte literals on their own, up to eight bytes from one word) must answer
+// exactly like the bytewise reference on every input: the same acceptance, value and length,
+// whatever follows the literal and however close the end of the code is.
+TEST(tvm, varint_fast_path_agrees_with_bytewise_reference) {
+    std::mt19937 random(13);
+    std::uint8_t buffer[16];
+    auto agree = [&](std::uint32_t size, std::uint32_t start) {
+        std::uint32_t fast_cursor = start;
+        std::uint32_t slow_cursor = start;
+        std::int64_t fast = 0;
+        std::int64_t slow = 0;
+        const bool fast_ok = detail::read_varint(buffer, size, fast_cursor, fast);
+        const bool slow_ok = detail::read_varint_bytewise(buffer, size, slow_cursor, slow);
+        ASSERT_EQ(fast_ok, slow_ok) << "size " << size << " start " << start;
+        if (fast_ok) {
+            ASSERT_EQ(fast, slow);
+            ASSERT_EQ(fast_cursor, slow_cursor);
+        }
+    };
+    for (int round = 0; round < 200000; ++round) {
+        // Continuation bits on for a random prefix, so every length 1..11 comes up; the bytes
+        // around the last one (0x00, 0x7f, sign bits) are biased toward the canonical edge cases.
+        const unsigned length = 1 + random() % 11;
+        for (unsigned i = 0; i < sizeof buffer; ++i) {
+            std::uint8_t byte = static_cast<std::uint8_t>(random());
+            if (random() % 4 == 0)
+                byte = (random() % 2) ? 0x7f : 0x00;
+            byte = static_cast<std::uint8_t>(i + 1 < length ? (byte | 0x80) : (byte & 0x7f));
+            buffer[i] = byte;
+        }
+        const std::uint32_t start = random() % 4;
+        for (std::uint32_t size = start; size <= sizeof buffer; ++size)
+            agree(size, start);
+    }
+    // Every value's canonical encoding, at every distance from the end of the code.
+    for (int round = 0; round < 20000; ++round) {
+        const std::int64_t value = static_cast<std::int64_t>(
+            (std::uint64_t{random()} << 32 | random()) >> (random() % 64));
+        for (const std::int64_t v : {value, -value}) {
+            const std::uint32_t length = write_varint(v, buffer);
+            for (std::uint32_t size = length; size <= sizeof buffer; ++size) {
+                std::uint32_t cursor = 0;
+                std::int64_t back = 0;
+                ASSERT_TRUE(detail::read_varint(buffer, size, cursor, back));
+                ASSERT_EQ(back, v);
+                ASSERT_EQ(cursor, length);
+                agree(size, 0);
+            }
+        }
     }
 }
 
