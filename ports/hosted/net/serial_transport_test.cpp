@@ -4,7 +4,10 @@
 
 #include "test_support.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -31,13 +34,27 @@ pty_pair open_pty() {
     return pair;
 }
 
-// Writes `garbage` straight onto the descriptor (blocking until it is all in).
+// Writes `garbage` straight onto the descriptor, waiting for room when it is non-blocking. A
+// write error, or no room within 30 s (nobody reads the other end), fails the test instead of
+// spinning forever.
 void inject(int fd, const bytes& garbage) {
     std::size_t written = 0;
     while (written < garbage.size()) {
         ssize_t size = ::write(fd, garbage.data() + written, garbage.size() - written);
-        if (size > 0)
+        if (size > 0) {
             written += static_cast<std::size_t>(size);
+            continue;
+        }
+        if (size < 0 && errno != EAGAIN && errno != EINTR) {
+            ADD_FAILURE() << "writing garbage: " << std::strerror(errno);
+            return;
+        }
+        pollfd room{fd, POLLOUT, 0};
+        if (::poll(&room, 1, 30000) == 0) {
+            ADD_FAILURE() << "no room on the line for 30 s; " << written << " of "
+                          << garbage.size() << " bytes written";
+            return;
+        }
     }
 }
 

@@ -295,6 +295,21 @@ void send_all(int fd, std::string_view data) {
     }
 }
 
+// Waits until `count` calls are parked in the lab service; false (a test failure) if they are
+// not within 30 s. A bound on the wait, not a timing assertion.
+bool wait_for_waiting(lab_server& server, int count) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (server.waiting() < count) {
+        if (std::chrono::steady_clock::now() > give_up) {
+            ADD_FAILURE() << server.waiting() << " of " << count
+                          << " calls parked in the service after 30 s";
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
+
 std::string read_all(int fd) {
     std::string out;
     char buffer[4096];
@@ -507,8 +522,7 @@ TEST(calls, other_requests_are_served_while_a_call_is_suspended) {
     send_all(first, request_text("POST", "/lab/hold", R"({"ticket": 7})", token));
     int second = connect_to(server.port());
     send_all(second, request_text("POST", "/lab/hold", R"({"ticket": 7})", token));
-    while (server.waiting() < 2)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_TRUE(wait_for_waiting(server, 2));
     // ...other calls go on meanwhile...
     http_reply added = post(server, "/lab/add", R"({"amount": 1})", token);
     EXPECT_EQ(added.status, 200) << added.raw;
@@ -529,8 +543,7 @@ TEST(calls, stopping_with_a_call_in_flight_closes_its_connection) {
     int fd = connect_to(server->port());
     send_all(fd, request_text("POST", "/lab/delay", R"({"milliseconds": 600000})",
                               service_token({"delay"})));
-    while (server->waiting() < 1)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_TRUE(wait_for_waiting(*server, 1));
     server.reset(); // destroys the exporter: the suspended call's task is destroyed
     http_reply reply = parse_reply(read_all(fd));
     ::close(fd);

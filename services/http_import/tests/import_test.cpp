@@ -25,6 +25,8 @@
 #include <atomic>
 #include <chrono>
 #include <coroutine>
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <mutex>
 #include <string>
@@ -367,22 +369,42 @@ protected:
         return settings;
     }
 
-    /// Runs the loop until `work` has finished; returns its result.
+    /// Runs the loop until `work` has finished; returns its result. Bounded: unfinished after
+    /// `wait_limit` on the loop clock (the ticker wakes the loop every 5 ms), the test program
+    /// fails with a message, as no result can be returned and the suspended task cannot be
+    /// unwound safely.
     template <class T>
     T run(task<T> work) {
         EXPECT_TRUE(work.valid());
         work.start();
-        while (!work.done())
+        const loop_clock::time_point give_up = loop_->now() + wait_limit;
+        while (!work.done()) {
+            if (loop_->now() > give_up) {
+                ADD_FAILURE() << "the call did not finish within 60 s";
+                std::fflush(stdout);
+                std::_Exit(1);
+            }
             loop_->run_once();
+        }
         return work.take_result();
     }
 
-    /// Runs the loop until `condition()` holds.
+    /// Runs the loop until `condition()` holds; false (a test failure) if it does not within
+    /// `wait_limit`.
     template <class Condition>
-    void run_until(Condition condition) {
-        while (!condition())
+    bool run_until(Condition condition) {
+        const loop_clock::time_point give_up = loop_->now() + wait_limit;
+        while (!condition()) {
+            if (loop_->now() > give_up) {
+                ADD_FAILURE() << "the awaited condition did not hold within 60 s";
+                return false;
+            }
             loop_->run_once();
+        }
+        return true;
     }
+
+    static constexpr std::chrono::seconds wait_limit{60};
 
     struct ticker : loop_work {
         explicit ticker(importer& owner) : loop_work(&tick), of(owner) {}
@@ -546,17 +568,17 @@ TEST_F(importer, many_calls_are_in_flight_at_once) {
         held.back().start();
     }
     // Every hold reaches the service and waits there: none can finish before the release.
-    run_until([&] { return server.waiting() == static_cast<int>(calls); });
+    ASSERT_TRUE(run_until([&] { return server.waiting() == static_cast<int>(calls); }));
     EXPECT_EQ(client_->in_flight(), calls);
     for (auto& call : held)
         EXPECT_FALSE(call.done());
     EXPECT_EQ(run(imported.release(7)), calls);
-    run_until([&] {
+    ASSERT_TRUE(run_until([&] {
         for (auto& call : held)
             if (!call.done())
                 return false;
         return true;
-    });
+    }));
     for (auto& call : held)
         EXPECT_EQ(call.take_result(), 7u);
     EXPECT_EQ(client_->in_flight(), 0u);
@@ -569,7 +591,7 @@ TEST_F(importer, a_call_destroyed_in_flight_is_abandoned_and_the_import_keeps_wo
     {
         task<std::uint32_t> call = imported.hold(3);
         call.start();
-        run_until([&] { return server.waiting() == 1; });
+        ASSERT_TRUE(run_until([&] { return server.waiting() == 1; }));
         EXPECT_EQ(client_->in_flight(), 1u);
     } // destroyed while the service holds it
     EXPECT_EQ(client_->in_flight(), 0u);
