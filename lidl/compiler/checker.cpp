@@ -522,6 +522,10 @@ void checker::check_namespace_scope() {
             const entity& other = it->second;
             if (kind_of_namespace(other) && kind_of_namespace(e))
                 continue;  // namespaces merge
+            // Two generated names are equal only for a duplicate procedure (reported already):
+            // services differ in name and `_client` and `_wire` suffixes cannot meet.
+            if (other.k != entity::kind::type && other.k != entity::kind::name_space)
+                continue;
             if (other.k == entity::kind::type) {
                 const declaration& user = *other.owner;
                 diag_.error(user.loc,
@@ -529,16 +533,11 @@ void checker::check_namespace_scope() {
                                 " collides in generated C++ with " + e.description +
                                 "; rename one of them",
                             user.name.size());
-            } else if (other.k == entity::kind::name_space) {
+            } else {
                 diag_.error(other.loc,
                             "namespace " + quoted(name) + " collides in generated C++ with " +
                                 e.description + "; rename one of them",
                             other.length);
-            } else {
-                diag_.error(d->loc,
-                            e.description + " collides with " + other.description +
-                                "; rename one of the services",
-                            d->name.size());
             }
             diag_.note(d->loc, "service " + quoted(d->name) + " is declared here",
                        d->name.size());

@@ -481,6 +481,94 @@ const error_case error_cases[] = {
      "test.lidl:1:8: error: 'u8' is a built-in type and cannot be used as a struct name"},
     {"keyword_in_namespace", "namespace a::new::b;",
      "test.lidl:1:14: error: 'new' is a C++ keyword and cannot be used as a namespace name"},
+    {"standard_macro", "struct s { errno: u8; }",
+     "test.lidl:1:12: error: 'errno' is a macro of the C++ standard library and cannot be used "
+     "as a field name"},
+
+    // Names that would collide in the generated C++ (cpp_generator.cpp), one case per kind.
+    {"procedure_named_like_its_service", "namespace n;\nservice s { s(); }",
+     "test.lidl:2:13: error: procedure 's' of service 's' collides in generated C++ with the "
+     "constructor of class 's'"},
+    {"procedure_named_like_the_client", "namespace n;\nservice s { s_client(); }",
+     "test.lidl:2:13: error: procedure 's_client' of service 's' collides in generated C++ with "
+     "the constructor of the client class 's_client'"},
+    {"procedure_named_like_a_client_member", "namespace n;\nservice s { backend(); }",
+     "test.lidl:2:13: error: procedure 'backend' of service 's' collides in generated C++ with "
+     "the member 'backend' of the client class 's_client'"},
+    {"procedure_named_like_the_client_storage", "namespace n;\nservice s { backend_(); }",
+     "test.lidl:2:13: error: procedure 'backend_' of service 's' collides in generated C++ with "
+     "the member 'backend_' of the client class 's_client'"},
+    {"procedure_named_like_the_template_parameter", "namespace n;\nservice s { Backend(); }",
+     "test.lidl:2:13: error: procedure 'Backend' of service 's' collides in generated C++ with "
+     "the template parameter 'Backend'"},
+    {"procedure_named_like_a_parameter_struct", "namespace n;\nservice s { a(); a_params(); }",
+     "test.lidl:2:18: error: procedure 'a_params' of service 's' collides in generated C++ with "
+     "the type 's::a_params' lidlc generates for procedure 'a'"},
+    {"procedure_named_like_a_result_alias", "namespace n;\nservice s { a_result(); a(); }",
+     "test.lidl:2:13: error: procedure 'a_result' of service 's' collides in generated C++ with "
+     "the type 's::a_result' lidlc generates for procedure 'a'"},
+    {"procedure_with_the_generated_prefix", "namespace n;\nservice s { lidl_name(); }",
+     "test.lidl:2:13: error: 'lidl_name' cannot be used as a procedure name: names starting "
+     "with 'lidl_' are reserved for the members lidlc generates"},
+    {"parameter_named_response", "namespace n;\nservice s { a(response: u8); }",
+     "test.lidl:2:15: error: parameter 'response' of procedure 'a' collides in generated C++ "
+     "with the 'response' builder"},
+    {"parameter_named_like_a_local", "namespace n;\nservice s { a(x: u8, params: u8); }",
+     "test.lidl:2:22: error: parameter 'params' of procedure 'a' collides in generated C++ with "
+     "a local variable of the generated client's call functions"},
+    {"parameter_named_result", "namespace n;\nservice s { a(result: u8); }",
+     "test.lidl:2:15: error: parameter 'result' of procedure 'a'"},
+    {"parameter_named_like_the_client_storage", "namespace n;\nservice s { a(backend_: u8); }",
+     "test.lidl:2:15: error: parameter 'backend_' of procedure 'a' collides in generated C++ "
+     "with the member 'backend_'"},
+    {"parameter_named_like_the_template_parameter", "namespace n;\nservice s { a(Backend: u8); }",
+     "test.lidl:2:15: error: parameter 'Backend' of procedure 'a' collides in generated C++ with "
+     "the template parameter 'Backend'"},
+    {"parameter_named_like_a_parameter_struct", "namespace n;\nservice s { a(a_params: u8); }",
+     "test.lidl:2:15: error: parameter 'a_params' of procedure 'a' collides in generated C++ "
+     "with the type 's::a_params'"},
+    {"field_named_like_its_struct", "namespace n;\nstruct p { x: u8; p: u8; }",
+     "test.lidl:2:19: error: field 'p' has the name of its struct"},
+    {"field_with_the_generated_prefix", "namespace n;\nstruct p { lidl_reserved_: u8; }",
+     "test.lidl:2:12: error: 'lidl_reserved_' cannot be used as a field name: names starting "
+     "with 'lidl_'"},
+    {"alternative_named_like_its_union", "namespace n;\nunion u { u: u8; }",
+     "test.lidl:2:11: error: alternative 'u' of union 'u' collides in generated C++ with the "
+     "constructor of class 'u'"},
+    {"alternative_named_like_a_union_member", "namespace n;\nunion u { a: u8; which: u8; }",
+     "test.lidl:2:18: error: alternative 'which' of union 'u' collides in generated C++ with the "
+     "member 'which' lidlc generates in every union class"},
+    {"alternative_named_like_the_alternative_enum", "namespace n;\nunion u { alternative: u8; }",
+     "test.lidl:2:11: error: alternative 'alternative' of union 'u' collides"},
+    {"alternative_named_like_a_setter", "namespace n;\nunion u { set_b: u8; b: u16; }",
+     "test.lidl:2:11: error: alternative 'set_b' of union 'u' collides in generated C++ with the "
+     "setter 'set_b' lidlc generates for alternative 'b'"},
+    {"alternative_named_like_the_empty_tag", "namespace n;\nunion u { lidl_empty: u8; }",
+     "test.lidl:2:11: error: 'lidl_empty' cannot be used as an alternative name"},
+    {"type_named_like_a_client_class", "namespace n;\nstruct s_client {}\nservice s { a(); }",
+     "test.lidl:2:8: error: struct 's_client' collides in generated C++ with the client class "
+     "template 's_client' lidlc generates for service 's'"},
+    {"type_named_like_a_wire_namespace", "namespace n;\nservice s { a(); }\nenum s_wire : u8 { x = 0 }",
+     "test.lidl:3:6: error: enum 's_wire' collides in generated C++ with the namespace 's_wire' "
+     "lidlc generates for the messages of service 's'"},
+    {"service_named_like_another_services_client", "namespace n;\nservice s {}\nservice s_client {}",
+     "test.lidl:3:9: error: service 's_client' collides in generated C++ with the client class "
+     "template 's_client'"},
+    {"type_named_std", "namespace n;\nstruct std {}",
+     "test.lidl:2:8: error: 'std' cannot be used as a struct name: generated code uses namespace "
+     "'std'"},
+    {"global_type_named_like_a_runtime_namespace", "struct lidl {}",
+     "test.lidl:1:8: error: 'lidl' cannot be used as a struct name in the global namespace"},
+    {"global_type_named_like_a_c_type", "struct uint32_t {}",
+     "test.lidl:1:8: error: 'uint32_t' cannot be used as a struct name in the global namespace: "
+     "names ending in '_t' are reserved"},
+    {"namespace_std", "namespace a::std;",
+     "test.lidl:1:14: error: 'a::std' cannot be the namespace of a schema: generated code relies "
+     "on namespace 'std' being the C++ standard library's"},
+    {"namespace_lidl", "namespace lidl::mine;",
+     "test.lidl:1:11: error: 'lidl::mine' cannot be the namespace of a schema"},
+    {"namespace_amb", "namespace amb;",
+     "test.lidl:1:11: error: 'amb' cannot be the namespace of a schema"},
 };
 
 INSTANTIATE_TEST_SUITE_P(cases, checker_error, ::testing::ValuesIn(error_cases),
@@ -514,6 +602,59 @@ struct d { m: c; }
     EXPECT_NE(c.messages.find("test.lidl:2:21: error: array of 70000"), std::string::npos);
     EXPECT_NE(c.messages.find("test.lidl:2:50: error: an array needs"), std::string::npos)
         << c.messages;
+}
+
+TEST(checker_errors, a_type_named_like_a_namespace_of_another_file_is_refused) {
+    scratch_directory dir;
+    dir.write("outer.lidl", "namespace n;\nstruct inner { a: u8; }\n");
+    const std::string main = dir.write("main.lidl", "namespace n::inner;\nimport \"outer.lidl\";\n"
+                                                    "struct t { b: n::inner; }\n");
+    const compiled c = compile_file(main);
+    EXPECT_FALSE(c.result);
+    EXPECT_NE(c.messages.find("outer.lidl:2:8: error: struct 'inner' has the C++ name of "
+                              "namespace 'n::inner', declared by another schema file"),
+              std::string::npos)
+        << c.messages;
+    EXPECT_NE(c.messages.find("main.lidl:1:11: note: namespace 'n::inner' is declared here"),
+              std::string::npos)
+        << c.messages;
+}
+
+TEST(checker_errors, a_type_in_a_generated_message_namespace_is_refused) {
+    scratch_directory dir;
+    dir.write("service.lidl", "namespace n;\nservice s { get(); }\n");
+    const std::string main =
+        dir.write("main.lidl", "namespace n::s_wire;\nimport \"service.lidl\";\n"
+                               "struct get_call { a: u8; }\nstruct other { a: u8; }\n");
+    const compiled c = compile_file(main);
+    EXPECT_FALSE(c.result);
+    EXPECT_NE(c.messages.find("main.lidl:3:8: error: struct 'get_call' collides in generated "
+                              "C++ with the message struct 's_wire::get_call' lidlc generates "
+                              "for procedure 'get' of service 's'"),
+              std::string::npos)
+        << c.messages;
+    EXPECT_EQ(c.messages.find("'other'"), std::string::npos) << c.messages;  // merges: fine
+}
+
+TEST(checker_errors, names_next_to_the_generated_ones_are_accepted) {
+    // The same names as lidl/tests/schemas/edge_names.lidl, whose generated header the runtime
+    // tests compile and call.
+    const compiled c = compile_text(R"(namespace edge::names;
+enum names : u8 { names = 0, std = 1 }
+struct get_params { std: u32; value: u32; }
+struct get_result { item: u32; }
+union shape { std: u32; set_: u32; set: u32; }
+struct lidl_thing { a: u8; }
+service probe {
+    probe_wire(x: u32) -> u32;
+    get(request: get_params, tuple: u32) -> get_result;
+    std(std: u32, implementation: string) -> string;
+    Arguments(arguments: vector<u32>) -> u64;
+    response(backend: u32) -> vector<u8>;
+}
+)");
+    EXPECT_TRUE(c.result) << c.messages;
+    EXPECT_EQ(c.messages, "");
 }
 
 // --- robustness ------------------------------------------------------------------------------
