@@ -1,26 +1,36 @@
-// Benchmark `deploy` (issue 8): Ambience deployed between processes, in one run
-// (bench/deploy.py analyses it; bench/README.md, "deploy", has the results).
+// Benchmark `deploy` (issues 8 and 13): Ambience deployed between processes, in one run
+// (bench/deploy.py analyses it; bench/README.md, "deploy", has the results). Every row sets
+// counter `cpu_ns`: CPU ns per call summed over both processes (bench/support/process_cpu.hpp).
 //
 // 1. The small call add(u64, u64) -> u64 between two hosted remote nodes over UDP on 127.0.0.1
 //    (node "a" here, node "b" in a forked child; bench/deploy_fixtures/ambience_udp.cpp), against
-//    the same call with Cap'n Proto RPC over TCP on 127.0.0.1 (capnp_tcp.cpp), sequential
-//    (`add/SYSTEM`) and with 64 calls in flight (`inflight/SYSTEM/64`, time per batch).
-//    `ambience_udp`: both group loops spin 50 µs before sleeping (the deployed default);
-//    `ambience_udp_nospin`: both sleep at once, as KJ's loop does.
-// 2. On every Ambience run, the serving child's CPU time over the timed loop (counters
-//    `server_cpu_ns_per_request`, user/system split) and the CPU time CAPLets alone takes on
-//    exactly the requests of that loop (`caplets_ns_per_request`, measured in the child after
-//    the loop: token parse, verify_request, holder tag), and their ratio (`caplets_share`).
+//    the same call with Cap'n Proto RPC over TCP on 127.0.0.1 (capnp_tcp.cpp: kj async io, one
+//    connection, EzRpc-style two-party RPC), sequential (`add/SYSTEM`) and with 64 calls in
+//    flight (`inflight/SYSTEM/64`, time per batch; counter ops_per_iteration = 64).
+//    Both sides block: `ambience_udp_block` runs group loops that sleep in poll() as soon as a
+//    pass finds nothing to do (spin 0), as KJ's event loop sleeps in epoll_wait. The deployed
+//    default, loops that poll 50 µs before sleeping, runs as `ambience_udp_spin50` (figures only:
+//    it trades CPU for latency, which its cpu_ns shows).
+// 2. CAPLets' share of the serving node's CPU time, measured inside the node's real serving path
+//    by its measurement hook (remote::node_config::meter): `caplets/callers:N` makes sequential
+//    blocking calls round-robin from N calling nodes, each with its own credential, to a serving
+//    node sized for N callers (N replay roots, N remembered credentials); counters: the
+//    verification time per request (`caplets_ns_per_request`: verify part + record part), the
+//    serving process's CPU time per request, their ratio `caplets_share`, and the split between
+//    remembered-credential hits and misses. `caplets_miss/callers:16/cache:1` rotates 16
+//    callers over a node that remembers one credential, so that every request is a miss.
 // 3. After the Google Benchmark runs: REST calls through an HTTP export (rest_export.cpp) under
 //    `wrk -t1 -c16 -dNs --latency` with a Lua script that POSTs {"a": 2, "b": 3} with the
-//    token; wrk's output and the server's CPU time go to --deploy_wrk_out=PATH (stdout
-//    without it), for deploy.py to parse. --deploy_wrk_seconds=N (default 5),
-//    --deploy_skip_rest.
+//    token; wrk's output, the server's CPU time and wrk's own CPU time go to
+//    --deploy_wrk_out=PATH (stdout without it), for deploy.py to parse. --deploy_wrk_seconds=N
+//    (default 5; 1 with AMBIENCE_BENCH_SMOKE), --deploy_skip_rest.
 #include "fixtures.hpp"
 
 #include <benchmark/benchmark.h>
+#include <support/process_cpu.hpp>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +48,10 @@ using namespace amb::deploy_bench;
 
 constexpr std::size_t batch = 64;
 
+bool smoke() {
+    return std::getenv("AMBIENCE_BENCH_SMOKE") != nullptr;
+}
+
 std::vector<add_operands> batch_operands() {
     std::vector<add_operands> calls(batch);
     for (std::size_t i = 0; i < batch; ++i)
@@ -45,11 +59,17 @@ std::vector<add_operands> batch_operands() {
     return calls;
 }
 
-// One call or one batch per iteration, answers checked; false (and the benchmark skipped with
-// an error) when a call failed or answered wrongly.
+// One call or one batch per iteration, answers checked, CPU of both processes counted; false
+// (and the benchmark skipped with an error) when a call failed or answered wrongly.
 bool timed_calls(benchmark::State& state, small_call& fixture, std::size_t in_flight) {
+    bench_support::process_cpu cpu({fixture.child_pid()});
+    if (!cpu.complete()) {
+        state.SkipWithError("cannot read the serving child's CPU clock");
+        return false;
+    }
     if (in_flight == 1) {
         std::uint64_t i = 0;
+        cpu.start();
         for (auto _ : state) {
             ++i;
             if (fixture.add(i, 7) != std::optional<std::uint64_t>(i + 7)) {
@@ -57,11 +77,13 @@ bool timed_calls(benchmark::State& state, small_call& fixture, std::size_t in_fl
                 return false;
             }
         }
+        cpu.report(state);
         state.SetItemsProcessed(state.iterations());
         return true;
     }
     const std::vector<add_operands> calls = batch_operands();
     std::vector<std::uint64_t> sums(calls.size());
+    cpu.start();
     for (auto _ : state) {
         if (!fixture.add_in_flight(calls, sums)) {
             state.SkipWithError("a batch of calls failed");
@@ -74,14 +96,61 @@ bool timed_calls(benchmark::State& state, small_call& fixture, std::size_t in_fl
             }
         }
     }
+    cpu.report(state, static_cast<double>(calls.size()));
+    state.counters["ops_per_iteration"] = static_cast<double>(calls.size());
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(calls.size()));
     return true;
 }
 
-void ambience_udp_calls(benchmark::State& state, std::chrono::microseconds spin,
+// The serving node's window: CPU time per request and, with the meter, CAPLets' part of it.
+void report_window(benchmark::State& state, const server_window& window, bool metered) {
+    const double requests = static_cast<double>(window.requests);
+    const double server = static_cast<double>(window.cpu_ns) / requests;
+    state.counters["requests"] = requests;
+    state.counters["server_cpu_ns_per_request"] = server;
+    state.counters["server_user_ns_per_request"] = static_cast<double>(window.user_ns) / requests;
+    state.counters["server_system_ns_per_request"] =
+        static_cast<double>(window.system_ns) / requests;
+    state.counters["server_sleeps_per_request"] =
+        static_cast<double>(window.voluntary_switches) / requests;
+    if (!metered)
+        return;
+    // CAPLets per request: the capped spans (a span past span_cap_ns was time off the CPU), the
+    // plain spans, and the medians (free of preemptions, blind to a genuine tail).
+    const double caplets =
+        static_cast<double>(window.verify_capped_ns + window.record_capped_ns) / requests;
+    const double uncapped = static_cast<double>(window.verify_ns + window.record_ns) / requests;
+    const double median = window.verify_median_ns + window.record_median_ns;
+    state.counters["caplets_ns_per_request"] = caplets;
+    state.counters["caplets_share"] = caplets / server;
+    state.counters["caplets_uncapped_ns_per_request"] = uncapped;
+    state.counters["caplets_uncapped_share"] = uncapped / server;
+    state.counters["caplets_median_ns_per_request"] = median;
+    state.counters["caplets_median_share"] = median / server;
+    state.counters["caplets_verify_ns_per_request"] =
+        static_cast<double>(window.verify_capped_ns) / requests;
+    state.counters["caplets_record_ns_per_request"] =
+        static_cast<double>(window.record_capped_ns) / requests;
+    state.counters["long_spans"] = static_cast<double>(window.long_spans);
+    state.counters["credential_hits"] = static_cast<double>(window.hits);
+    state.counters["credential_misses"] = static_cast<double>(window.misses);
+    if (window.hits > 0) {
+        state.counters["hit_verify_ns"] =
+            static_cast<double>(window.hit_capped_ns) / static_cast<double>(window.hits);
+        state.counters["hit_median_ns"] = window.hit_median_ns;
+    }
+    if (window.misses > 0) {
+        state.counters["miss_verify_ns"] =
+            static_cast<double>(window.miss_capped_ns) / static_cast<double>(window.misses);
+        state.counters["miss_median_ns"] = window.miss_median_ns;
+    }
+    state.counters["verify_median_ns"] = window.verify_median_ns;
+    state.counters["record_median_ns"] = window.record_median_ns;
+    state.counters["meter_empty_part_ns"] = window.empty_part_ns;
+}
+
+void ambience_udp_calls(benchmark::State& state, const udp_options& options,
                         std::size_t in_flight) {
-    udp_options options;
-    options.spin = spin;
     auto started = start_ambience_udp(options);
     if (!started.running) {
         state.SkipWithError(started.error.c_str());
@@ -95,24 +164,16 @@ void ambience_udp_calls(benchmark::State& state, std::chrono::microseconds spin,
     if (!timed_calls(state, fixture, in_flight))
         return;
     auto window = fixture.end_window();
-    auto cost = fixture.verify_captured();
-    if (!window || !cost || window->requests == 0 || cost->requests == 0) {
-        state.SkipWithError("no measurement from the serving child");
+    const std::uint64_t calls = static_cast<std::uint64_t>(state.iterations()) * in_flight;
+    if (!window || window->requests != calls) {
+        state.SkipWithError("the serving node did not accept exactly the calls made");
         return;
     }
-    const double requests = static_cast<double>(window->requests);
-    const double server = static_cast<double>(window->cpu_ns) / requests;
-    const double caplets = static_cast<double>(cost->cpu_ns) / static_cast<double>(cost->requests);
-    state.counters["requests"] = requests;
-    state.counters["requests_verified_again"] = static_cast<double>(cost->requests);
-    state.counters["server_cpu_ns_per_request"] = server;
-    state.counters["server_user_ns_per_request"] = static_cast<double>(window->user_ns) / requests;
-    state.counters["server_system_ns_per_request"] =
-        static_cast<double>(window->system_ns) / requests;
-    state.counters["server_sleeps_per_request"] =
-        static_cast<double>(window->voluntary_switches) / requests;
-    state.counters["caplets_ns_per_request"] = caplets;
-    state.counters["caplets_share"] = caplets / server;
+    if (options.meter && (window->verifications != calls || window->refused != 0)) {
+        state.SkipWithError("the meter did not count one accepted verification per call");
+        return;
+    }
+    report_window(state, *window, options.meter);
     if (!fixture.stop())
         state.SkipWithError("the serving child did not exit cleanly");
 }
@@ -127,34 +188,57 @@ void capnp_tcp_calls(benchmark::State& state, std::size_t in_flight) {
         state.SkipWithError("the serving child did not exit cleanly");
 }
 
-constexpr auto spinning = std::chrono::microseconds(50);
-constexpr auto sleeping = std::chrono::microseconds(0);
-
-void add_ambience_udp(benchmark::State& state) {
-    ambience_udp_calls(state, spinning, 1);
+udp_options blocking() {
+    udp_options options;
+    options.spin = std::chrono::microseconds(0);
+    return options;
 }
-void add_ambience_udp_nospin(benchmark::State& state) {
-    ambience_udp_calls(state, sleeping, 1);
+udp_options spinning() {
+    udp_options options;
+    options.spin = std::chrono::microseconds(50);
+    return options;
+}
+
+void add_ambience_udp_block(benchmark::State& state) {
+    ambience_udp_calls(state, blocking(), 1);
+}
+void add_ambience_udp_spin50(benchmark::State& state) {
+    ambience_udp_calls(state, spinning(), 1);
 }
 void add_capnp_tcp(benchmark::State& state) {
     capnp_tcp_calls(state, 1);
 }
-void inflight_ambience_udp(benchmark::State& state) {
-    ambience_udp_calls(state, spinning, batch);
+void inflight_ambience_udp_block(benchmark::State& state) {
+    ambience_udp_calls(state, blocking(), batch);
 }
-void inflight_ambience_udp_nospin(benchmark::State& state) {
-    ambience_udp_calls(state, sleeping, batch);
+void inflight_ambience_udp_spin50(benchmark::State& state) {
+    ambience_udp_calls(state, spinning(), batch);
 }
 void inflight_capnp_tcp(benchmark::State& state) {
     capnp_tcp_calls(state, batch);
 }
 
-BENCHMARK(add_ambience_udp)->Name("add/ambience_udp")->UseRealTime();
-BENCHMARK(add_ambience_udp_nospin)->Name("add/ambience_udp_nospin")->UseRealTime();
+// Sequential blocking calls from `Callers` callers to a node remembering `Cache` credentials (0:
+// one per caller), with the meter.
+template <std::size_t Callers, std::size_t Cache>
+void caplets_callers(benchmark::State& state) {
+    udp_options options = blocking();
+    options.callers = Callers;
+    options.verified_callers = Cache;
+    options.meter = true;
+    ambience_udp_calls(state, options, 1);
+}
+
+BENCHMARK(add_ambience_udp_block)->Name("add/ambience_udp_block")->UseRealTime();
 BENCHMARK(add_capnp_tcp)->Name("add/capnp_tcp")->UseRealTime();
-BENCHMARK(inflight_ambience_udp)->Name("inflight/ambience_udp/64")->UseRealTime();
-BENCHMARK(inflight_ambience_udp_nospin)->Name("inflight/ambience_udp_nospin/64")->UseRealTime();
+BENCHMARK(add_ambience_udp_spin50)->Name("add/ambience_udp_spin50")->UseRealTime();
+BENCHMARK(inflight_ambience_udp_block)->Name("inflight/ambience_udp_block/64")->UseRealTime();
 BENCHMARK(inflight_capnp_tcp)->Name("inflight/capnp_tcp/64")->UseRealTime();
+BENCHMARK(inflight_ambience_udp_spin50)->Name("inflight/ambience_udp_spin50/64")->UseRealTime();
+BENCHMARK_TEMPLATE2(caplets_callers, 1, 0)->Name("caplets/callers:1")->UseRealTime();
+BENCHMARK_TEMPLATE2(caplets_callers, 16, 0)->Name("caplets/callers:16")->UseRealTime();
+BENCHMARK_TEMPLATE2(caplets_callers, 256, 0)->Name("caplets/callers:256")->UseRealTime();
+BENCHMARK_TEMPLATE2(caplets_callers, 16, 1)->Name("caplets_miss/callers:16/cache:1")->UseRealTime();
 
 // --- REST under wrk --------------------------------------------------------------------------
 
@@ -232,8 +316,18 @@ bool run_rest(const rest_settings& settings) {
     std::fflush(stdout);
     std::string output;
     const auto cpu_before = server.server_cpu_ns();
+    rusage children_before{};
+    getrusage(RUSAGE_CHILDREN, &children_before); // wrk is the only child reaped in between
     const int status = written ? run_captured(command, output) : 127;
     const auto cpu_after = server.server_cpu_ns();
+    rusage children_after{};
+    getrusage(RUSAGE_CHILDREN, &children_after);
+    const auto micros = [](const timeval& t) {
+        return static_cast<long long>(t.tv_sec) * 1000000 + t.tv_usec;
+    };
+    const long long wrk_cpu_us =
+        micros(children_after.ru_utime) + micros(children_after.ru_stime) -
+        micros(children_before.ru_utime) - micros(children_before.ru_stime);
     ::unlink(script_path);
     // The export still answers correctly after the load.
     auto answer = http_post(server.port(), "/adder/add", server.token(), R"({"a": 2, "b": 3})");
@@ -248,6 +342,7 @@ bool run_rest(const rest_settings& settings) {
     std::string report = output;
     if (cpu_before && cpu_after)
         report += "deploy_bench: server_cpu_ns=" + std::to_string(*cpu_after - *cpu_before) + "\n";
+    report += "deploy_bench: wrk_cpu_ns=" + std::to_string(wrk_cpu_us * 1000) + "\n";
     report += std::string("deploy_bench: answer_after_load=") + (still_right ? "ok" : "wrong") +
               "\ndeploy_bench: server_exit=" + (stopped ? "clean" : "failed") + "\n";
     std::printf("deploy_bench: REST: answer after the load %s, server exit %s\n",
@@ -278,6 +373,8 @@ rest_settings take_own_flags(int& argc, char** argv) {
             argv[kept++] = argv[i];
     }
     argc = kept;
+    if (smoke())
+        settings.seconds = 1; // the smoke run only checks that it works
     if (settings.seconds < 1)
         settings.seconds = 1;
     return settings;

@@ -1,20 +1,24 @@
 // The fixtures of benchmark `deploy` (issue 8): the small call `add(u64, u64) -> u64`
 // (bench/deploy_schemas/) served by a forked child process in three ways, and what the
 // benchmark measures on the serving side.
-//   ambience_udp  two hosted::remote::network_nodes, "a" (this process, the caller) and "b" (the
-//                 child, serving `adder`), on the UDP transport on 127.0.0.1, with a fresh
-//                 deployment root, b's node key and a credential a → b; both loops are
-//                 group_loops spinning `spin` before they sleep (50 µs: the deployed default)
+//   ambience_udp  hosted::remote::network_nodes over the UDP transport on 127.0.0.1: the callers
+//                 (this process; "a", or "a0".."aN-1" with N callers, each with its own
+//                 credential for "b") and "b" (the child, serving `adder`), with a fresh
+//                 deployment root and b's node key; every loop is a group_loop polling for
+//                 `spin` before it sleeps (0: it sleeps at once, blocking like KJ's loop; 50 µs:
+//                 the deployed default). Calls go round-robin over the callers.
 //   capnp_tcp     Cap'n Proto RPC (adder.capnp) over one TCP connection on 127.0.0.1, kj async io
 //                 (capnp_tcp.cpp, library deploy_capnp; built with g++ only, see CMakeLists.txt)
 //   rest_export   an HTTP export (services/http_export) of the same adder on 127.0.0.1, and a
 //                 capability token for it, for `wrk`
 //
 // Use: start one, call add() / add_in_flight(), stop() (the destructor does it too). Every
-// start checks one answer before returning. The UDP fixture also measures its serving process:
-// begin_window() / end_window() give the CPU time the child spent between the two (getrusage in
-// the child), and verify_captured() has the child verify again, with CAPLets alone, the request
-// packets node "a" sent inside the last window, timing only that (see deploy_bench.cpp).
+// start checks one answer before returning (from every caller). The UDP fixture also measures its
+// serving process: begin_window() / end_window() give the CPU time the child spent between the
+// two (its own clocks and getrusage) and, with `udp_options::meter`, the time the node spent in
+// CAPLets verification on the requests of the window, measured inside the node's real serving
+// path by its measurement hook (remote::node_config::meter, read with CLOCK_MONOTONIC around
+// each part; the clock reads themselves are part of the serving CPU time).
 //
 // Benchmark code: exceptions inside are allowed (kj), none escape. Threading: a fixture belongs to
 // the thread that started it; start a capnp_tcp fixture only while no other one is alive (a
@@ -59,6 +63,9 @@ public:
     virtual pid_t child_pid() const = 0;
 };
 
+// The longest span of the node's measurement hook taken at face value (see server_window).
+inline constexpr std::uint64_t span_cap_ns = 32'000;
+
 // CPU time of the serving child between begin_window() and end_window().
 struct server_window {
     std::uint64_t cpu_ns = 0;             // CLOCK_PROCESS_CPUTIME_ID
@@ -66,32 +73,50 @@ struct server_window {
     std::uint64_t system_ns = 0;          // getrusage: system
     std::uint64_t requests = 0;           // requests the node accepted (verified and served)
     std::uint64_t voluntary_switches = 0; // the loop went to sleep about this often
-};
-
-// CAPLets alone on the captured requests, in the child: token parse, verify_request (with a
-// fresh replay store, in order, as the node's) and the holder tag, one pass, CPU time of the
-// whole pass.
-struct verification_cost {
-    std::uint64_t requests = 0; // verified (all must pass)
-    std::uint64_t cpu_ns = 0;
+    // From the node's measurement hook (zero without udp_options::meter): wall-clock ns inside
+    // each part of the CAPLets work on a request (CLOCK_MONOTONIC: a CPU-time clock read is a
+    // system call, about 2 µs on the benchmark machine). The serving thread runs alone, so a
+    // span is its CPU time, or more when the thread was preempted inside it. A full verification
+    // takes a few µs, so a span above span_cap_ns (32 µs) can only be time off the CPU: the
+    // `capped` sums count such a span as span_cap_ns (still an overestimate), the plain sums
+    // count it whole.
+    std::uint64_t verifications = 0;    // `verify` parts (one per request handled)
+    std::uint64_t verify_ns = 0;        // token parse .. verify_request .. replay check
+    std::uint64_t record_ns = 0;        // recording the sequence numbers
+    std::uint64_t verify_capped_ns = 0; // the same, each span capped at span_cap_ns
+    std::uint64_t record_capped_ns = 0;
+    std::uint64_t long_spans = 0;       // spans above span_cap_ns (both parts)
+    std::uint64_t hits = 0;             // verifications from a remembered credential
+    std::uint64_t hit_capped_ns = 0;    // their verify_capped_ns
+    std::uint64_t misses = 0;           // verifications of the whole credential
+    std::uint64_t miss_capped_ns = 0;   // their verify_capped_ns
+    std::uint64_t refused = 0;          // verifications that refused the request (must be 0)
+    // Medians of the spans of the window (4 ns resolution): every verify part, its hits, its
+    // misses (0 when none), and the record part.
+    double verify_median_ns = 0;
+    double hit_median_ns = 0;
+    double miss_median_ns = 0;
+    double record_median_ns = 0;
+    double empty_part_ns = 0;          // one empty begin/end pair of the hook, measured in the child
 };
 
 struct udp_options {
-    // How long both group loops poll before sleeping (0: they sleep at once).
+    // How long every group loop polls before sleeping (0: they sleep at once).
     std::chrono::microseconds spin{50};
-    // Bytes for captured request packets (shared with the child); capture stops when full.
-    std::size_t capture_bytes = std::size_t{64} << 20;
+    // Calling nodes in this process, each with its own name and credential (1 to 4096).
+    std::size_t callers = 1;
+    // node_config::verified_callers of the serving node (0: as many as `callers`).
+    std::size_t verified_callers = 0;
+    // Give the serving node a measurement hook (server_window's CAPLets figures).
+    bool meter = false;
 };
 
 class ambience_udp : public small_call {
 public:
-    // Starts the window: the child reads its CPU clocks; node "a" starts capturing requests.
+    // Starts the window: the child reads its CPU clocks and its meter.
     virtual bool begin_window() = 0;
     virtual std::optional<server_window> end_window() = 0;
-    // Verifies the requests captured in the last window (in the child).
-    virtual std::optional<verification_cost> verify_captured() = 0;
-    // Requests captured in the last window (fewer than sent when the buffer filled up).
-    virtual std::size_t captured() const = 0;
+    virtual std::size_t callers() const = 0;
 };
 
 template <class Fixture>

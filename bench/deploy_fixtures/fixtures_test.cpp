@@ -1,7 +1,7 @@
 // The fixtures of benchmark `deploy` answer correctly, in real processes over real sockets: the
-// remote call between two hosted nodes over UDP (with and without spinning loops), the serving
-// node's measurement window and the re-verification of captured requests, and the HTTP export
-// with its token. No timing is asserted.
+// remote call between hosted nodes over UDP (with and without spinning loops, one caller or
+// several each with its own credential), the serving node's measurement window and its meter of
+// CAPLets verification, and the HTTP export with its token. No timing is asserted.
 #include "fixtures.hpp"
 
 #include <gtest/gtest.h>
@@ -46,8 +46,11 @@ TEST(ambience_udp, loops_without_spinning_answer_too) {
     EXPECT_TRUE(started.running->stop());
 }
 
-TEST(ambience_udp, a_window_counts_the_requests_and_they_verify_again) {
-    auto started = start_ambience_udp();
+TEST(ambience_udp, a_window_counts_the_requests_and_the_meter_times_their_verification) {
+    udp_options options;
+    options.spin = std::chrono::microseconds(0);
+    options.meter = true;
+    auto started = start_ambience_udp(options);
     ASSERT_TRUE(started.running) << started.error;
     ambience_udp& fixture = *started.running;
     ASSERT_TRUE(fixture.begin_window());
@@ -60,14 +63,60 @@ TEST(ambience_udp, a_window_counts_the_requests_and_they_verify_again) {
     ASSERT_TRUE(window.has_value());
     EXPECT_EQ(window->requests, 10u + max_in_flight);
     EXPECT_GT(window->cpu_ns, 0u);
-    EXPECT_EQ(fixture.captured(), 10u + max_in_flight);
-    auto cost = fixture.verify_captured();
-    ASSERT_TRUE(cost.has_value());
-    EXPECT_EQ(cost->requests, 10u + max_in_flight);
-    EXPECT_GT(cost->cpu_ns, 0u);
-    // Calls after the window are not captured; the node keeps serving.
+    // One verification per request, all from the credential remembered at the first call.
+    EXPECT_EQ(window->verifications, 10u + max_in_flight);
+    EXPECT_EQ(window->hits, 10u + max_in_flight);
+    EXPECT_EQ(window->misses, 0u);
+    EXPECT_EQ(window->refused, 0u);
+    EXPECT_GT(window->verify_ns, 0u);
+    EXPECT_GT(window->record_ns, 0u);
+    EXPECT_GT(window->empty_part_ns, 0.0);
+    // After the window the node keeps serving; a second window counts only its own requests.
+    ASSERT_TRUE(fixture.begin_window());
     EXPECT_EQ(fixture.add(1, 1), std::optional<std::uint64_t>(2));
-    EXPECT_EQ(fixture.captured(), 10u + max_in_flight);
+    window = fixture.end_window();
+    ASSERT_TRUE(window.has_value());
+    EXPECT_EQ(window->verifications, 1u);
+    EXPECT_TRUE(fixture.stop());
+}
+
+TEST(ambience_udp, calls_rotate_over_callers_each_with_its_own_credential) {
+    udp_options options;
+    options.spin = std::chrono::microseconds(0);
+    options.callers = 16;
+    options.meter = true;
+    auto started = start_ambience_udp(options);
+    ASSERT_TRUE(started.running) << started.error;
+    ambience_udp& fixture = *started.running;
+    EXPECT_EQ(fixture.callers(), 16u);
+    check_calls(fixture);
+    ASSERT_TRUE(fixture.begin_window());
+    for (std::uint64_t i = 0; i < 32; ++i)
+        EXPECT_EQ(fixture.add(i, 1), std::optional<std::uint64_t>(i + 1));
+    auto window = fixture.end_window();
+    ASSERT_TRUE(window.has_value());
+    EXPECT_EQ(window->verifications, 32u);
+    EXPECT_EQ(window->hits, 32u); // the node remembers all 16 credentials
+    EXPECT_TRUE(fixture.stop());
+}
+
+TEST(ambience_udp, a_cache_smaller_than_the_callers_misses_every_request) {
+    udp_options options;
+    options.spin = std::chrono::microseconds(0);
+    options.callers = 4;
+    options.verified_callers = 1;
+    options.meter = true;
+    auto started = start_ambience_udp(options);
+    ASSERT_TRUE(started.running) << started.error;
+    ambience_udp& fixture = *started.running;
+    ASSERT_TRUE(fixture.begin_window());
+    for (std::uint64_t i = 0; i < 8; ++i)
+        EXPECT_EQ(fixture.add(i, 1), std::optional<std::uint64_t>(i + 1));
+    auto window = fixture.end_window();
+    ASSERT_TRUE(window.has_value());
+    EXPECT_EQ(window->verifications, 8u);
+    EXPECT_EQ(window->misses, 8u);
+    EXPECT_GT(window->miss_capped_ns, 0u);
     EXPECT_TRUE(fixture.stop());
 }
 
