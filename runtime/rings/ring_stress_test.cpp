@@ -26,6 +26,8 @@ constexpr std::uint64_t rounds = AMB_RINGS_STRESS_ROUNDS;  // requests issued by
 constexpr config stress_config{32, 16, 8, 8};
 constexpr std::size_t max_outbox = 24;
 constexpr auto time_limit = std::chrono::seconds(100);
+// A release retried this often while the peer holds the pool's lock: the peer is stuck.
+constexpr std::uint64_t max_contended_tries = 100'000'000;
 
 struct side_report {
     std::uint64_t issued = 0;
@@ -107,7 +109,9 @@ void run_side(endpoint ep, std::uint64_t side_marker, std::uint64_t peer_marker,
                     return fail("response contents damaged");
                 ++report.answered;
                 header.kind = static_cast<std::uint16_t>(element_kind::none);
-                for (;;) {
+                for (std::uint64_t tries = 0;; ++tries) {
+                    if (tries == max_contended_tries)
+                        return fail("release contended without end");
                     auto released = ep.release(index);
                     if (released)
                         break;
@@ -222,7 +226,8 @@ TEST(ring_stress, two_threads_both_directions) {
     // Everything is back: the pool holds every element, both rings are empty and wrapped.
     auto group = region->group();
     std::vector<element_index> all;
-    for (;;) {
+    // Bounded: a pool that hands out more elements than it has is a failure, not a hang.
+    while (all.size() <= stress_config.element_count) {
         auto index = group.allocate();
         if (!index)
             break;

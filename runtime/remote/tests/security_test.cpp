@@ -21,6 +21,7 @@
 #include <deque>
 #include <string>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -276,6 +277,10 @@ pid_t start_serving_process(const caplets::secret_key& root, const std::string& 
     }
     ::close(pair[1]);
     fd = pair[0];
+    // A bound on each exchange's answer (a stuck child fails the test instead of hanging it);
+    // a safety net, not a timing assertion.
+    timeval timeout{30, 0};
+    EXPECT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout), 0);
     return child;
 }
 

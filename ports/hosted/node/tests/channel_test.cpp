@@ -549,7 +549,11 @@ TEST(node_kernel, sigterm_stops_the_node_cleanly) {
             ::_exit(42);
         group_loop loop;
         loop.add(kernel);
-        loop.run_until([&] { return kernel.stop_requested(); });
+        // Bounded: a SIGTERM the loop never sees ends the node with status 44 after 30 s of
+        // sleep (the test then fails on the status) instead of leaving the test waiting.
+        if (!loop.run_until([&] { return kernel.stop_requested(); },
+                            std::chrono::milliseconds(30000)))
+            ::_exit(44);
         kernel.stop();
         ::_exit(kernel.running() == 0 ? 0 : 43);
     }
