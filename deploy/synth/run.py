@@ -23,7 +23,17 @@ for library callers by default, on loopback ports, and `netns_status` says why.
 Logs: each node's output is shown line by line as `[node/group] text` (the glue writes `@group
 text`; other lines are shown as `[node]`). The state of the run (pids) is in
 build/deploy/NAME/run/state.json while it runs.
+
+One run per deployment: a run claims the deployment before it touches anything (its settings
+files, its namespaces, its state) by holding an exclusive lock on build/deploy/NAME/run/lock
+for as long as it runs, and by finding no node of an earlier run still alive in state.json (a
+supervisor killed with SIGKILL leaves its nodes running and releases the lock). A second run is
+refused with `already_running`, which names the live pids, and leaves the first run's files
+alone. A state whose processes are gone (or whose pids now belong to other processes, told
+apart by their start times) is stale and does not block a new run.
 """
+
+import fcntl
 
 import ipaddress
 import json
@@ -57,6 +67,57 @@ def load_description(binary_dir, name):
     path = os.path.join(binary_dir, "deploy", name, "synth", "deployment.json")
     with open(path, encoding="utf-8") as file:
         return json.load(file)
+
+
+class already_running(RuntimeError):
+    """Another run of the deployment is live; the message names its processes."""
+
+
+def _start_time(pid):
+    """When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), or None
+    when that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as file:
+            text = file.read()
+        return int(text[text.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _same_process(pid, start):
+    """Whether `pid` is still the process that had start time `start` (None: unknown)."""
+    if not isinstance(pid, int) or pid <= 0 or not alive(pid):
+        return False
+    now = _start_time(pid) if start is not None else None
+    return now is None or now == start
+
+
+def live_processes(root, name):
+    """The processes of a run of deployment `name` that are still alive, according to its
+    state.json: a list of (what, pid), e.g. ("ambience run", 812), ("node cloud", 830)."""
+    try:
+        with open(os.path.join(state_directory(root, name), "state.json"),
+                  encoding="utf-8") as file:
+            state = json.load(file)
+    except (OSError, ValueError):
+        return []
+    live = []
+    if _same_process(state.get("supervisor"), state.get("supervisor_start")):
+        live.append(("ambience run", state["supervisor"]))
+    for node, entry in state.get("nodes", {}).items():
+        if isinstance(entry, dict) and _same_process(entry.get("pid"), entry.get("start")):
+            live.append((f"node {node}", entry["pid"]))
+    return live
+
+
+def _refusal(name, live):
+    if not live:
+        return (f"deployment {name} is already being started by another `ambience run` (it "
+                "holds the run's lock and has written no state yet); not starting it again")
+    pids = ", ".join(f"{what} pid {pid}" for what, pid in live)
+    return (f"deployment {name} is already running ({pids}); not starting it again and leaving "
+            f"its state alone. Stop it first (Ctrl-C where it runs, or `kill {live[0][1]}`); "
+            f"`ambience status {name}` shows it")
 
 
 class netns_error(Exception):
@@ -260,6 +321,7 @@ class deployment_run:
         self.netns = None
         self.netns_status = ("off (not asked for): loopback ports" if not netns
                              else "not set up yet")
+        self.lock = None        # the open lock file while this run owns the deployment
         self._assign()
 
     # --- addresses and settings ------------------------------------------------------------
@@ -301,12 +363,42 @@ class deployment_run:
                     return f"http://{where}/{export_name}"
         raise KeyError(export_name)
 
+    # --- one run per deployment ------------------------------------------------------------
+
+    def claim(self):
+        """Makes this run the deployment's only one (see the module's docstring), or raises
+        `already_running` without changing any file of the run that is live. Called by
+        setup_netns and start_node; a no-op once claimed."""
+        if self.lock is not None:
+            return
+        os.makedirs(self.state_dir, exist_ok=True)
+        lock = open(os.path.join(self.state_dir, "lock"), "a", encoding="utf-8")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise already_running(_refusal(self.name, live_processes(self.root, self.name)))
+        live = live_processes(self.root, self.name)
+        if live:
+            lock.close()  # releases the lock
+            raise already_running(_refusal(self.name, live))
+        self.lock = lock
+
+    def release(self):
+        """Gives the deployment up (after stop_all has removed the state)."""
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
+
     # --- network namespaces ----------------------------------------------------------------
 
     def setup_netns(self):
         """Creates the namespaces when asked to and possible; otherwise records why not (in
         `netns_status`) and stays on loopback. Stale namespaces and links of this deployment
-        (a crashed run) are removed first. Raises netns_error when `netns=True` and it fails."""
+        (a crashed run) are removed first. Raises netns_error when `netns=True` and it fails,
+        already_running when another run of the deployment is live (before touching anything
+        of it)."""
+        self.claim()
         if not self.netns_wanted or self.netns is not None:
             return
         why = netns_unavailable()
@@ -403,6 +495,7 @@ class deployment_run:
         entry = self.nodes[node]
         if entry.process is not None and entry.process.poll() is None:
             raise RuntimeError(f"node {node} is already running")
+        self.claim()
         self.setup_netns()
         os.makedirs(self.state_dir, exist_ok=True)
         self._open_lines()
@@ -477,21 +570,26 @@ class deployment_run:
         self.ptys.clear()
         self.fds.clear()
         self.teardown_netns()
+        if self.lock is None:
+            return  # never claimed: the state (if any) is another run's
         try:
             os.remove(os.path.join(self.state_dir, "state.json"))
         except OSError:
             pass
+        self.release()
 
     def lines(self):
         with self.lines_lock:
             return [line for entry in self.nodes.values() for line in entry.lines]
 
     def _save_state(self):
-        state = {"deployment": self.name, "supervisor": os.getpid(), "nodes": {},
+        state = {"deployment": self.name, "supervisor": os.getpid(),
+                 "supervisor_start": _start_time(os.getpid()), "nodes": {},
                  "network_namespaces": self.netns_status}
         for name, entry in self.nodes.items():
             if entry.process is not None and entry.process.poll() is None:
                 state["nodes"][name] = {"pid": entry.process.pid,
+                                        "start": _start_time(entry.process.pid),
                                         "executable": self.executable(name)}
         for export_node, info in self.description["nodes"].items():
             for export in info["http_exports"]:

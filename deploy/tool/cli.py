@@ -244,6 +244,11 @@ def run_deployment(directory, base_port=None, seconds=None, netns=True):
         print(f"ambience: {directory} is not built (run `./ambience build {directory}`)",
               file=sys.stderr)
         return 1
+    try:
+        session.claim()  # refuses at once when the deployment already runs
+    except deployment_run.already_running as error:
+        print(f"ambience: {error}", file=sys.stderr)
+        return 1
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     signal.signal(signal.SIGINT, lambda *_: stop.append(True))
