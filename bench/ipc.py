@@ -29,7 +29,7 @@ in the same waiting mode."""
 import os
 import statistics
 
-ARGS = ["--benchmark_repetitions=5", "--benchmark_min_time=0.05",
+ARGS = ["--benchmark_repetitions=9", "--benchmark_min_time=0.1",
         "--benchmark_enable_random_interleaving=true",
         "--benchmark_display_aggregates_only=true"]
 
