@@ -10,8 +10,13 @@
 //                                 every caveat through a real predicate check
 //   deserialize_verify/macaroons/N   macaroon_deserialize of the V1 text + macaroon_verify +
 //                                 macaroon_destroy: the macaroon from its bytes
-//   floor/hmac/N                  N HMAC-SHA256 (amb::crypto::hmac_sha256::mac, OpenSSL backend)
-//                                 over the N frames' bytes, each keyed with the previous tag
+//   floor/hmac/N                  CAPLets' floor: N HMAC-SHA256 (amb::crypto::hmac_sha256::mac,
+//                                 the OpenSSL backend caplets::verify uses) over the N frames'
+//                                 bytes, each keyed with the previous tag
+//   floor/sodium_hmac/N           libmacaroons' floor: N HMAC-SHA256 with libsodium's
+//                                 crypto_auth_hmacsha256 (the primitive libmacaroons calls) over
+//                                 the N caveats' predicates, each keyed with the previous tag;
+//                                 checked once against amb::crypto's HMAC of the same chain
 //   parse/caplets/N               token_view::parse alone     } where verify/caplets' time goes:
 //   tags/caplets/N                caplets::chain_tags alone   } the rest is derivation links,
 //                                                               leaf constraints and the compare
@@ -25,12 +30,17 @@
 //                                 macaroon can carry)
 // Every verifier is run once before timing and must accept, so a verifier that rejects (and so
 // returns early) fails loudly instead of looking fast.
+// One process, one thread (neither library starts a thread): Google Benchmark's CPU time of the
+// benchmark thread is all the CPU a verification uses. AMBIENCE_BENCH_SMOKE shrinks nothing:
+// every entry is already bounded by --benchmark_min_time.
 #include <caplets_anchors/macaroons_anchor.hpp>
 
 #include <crypto/crypto.hpp>
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -167,6 +177,31 @@ void floor_hmac(benchmark::State& state) {
     }
 }
 
+void floor_sodium_hmac(benchmark::State& state) {
+    const fixture f(static_cast<std::size_t>(state.range(0)));
+    std::vector<std::string> caveats;
+    for (const chain_step& step : f.chain)
+        caveats.push_back(caveat_text(step));
+    const sodium_hmac_chain chain(f.secret, caveats);
+    // The same chain with amb::crypto: both floors must compute the same function.
+    amb::crypto::sha256_digest expected{};
+    for (std::size_t i = 0; i < caveats.size(); ++i) {
+        const auto* bytes = reinterpret_cast<const std::uint8_t*>(caveats[i].data());
+        const std::span<const std::uint8_t> message(bytes, caveats[i].size());
+        expected = i == 0 ? amb::crypto::hmac_sha256::mac(f.secret.bytes, message)
+                          : amb::crypto::hmac_sha256::mac(expected, message);
+    }
+    const std::array<std::uint8_t, 32> tag = chain.run();
+    if (!std::equal(tag.begin(), tag.end(), expected.begin(), expected.end())) {
+        state.SkipWithError("libsodium's HMAC chain differs from amb::crypto's");
+        return;
+    }
+    for (auto _ : state) {
+        std::array<std::uint8_t, 32> last = chain.run();
+        benchmark::DoNotOptimize(last);
+    }
+}
+
 // A size as the entry's time: `bytes` nanoseconds per iteration.
 void report_size(benchmark::State& state, std::size_t bytes) {
     for (auto _ : state)
@@ -222,6 +257,7 @@ void register_timings() {
     benchmark::RegisterBenchmark("deserialize_verify/macaroons", deserialize_verify_macaroons)
         ->Apply(chain_lengths_of);
     benchmark::RegisterBenchmark("floor/hmac", floor_hmac)->Apply(chain_lengths_of);
+    benchmark::RegisterBenchmark("floor/sodium_hmac", floor_sodium_hmac)->Apply(chain_lengths_of);
     benchmark::RegisterBenchmark("parse/caplets", parse_caplets)->Apply(chain_lengths_of);
     benchmark::RegisterBenchmark("tags/caplets", tags_caplets)->Apply(chain_lengths_of);
 }

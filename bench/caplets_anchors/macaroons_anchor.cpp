@@ -2,9 +2,12 @@
 #include "macaroons_anchor.hpp"
 
 #include <macaroons.h>
+#include <sodium.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <stdexcept>
 #include <utility>
 
 namespace amb::caplets_anchors {
@@ -230,6 +233,29 @@ bool macaroon_checker::verify_text(const std::string& text,
                                    const caplets::secret_key& secret) const {
     auto token = deserialized_macaroon::parse(text);
     return token && verify(*token, secret);
+}
+
+// --- libmacaroons' HMAC floor ---------------------------------------------------------------
+
+sodium_hmac_chain::sodium_hmac_chain(const caplets::secret_key& secret,
+                                     std::vector<std::string> messages)
+    : messages_(std::move(messages)) {
+    static_assert(crypto_auth_hmacsha256_KEYBYTES == 32 && crypto_auth_hmacsha256_BYTES == 32);
+    // What a libsodium user does first (SHA-256 has no per-CPU variant to pick in 1.0.18, so the
+    // floor is the same code libmacaroons runs).
+    if (sodium_init() < 0)
+        throw std::runtime_error("sodium_init failed");
+    std::copy(secret.bytes.begin(), secret.bytes.end(), key_.begin());
+}
+
+std::array<std::uint8_t, 32> sodium_hmac_chain::run() const {
+    std::array<std::uint8_t, 32> tag{};
+    std::array<std::uint8_t, 32> key = key_;
+    for (const std::string& message : messages_) {
+        crypto_auth_hmacsha256(tag.data(), as_unsigned(message), message.size(), key.data());
+        key = tag;
+    }
+    return tag;
 }
 
 }  // namespace amb::caplets_anchors

@@ -145,4 +145,23 @@ private:
     std::unique_ptr<state> state_;
 };
 
+// --- libmacaroons' HMAC floor ---------------------------------------------------------------
+
+/// HMAC-SHA256 chains computed with libsodium's crypto_auth_hmacsha256, the primitive
+/// libmacaroons 0.3.0 calls for every link of its signature chain: the floor its verification
+/// stands on, as amb::crypto's HMAC is CAPLets'. Set up once; `run` is what is timed.
+class sodium_hmac_chain {
+public:
+    /// A chain over `messages`: the first HMAC keyed with `secret`, each next one with the
+    /// previous tag. Throws std::runtime_error when libsodium cannot initialise.
+    sodium_hmac_chain(const caplets::secret_key& secret, std::vector<std::string> messages);
+
+    /// The last tag of the chain (all zero for no message).
+    std::array<std::uint8_t, 32> run() const;
+
+private:
+    std::array<std::uint8_t, 32> key_;
+    std::vector<std::string> messages_;
+};
+
 }  // namespace amb::caplets_anchors

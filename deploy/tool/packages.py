@@ -28,8 +28,8 @@ PACKAGES = [
     "libcapnp-dev", "capnproto", "libflatbuffers-dev", "flatbuffers-compiler",
     # bench capvm anchors: Lua 5.4 (eBPF and Wasm come from clang-16, llvm-size-16 with it)
     "liblua5.4-dev",
-    # bench caplets anchor: classic macaroons
-    "libmacaroons-dev",
+    # bench caplets anchor: classic macaroons, and libsodium (the HMAC it uses) for its floor
+    "libmacaroons-dev", "libsodium-dev",
     # bench deploy: HTTP load generator for the REST export
     "wrk",
     # Cortex-M4 cross build and emulation
