@@ -5,8 +5,9 @@
 // 1. The small call add(u64, u64) -> u64 between two hosted remote nodes over UDP on 127.0.0.1
 //    (node "a" here, node "b" in a forked child; bench/deploy_fixtures/ambience_udp.cpp), against
 //    the same call with Cap'n Proto RPC over TCP on 127.0.0.1 (capnp_tcp.cpp: kj async io, one
-//    connection, capnp::TwoPartyClient / TwoPartyServer, what EzRpc wraps), sequential (`add/SYSTEM`) and with 64 calls in
-//    flight (`inflight/SYSTEM/64`, time per batch; counter ops_per_iteration = 64).
+//    connection, capnp::TwoPartyClient / TwoPartyServer, what EzRpc wraps), sequential
+//    (`add/SYSTEM`) and with 64 calls in flight (`inflight/SYSTEM/64`, time per batch; counter
+//    ops_per_iteration = 64).
 //    Both sides block: `ambience_udp_block` runs group loops that sleep in poll() as soon as a
 //    pass finds nothing to do (spin 0), as KJ's event loop sleeps in epoll_wait. The deployed
 //    default, loops that poll 50 µs before sleeping, runs as `ambience_udp_spin50` (figures only:
