@@ -326,9 +326,9 @@ bool run_rest(const rest_settings& settings) {
     const auto micros = [](const timeval& t) {
         return static_cast<long long>(t.tv_sec) * 1000000 + t.tv_usec;
     };
-    const long long wrk_cpu_us =
-        micros(children_after.ru_utime) + micros(children_after.ru_stime) -
-        micros(children_before.ru_utime) - micros(children_before.ru_stime);
+    const long long wrk_cpu_us = micros(children_after.ru_utime) + micros(children_after.ru_stime) -
+                                 micros(children_before.ru_utime) -
+                                 micros(children_before.ru_stime);
     ::unlink(script_path);
     // The export still answers correctly after the load.
     auto answer = http_post(server.port(), "/adder/add", server.token(), R"({"a": 2, "b": 3})");

@@ -205,9 +205,8 @@ public:
         for (std::size_t i = 0; i < options.callers; ++i)
             names.push_back(caller_name(i, options.callers));
         for (std::size_t i = 0; i < options.callers; ++i)
-            routes.push_back(
-                {names[i],
-                 net_.add_udp_link(0, hosted::net::ipv4_endpoint::loopback(caller_ports[i]))});
+            routes.push_back({names[i], net_.add_udp_link(0, hosted::net::ipv4_endpoint::loopback(
+                                                                 caller_ports[i]))});
         ar::node_config config;
         config.name = "b";
         config.routes = routes;
@@ -361,8 +360,8 @@ public:
         if (!send_all(control_, ports.data(), ports.size() * sizeof(std::uint16_t)))
             return "the child went away";
         for (auto& caller : callers_) {
-            caller->routes[0] = {
-                "b", caller->net->add_udp_link(0, hosted::net::ipv4_endpoint::loopback(child_port))};
+            caller->routes[0] = {"b", caller->net->add_udp_link(
+                                          0, hosted::net::ipv4_endpoint::loopback(child_port))};
             caller->credentials[0] = {
                 "b", byte_view{reinterpret_cast<const std::uint8_t*>(caller->credential.data()),
                                caller->credential_size}};
@@ -519,8 +518,8 @@ started<ambience_udp> start_ambience_udp(const udp_options& options) {
         callers.push_back(std::move(caller));
     }
 
-    void* mapping = ::mmap(nullptr, control_bytes, PROT_READ | PROT_WRITE,
-                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void* mapping =
+        ::mmap(nullptr, control_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (mapping == MAP_FAILED)
         return {nullptr, "cannot map the control flag"};
     auto* header = new (mapping) control_header;

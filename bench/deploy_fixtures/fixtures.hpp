@@ -85,19 +85,19 @@ struct server_window {
     std::uint64_t record_ns = 0;        // recording the sequence numbers
     std::uint64_t verify_capped_ns = 0; // the same, each span capped at span_cap_ns
     std::uint64_t record_capped_ns = 0;
-    std::uint64_t long_spans = 0;       // spans above span_cap_ns (both parts)
-    std::uint64_t hits = 0;             // verifications from a remembered credential
-    std::uint64_t hit_capped_ns = 0;    // their verify_capped_ns
-    std::uint64_t misses = 0;           // verifications of the whole credential
-    std::uint64_t miss_capped_ns = 0;   // their verify_capped_ns
-    std::uint64_t refused = 0;          // verifications that refused the request (must be 0)
+    std::uint64_t long_spans = 0;     // spans above span_cap_ns (both parts)
+    std::uint64_t hits = 0;           // verifications from a remembered credential
+    std::uint64_t hit_capped_ns = 0;  // their verify_capped_ns
+    std::uint64_t misses = 0;         // verifications of the whole credential
+    std::uint64_t miss_capped_ns = 0; // their verify_capped_ns
+    std::uint64_t refused = 0;        // verifications that refused the request (must be 0)
     // Medians of the spans of the window (4 ns resolution): every verify part, its hits, its
     // misses (0 when none), and the record part.
     double verify_median_ns = 0;
     double hit_median_ns = 0;
     double miss_median_ns = 0;
     double record_median_ns = 0;
-    double empty_part_ns = 0;          // one empty begin/end pair of the hook, measured in the child
+    double empty_part_ns = 0; // one empty begin/end pair of the hook, measured in the child
 };
 
 struct udp_options {
