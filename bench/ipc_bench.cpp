@@ -29,8 +29,11 @@
 // Part 3, small call: add/SYSTEM (sequential) and inflight/SYSTEM/N (N calls issued before the
 //   first answer is awaited; time per batch) for ambience_block, ambience_poll, ambience_spin50
 //   (static strategy, loops in that mode) and the anchors eventfd (shared memory + eventfd, the
-//   blocking floor), busypoll (shared memory + spinning on sequence words, the polling floor),
-//   pipe and capnp (Cap'n Proto RPC over a Unix socketpair), bench/ipc_anchors/anchors.hpp.
+//   blocking floor), busypoll (shared memory + spinning on sequence words with a pause, yielding
+//   the CPU after every fourth pause as Ambience's polling loop does: the polling floor;
+//   add/busypoll_pause_only: without the yield, a figure), pipe and capnp (Cap'n Proto RPC over
+//   a Unix socketpair), bench/ipc_anchors/anchors.hpp. In-flight rows of Ambience also count
+//   the caller loop's sleeps per batch.
 // Part 4, resolver: resolver/PLACEMENT/KIND/C — a batch of resolver_batch uniformly drawn names
 //   resolved by C concurrent clients (time per batch; counter `batch`); PLACEMENT in_group or
 //   own_process, KIND coroutine or fiber (bench/ipc_anchors/resolver.hpp); every loop spins
