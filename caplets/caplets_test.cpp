@@ -154,6 +154,50 @@ TEST(caplets, widened_rights_and_paths_are_not_subsets) {
     EXPECT_TRUE(verify(w.key(), narrower, at(0)));
 }
 
+// The path rule, stated plainly: split after the leading '/', every component non-empty, not "."
+// or "..", without NUL. is_normalised_path must agree on every string of up to 7 bytes over the
+// bytes that matter ('/', '.', a letter, NUL).
+bool normalised_by_definition(std::string_view path) {
+    if (path.empty() || path[0] != '/')
+        return false;
+    if (path == "/")
+        return true;
+    std::string_view rest = path.substr(1);
+    while (true) {
+        std::size_t slash = rest.find('/');
+        std::string_view component = rest.substr(0, slash);
+        if (component.empty() || component == "." || component == ".." ||
+            component.find('\0') != std::string_view::npos)
+            return false;
+        if (slash == std::string_view::npos)
+            return true;
+        rest = rest.substr(slash + 1);
+    }
+}
+
+TEST(caplets, normalised_paths_follow_the_definition) {
+    const char alphabet[] = {'/', '.', 'a', '\0'};
+    std::string path;
+    std::size_t checked = 0;
+    for (std::size_t length = 0; length <= 7; ++length) {
+        std::size_t combinations = 1;
+        for (std::size_t i = 0; i < length; ++i)
+            combinations *= std::size(alphabet);
+        for (std::size_t n = 0; n < combinations; ++n) {
+            path.clear();
+            for (std::size_t i = 0, rest = n; i < length; ++i, rest /= std::size(alphabet))
+                path.push_back(alphabet[rest % std::size(alphabet)]);
+            ASSERT_EQ(is_normalised_path(path), normalised_by_definition(path))
+                << '"' << path << '"';
+            ++checked;
+        }
+    }
+    EXPECT_GT(checked, 20000u);
+    EXPECT_TRUE(is_normalised_path("/home/alice/photos/2025"));
+    EXPECT_TRUE(is_normalised_path("/.hidden/..x/x.."));
+    EXPECT_FALSE(is_normalised_path("/home/alice/photos/.."));
+}
+
 TEST(caplets, requests_must_match_a_right_and_a_path) {
     workshop w;
     token_view alice = w.derive(w.mint(root_spec()), path_spec("/home/alice", rights::read));
