@@ -84,7 +84,10 @@ bool is_leaf_only(const capability& c) {
     return k == kind::encrypt || k == kind::path_request || k == kind::call_request;
 }
 
-bool is_subset(const capability& child, const capability& parent, extension_rule rule) {
+namespace {
+
+// is_subset's rule, in this file so that check_derivation's loop inlines it.
+bool within(const capability& child, const capability& parent, extension_rule rule) {
     if (!child.has_value() || !parent.has_value())
         return false;
     if (parent.which() == kind::root)
@@ -134,6 +137,12 @@ bool is_subset(const capability& child, const capability& parent, extension_rule
     }
 }
 
+}  // namespace
+
+bool is_subset(const capability& child, const capability& parent, extension_rule rule) {
+    return within(child, parent, rule);
+}
+
 bool same_constraint(const constraint& a, const constraint& b) {
     if (a.which() != b.which())
         return false;
@@ -180,13 +189,13 @@ amb::result<void, reason> check_derivation(const frame& parent, const frame& chi
         const capability& c = child_capabilities[i];
         if (!paths_valid(c))
             return amb::failure{refused(check::bad_path, i, none)};
-        bool within = false;
+        bool contained = false;
         for (const capability& p : parent_capabilities)
-            if (is_subset(c, p, rule)) {
-                within = true;
+            if (within(c, p, rule)) {
+                contained = true;
                 break;
             }
-        if (!within)
+        if (!contained)
             return amb::failure{refused(check::not_a_subset, i, none)};
     }
     // Every parent constraint must be in the child. A derivation copies them in the parent's

@@ -132,42 +132,37 @@ amb::result<void, reason> check_chain(session& s, const token_view& token,
     if (token_index == 0 && s.context.prefix != nullptr)
         known = detail::prefix_access::reuse(*s.context.prefix, token, s.context.extensions, tags);
     s.reused_frames = token_index == 0 ? known : s.reused_frames;
-    // Each frame's bytes are located once, for its tag and for its links.
-    byte_view frames[max_frames];
-    for (std::size_t i = 0; i <= last; ++i)
-        frames[i] = token.frame_bytes(i);
-    // The chain from the last known tag on: tag_i = HMAC(tag_{i-1}, frame_i), tag_0 from the
-    // secret (as chain_tags computes it).
-    for (std::size_t i = known; i <= last; ++i)
-        tags[i] = amb::crypto::hmac_sha256::mac(i == 0 ? byte_view(s.secret.bytes)
-                                                       : byte_view(tags[i - 1]),
-                                                frames[i]);
+    // Each frame is located once, for its tag and for its links: a frame message's root follows
+    // its header (as token_view::frame_at reads it; parse() verified the whole message).
+    // Left uninitialised: entry i is written before it is read.
+    const frame* frames[max_frames];
+    for (std::size_t i = 0; i <= last; ++i) {
+        const byte_view bytes = token.frame_bytes(i);
+        frames[i] = reinterpret_cast<const frame*>(bytes.data() + lidl::header_size);
+        // The chain from the last known tag on: tag_i = HMAC(tag_{i-1}, frame_i), tag_0 from
+        // the secret (as chain_tags computes it).
+        if (i >= known)
+            tags[i] = amb::crypto::hmac_sha256::mac(i == 0 ? byte_view(s.secret.bytes)
+                                                           : byte_view(tags[i - 1]),
+                                                    bytes);
+    }
     if (compare_tag && !amb::crypto::constant_time_equal(tags[last], token.tag()))
         return amb::failure{failed(check::bad_tag, token_index, last)};
     if (s.context.revoked != nullptr)
         for (std::size_t i = 0; i <= last; ++i)
             if (s.context.revoked->contains(tags[i]))
                 return amb::failure{failed(check::revoked, token_index, i)};
-    // Link i's child is link i+1's parent. A frame message's root follows its header (as
-    // token_view::frame_at reads it; parse() verified the whole message).
-    auto frame_in = [&](std::size_t i) {
-        return reinterpret_cast<const frame*>(frames[i].data() + lidl::header_size);
-    };
-    const std::size_t first = known > 0 ? known : 1;
-    const frame* parent = frame_in(first - 1);
     int bad = -1;
-    if (known == 0 && !paths_valid(*parent, bad))
+    if (known == 0 && !paths_valid(*frames[0], bad))
         return amb::failure{failed(check::bad_path, token_index, 0, bad)};
-    for (std::size_t i = first; i <= last; ++i) {
-        const frame* child = frame_in(i);
-        auto link = check_derivation(*parent, *child, s.context.extensions);
+    for (std::size_t i = known > 0 ? known : 1; i <= last; ++i) {
+        auto link = check_derivation(*frames[i - 1], *frames[i], s.context.extensions);
         if (!link) {
             reason why = link.error();
             why.token = static_cast<std::uint8_t>(token_index);
             why.frame = static_cast<std::uint8_t>(i);
             return amb::failure{why};
         }
-        parent = child;
     }
     return {};
 }
