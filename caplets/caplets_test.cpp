@@ -198,6 +198,49 @@ TEST(caplets, normalised_paths_follow_the_definition) {
     EXPECT_FALSE(is_normalised_path("/home/alice/photos/.."));
 }
 
+// Verification checks only the part of a child path after the parent prefix that contains it
+// (the parent's paths passed already); check_derivation, which cannot assume that of its
+// parent, checks whole paths. Every path below a prefix, as a capability and as a request, must
+// get the same answer and reason from both: those of up to 4 bytes over '/', '.', 'a', NUL after
+// "/" (checked whole), after "/a" and after "/a/b.".
+TEST(caplets, paths_below_a_prefix_are_checked_as_whole_paths) {
+    const char alphabet[] = {'/', '.', 'a', '\0'};
+    std::size_t refused = 0;
+    std::size_t accepted = 0;
+    for (const char* prefix : {"/", "/a", "/a/b."}) {
+        workshop w;
+        const token_view parent = w.derive(w.mint(root_spec()), path_spec(prefix, rights::all));
+        ASSERT_TRUE(verify(w.key(), parent, at(0)));
+        std::string path;
+        for (std::size_t length = 0; length <= 4; ++length) {
+            std::size_t combinations = 1;
+            for (std::size_t i = 0; i < length; ++i)
+                combinations *= std::size(alphabet);
+            for (std::size_t n = 0; n < combinations; ++n) {
+                path = prefix;
+                for (std::size_t i = 0, rest = n; i < length; ++i, rest /= std::size(alphabet))
+                    path.push_back(alphabet[rest % std::size(alphabet)]);
+                for (const frame_spec& spec : {path_spec(path, rights::read), read_request(path)}) {
+                    const token_view child = w.derive(parent, spec);
+                    auto expected = check_derivation(parent.leaf(), child.leaf());
+                    auto verified = verify(w.key(), child, at(0));
+                    ASSERT_EQ(verified.has_value(), expected.has_value()) << '"' << path << '"';
+                    if (expected) {
+                        ++accepted;
+                        continue;
+                    }
+                    ++refused;
+                    EXPECT_EQ(verified.error().what, expected.error().what) << '"' << path << '"';
+                    EXPECT_EQ(verified.error().frame, 2) << '"' << path << '"';
+                    EXPECT_EQ(verified.error().capability, 0) << '"' << path << '"';
+                }
+            }
+        }
+    }
+    EXPECT_GT(refused, 1000u);
+    EXPECT_GT(accepted, 50u);
+}
+
 TEST(caplets, requests_must_match_a_right_and_a_path) {
     workshop w;
     token_view alice = w.derive(w.mint(root_spec()), path_spec("/home/alice", rights::read));

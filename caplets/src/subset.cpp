@@ -1,6 +1,8 @@
 // The subset relation between capabilities, and derivation checks.
 #include <caplets/caplets.hpp>
 
+#include "derivation.hpp"
+
 #include <cstring>
 
 namespace caplets {
@@ -33,14 +35,6 @@ bool lists(const service_capability& service, std::string_view procedure) {
         if (name.view() == procedure)
             return true;
     return false;
-}
-
-bool paths_valid(const capability& c) {
-    if (const path_capability* path = c.path())
-        return is_normalised_path(path->prefix);
-    if (const path_request* request = c.path_request())
-        return is_normalised_path(request->path);
-    return true;
 }
 
 bool same_bytes(byte_view a, byte_view b) {
@@ -176,8 +170,30 @@ reason refused(check what, std::size_t capability, std::size_t constraint) {
 
 }  // namespace
 
+namespace {
+
+// The path a capability names (a path capability's prefix, a path request's path), if any.
+bool path_of(const capability& c, std::string_view& path) {
+    if (const path_capability* prefix = c.path()) {
+        path = prefix->prefix.view();
+        return true;
+    }
+    if (const path_request* request = c.path_request()) {
+        path = request->path.view();
+        return true;
+    }
+    return false;
+}
+
+}  // namespace
+
 amb::result<void, reason> check_derivation(const frame& parent, const frame& child,
                                            extension_rule rule) {
+    return detail::check_link(parent, child, rule, false);
+}
+
+amb::result<void, reason> detail::check_link(const frame& parent, const frame& child,
+                                             extension_rule rule, bool parent_paths_normalised) {
     constexpr std::size_t none = static_cast<std::size_t>(-1);
     // The vectors were verified with the frames: read them as spans (no per-index checks).
     const std::span<const capability> parent_capabilities = parent.capabilities.view();
@@ -187,15 +203,28 @@ amb::result<void, reason> check_derivation(const frame& parent, const frame& chi
             return amb::failure{refused(check::derived_from_leaf_only, i, none)};
     for (std::size_t i = 0; i < child_capabilities.size(); ++i) {
         const capability& c = child_capabilities[i];
-        if (!paths_valid(c))
-            return amb::failure{refused(check::bad_path, i, none)};
-        bool contained = false;
+        const capability* container = nullptr;
         for (const capability& p : parent_capabilities)
             if (within(c, p, rule)) {
-                contained = true;
+                container = &p;
                 break;
             }
-        if (!contained)
+        // A path that is not normalised is refused as such, contained or not (bad_path before
+        // not_a_subset). Within a parent path capability other than "/", the path is that
+        // normalised prefix followed by nothing or by "/...": only that remainder needs the
+        // check, and it must not be "/" alone (a trailing '/').
+        std::string_view path;
+        if (path_of(c, path)) {
+            const path_capability* prefix = container != nullptr ? container->path() : nullptr;
+            if (parent_paths_normalised && prefix != nullptr && prefix->prefix.size() > 1) {
+                const std::string_view rest = path.substr(prefix->prefix.size());
+                if (!rest.empty() && (rest.size() == 1 || !is_normalised_path(rest)))
+                    return amb::failure{refused(check::bad_path, i, none)};
+            } else if (!is_normalised_path(path)) {
+                return amb::failure{refused(check::bad_path, i, none)};
+            }
+        }
+        if (container == nullptr)
             return amb::failure{refused(check::not_a_subset, i, none)};
     }
     // Every parent constraint must be in the child. A derivation copies them in the parent's

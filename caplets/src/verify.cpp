@@ -1,6 +1,8 @@
 // Verification of a token and its auxiliary tokens.
 #include <caplets/caplets.hpp>
 
+#include "derivation.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <optional>
@@ -155,8 +157,11 @@ amb::result<void, reason> check_chain(session& s, const token_view& token,
     int bad = -1;
     if (known == 0 && !paths_valid(*frames[0], bad))
         return amb::failure{failed(check::bad_path, token_index, 0, bad)};
+    // Every parent's paths have passed by the time its link is checked: frame 0's just above,
+    // each later frame's as the child of the link before, a remembered prefix's when it was
+    // remembered.
     for (std::size_t i = known > 0 ? known : 1; i <= last; ++i) {
-        auto link = check_derivation(*frames[i - 1], *frames[i], s.context.extensions);
+        auto link = detail::check_link(*frames[i - 1], *frames[i], s.context.extensions, true);
         if (!link) {
             reason why = link.error();
             why.token = static_cast<std::uint8_t>(token_index);
