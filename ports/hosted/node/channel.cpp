@@ -287,11 +287,14 @@ channel_caller::submit_result channel_caller::submit(const queued& call) {
         return submit_result::failed;
     }
     ++in_flight_;
-    notify_server();
+    submitted_ = true;  // the doorbell rings at the end of this loop pass (notify_server)
     return submit_result::sent;
 }
 
 void channel_caller::notify_server() {
+    if (!submitted_)
+        return;
+    submitted_ = false;
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (control().server_sleeping.load(std::memory_order_relaxed) != 0)
         (void)signal_event(link_.request_event);
@@ -331,6 +334,14 @@ void channel_caller::fail_everything(call_error error) {
 }
 
 std::size_t channel_caller::progress() {
+    // Calls issued since the last pass (from outside the loop, or by coroutines this pass
+    // resumes) wake the server once, after the pass.
+    const std::size_t done = pass();
+    notify_server();
+    return done;
+}
+
+std::size_t channel_caller::pass() {
     follow_epoch();
     if (drained_)
         return 0;
@@ -402,6 +413,7 @@ std::size_t channel_caller::progress() {
 }
 
 bool channel_caller::prepare_sleep() {
+    notify_server();  // a call issued by another source's pass must not wait for our sleep
     control().caller_sleeping.store(1, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const bool work =

@@ -30,6 +30,9 @@
 // control block) and sleeps in poll() on its eventfds. A side that submits rings the peer's
 // eventfd only when that flag is set, so busy channels make no system calls and idle groups use
 // no CPU. The flag and the ring are ordered with sequentially consistent fences on both sides.
+// Doorbells are batched: the server rings once per pass for every reply it retired, the caller
+// once per loop pass (at the end of `progress()`, and before it sleeps) for every call issued
+// since, so 64 calls started together wake a sleeping server once, not once per call.
 //
 // Failure: everything read from the channel is untrusted. A malformed request is answered with a
 // non-zero status (`call_status`) and the server keeps serving; a malformed reply fails that
@@ -301,6 +304,9 @@ private:
     submit_result submit(const queued& call);
     void finish(record& call, std::optional<call_error> error);
     void fail_everything(call_error error);
+    // One pass over the ring (what progress() does before ringing the doorbell).
+    std::size_t pass();
+    // Rings the server's doorbell if calls were submitted since the last time and it sleeps.
     void notify_server();
     channel_control& control() const {
         return *reinterpret_cast<channel_control*>(link_.memory.data());
@@ -322,6 +328,7 @@ private:
     std::size_t in_flight_ = 0;
     std::uint64_t next_cookie_ = 1;
     std::uint64_t views_shared_ = 0;
+    bool submitted_ = false;  // calls submitted since the doorbell was last considered
     // Grows (up to max_scratch) when a serialised message does not fit.
     std::vector<std::uint64_t> scratch_;
     std::optional<call_error> broken_;
