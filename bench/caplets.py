@@ -52,6 +52,8 @@ Targets, at N = 5:
 The raw time ratio libmacaroons_vs_caplets_verify_5 (which mostly measures the two SHA-256
 implementations) is a figure."""
 
+from tool import bench
+
 ARGS = ["--benchmark_repetitions=7", "--benchmark_min_time=0.05",
         "--benchmark_enable_random_interleaving=true",
         "--benchmark_display_aggregates_only=true"]
@@ -84,6 +86,8 @@ def _line(xs, ys):
 
 
 def analyse(results, counters):
+    # One thread, pure computation: both sides compared on CPU time (bench/README.md, Rules).
+    results = bench.compute_times(results, counters)
     figures = {}
     for n in LENGTHS:
         caplets = results[f"verify/caplets/{n}"]

@@ -14,6 +14,8 @@ reported as the figure lua_cold_vs_capvm_time, not a target. Native is the polic
 function. All single-process, single-thread: Google Benchmark's CPU time is the whole CPU
 cost. The timeout policy's ratios are figures beside them."""
 
+from tool import bench
+
 ARGS = ["--benchmark_repetitions=7", "--benchmark_min_time=0.05",
         "--benchmark_enable_random_interleaving=true",
         "--benchmark_display_aggregates_only=true"]
@@ -36,6 +38,8 @@ def measured(results, name):
 
 
 def analyse(results, counters):
+    # One thread, pure computation: both sides compared on CPU time (bench/README.md, Rules).
+    results = bench.compute_times(results, counters)
     figures = {}
     for policy in POLICIES:
         figures[f"{policy}_bytecode_bytes"] = measured(results, f"capvm_{policy}_bytes")

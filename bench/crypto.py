@@ -2,6 +2,8 @@
 hmac_vs_floor = our HMAC-SHA256 with a fresh 32-byte key over a 64-byte message divided by the
 time of four SHA-256 compressions."""
 
+from tool import bench
+
 ARGS = ["--benchmark_repetitions=7", "--benchmark_min_time=0.05",
         "--benchmark_enable_random_interleaving=true",
         "--benchmark_display_aggregates_only=true"]
@@ -17,6 +19,8 @@ def compressions(size):
 
 
 def analyse(results, counters):
+    # One thread, pure computation: both sides compared on CPU time (bench/README.md, Rules).
+    results = bench.compute_times(results, counters)
     per_compression = results["sha256_compress/16"] / 16
     floor4 = results["sha256_compress/4"]
     ours = results["hmac_ours/64"]

@@ -4,6 +4,8 @@ FlatBuffers), read_1mib_string_vs_16b <= 1.5 (reads are in place), direct_call_v
 (a call through the generated client over the direct backend against awaiting the same
 procedure through the interface)."""
 
+from tool import bench
+
 ARGS = ["--benchmark_repetitions=7", "--benchmark_min_time=0.05",
         "--benchmark_enable_random_interleaving=true",
         "--benchmark_display_aggregates_only=true"]
@@ -13,6 +15,8 @@ SYSTEMS = ["lidl", "capnp", "flatbuffers"]
 
 
 def analyse(results, counters):
+    # One thread, pure computation: both sides compared on CPU time (bench/README.md, Rules).
+    results = bench.compute_times(results, counters)
     figures = {}
     for system in SYSTEMS:
         figures[f"build_{system}_ns"] = results[f"build/{system}"]

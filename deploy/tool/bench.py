@@ -91,6 +91,15 @@ def counters(report):
             for name, own in samples.items()}
 
 
+def compute_times(results, counters):
+    """For single-threaded compute benchmarks in one process: each row's CPU ns per operation
+    instead of its wall-clock median (the work done, without the time a shared machine gave to
+    other processes), except rows that report a manual time (sizes and counts)."""
+    return {name: value if name.endswith("/manual_time") or name not in counters
+            else counters[name].get("cpu_ns", value)
+            for name, value in results.items()}
+
+
 def errors(report):
     """{benchmark: message} of every run that reported an error."""
     return {entry.get("run_name", entry["name"]): entry.get("error_message", "error")

@@ -52,6 +52,12 @@ class runner_checks(unittest.TestCase):
         served = next(line for line in lines if "served" in line).split()
         self.assertEqual(served[1:], ["275.0", "400.0", "1.45"])
 
+    def test_compute_times_take_cpu_except_manual_times(self):
+        results = {"verify/5": 1500.0, "size/text/5/manual_time": 180.0, "gone": 7.0}
+        counters = {"verify/5": {"cpu_ns": 1200.0}, "size/text/5/manual_time": {"cpu_ns": 3.0}}
+        self.assertEqual(bench.compute_times(results, counters),
+                         {"verify/5": 1200.0, "size/text/5/manual_time": 180.0, "gone": 7.0})
+
     def test_readme_block_is_replaced_and_nothing_else(self):
         import os
         import tempfile
