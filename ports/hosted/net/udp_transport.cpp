@@ -237,6 +237,7 @@ std::size_t udp_transport::read_datagrams(loop_clock::time_point now) {
     // A full receive queue stops reading: datagrams wait in the kernel (or are dropped there
     // and retransmitted later), never acknowledged and then lost.
     std::size_t read = 0;
+    drained_ = false;
     while (read < max_datagrams_per_event && received_.size() < config_.max_received) {
         for (std::size_t i = 0; i < config_.batch; ++i) {
             in_headers_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
@@ -248,8 +249,11 @@ std::size_t udp_transport::read_datagrams(loop_clock::time_point now) {
                              MSG_DONTWAIT, nullptr);
         } while (got < 0 && errno == EINTR);
         ++counters_.receive_calls;
-        if (got <= 0)
-            break; // EAGAIN: drained. Other errors (e.g. ICMP refusals) are transient.
+        if (got <= 0) {
+            // EAGAIN: drained. Other errors (e.g. ICMP refusals) are transient: ask again.
+            drained_ = got == 0 || errno == EAGAIN || errno == EWOULDBLOCK;
+            break;
+        }
         for (int i = 0; i < got; ++i) {
             ++counters_.datagrams_received;
             const mmsghdr& header = in_headers_[static_cast<std::size_t>(i)];
@@ -271,8 +275,10 @@ std::size_t udp_transport::read_datagrams(loop_clock::time_point now) {
             deliver(*source);
         }
         read += static_cast<std::size_t>(got);
-        if (static_cast<std::size_t>(got) < config_.batch)
-            break; // fewer than asked for: the socket is drained
+        if (static_cast<std::size_t>(got) < config_.batch) {
+            drained_ = true; // fewer than asked for: the socket is drained
+            break;
+        }
     }
     return read;
 }

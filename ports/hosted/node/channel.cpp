@@ -93,6 +93,10 @@ std::size_t group_loop::poll_once() {
 bool group_loop::step(std::chrono::milliseconds timeout) {
     if (poll_once() > 0)
         return true;
+    // A loop without a spin period sleeps after the first pass that found nothing (before, it
+    // made four more passes, each asking every source's kernel objects again).
+    if (spin_.count() <= 0)
+        return sleep(timeout);
     // Nothing ready: keep polling for the spin period before paying for a sleep and a wake-up.
     // Each round yields the CPU: when the peer runs on the same core, spinning without yielding
     // would hold the CPU it needs to answer (a call would cost whole spin periods).

@@ -241,8 +241,22 @@ std::size_t network_node::progress() {
     const loop_clock::time_point after = done > 0 ? net::monotonic_now() : now;
     for (auto& transport : udp_)
         transport->release_output(after);
-    if (done > 0 || arrived > 0)
-        check_now_ = true; // more may be waiting
+    if (done > 0 && check) {
+        // What was just read was everything there was: the next check waits for the interval
+        // (or a wake-up), so a loop that sleeps after this pass asks the kernel only through
+        // epoll, not once more with a recvmmsg that finds nothing.
+        last_check_ = net::monotonic_now();
+    }
+    // Ask again at once only where more may be waiting: a UDP read that stopped at its limit, or
+    // a serial line or TCP connection that was ready. A UDP socket found empty is not asked
+    // again before the loop sleeps (a datagram arriving meanwhile makes the epoll descriptor
+    // readable, so the sleep returns at once) or, while spinning, before check_interval_: in
+    // blocking mode that saves a recvmmsg returning EAGAIN on every wake-up.
+    bool more = false;
+    for (auto& transport : udp_)
+        more = more || !transport->drained();
+    if (more || (arrived > 0 && (!serial_.empty() || !tcp_.empty())))
+        check_now_ = true;
     return done;
 }
 
@@ -280,7 +294,10 @@ bool network_node::prepare_sleep() {
     const loop_clock::time_point now = net::monotonic_now();
     if (deadline <= now)
         return false;
-    if (deadline == timer_armed_)
+    // An armed timer that fires no later than needed stays: it wakes the loop early at worst
+    // (finish_sleep drains it and the next sleep arms the real deadline). Re-arming for every
+    // retransmission deadline that moves later would cost a timerfd_settime per sleep.
+    if (timer_armed_ != loop_clock::time_point::max() && timer_armed_ <= deadline)
         return true;
     if (deadline == loop_clock::time_point::max()) {
         // Nothing to wake up for: an earlier arming may still fire; that wake-up finds nothing

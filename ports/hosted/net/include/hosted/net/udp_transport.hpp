@@ -115,6 +115,12 @@ public:
     /// Transmits everything due: data, retransmissions, acknowledgements.
     void release_output(loop_clock::time_point now);
 
+    /// Whether the last read found the socket empty (a short recvmmsg batch or EAGAIN), as
+    /// opposed to stopping at its limit or at a full receive queue with datagrams still waiting.
+    /// A loop need not ask the kernel again before it sleeps when this is true: a datagram that
+    /// arrives meanwhile makes the descriptor readable.
+    bool drained() const noexcept { return drained_; }
+
     ipv4_endpoint local() const noexcept { return local_; }
     const udp_counters& counters() const noexcept { return counters_; }
     /// The protocol counters of one peer, if it exists.
@@ -143,6 +149,7 @@ private:
     std::uint64_t next_ticket_ = 1;
     udp_counters counters_;
     bool hold_output_ = false;
+    bool drained_ = true;
     std::size_t held_sends_ = 0;
     // recvmmsg / sendmmsg batches: `batch` buffers of `mtu` bytes each way.
     std::vector<std::uint8_t> in_buffers_;
