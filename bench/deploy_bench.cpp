@@ -370,8 +370,12 @@ rest_settings take_own_flags(int& argc, char** argv) {
             settings.seconds = std::atoi(argv[i] + std::strlen("--deploy_wrk_seconds="));
         else if (argument == "--deploy_skip_rest")
             settings.skip = true;
-        else
+        else {
+            // Listing the benchmarks runs none of them: no REST load either.
+            if (argument == "--benchmark_list_tests" || argument == "--benchmark_list_tests=true")
+                settings.skip = true;
             argv[kept++] = argv[i];
+        }
     }
     argc = kept;
     if (smoke())
