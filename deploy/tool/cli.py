@@ -50,32 +50,68 @@ def run(command, **kwargs):
     return result
 
 
-def ensure_setup():
-    if packages.needs_setup(ROOT):
-        packages.setup(ROOT)
+def ensure_setup(use=None):
+    """Installs the packages of `use` ("demo": what the demo and deployment builds need; None:
+    every package) and the mbedTLS sources when something is missing."""
+    if packages.needs_setup(ROOT, use):
+        packages.setup(ROOT, use)
+
+
+def _cache_value(binary_dir, variable):
+    try:
+        with open(os.path.join(binary_dir, "CMakeCache.txt"), encoding="utf-8") as cache:
+            for line in cache:
+                if line.startswith(variable + ":"):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def configure(preset, full=False):
+    """Configures `preset` when it has no build tree yet. The default preset's benchmarks need
+    packages the demo does not install (packages.BENCH_CONFIGURE_PACKAGES): without them it is
+    configured with AMB_BENCHMARKS=OFF; `full` (build, test, bench) turns them on again."""
+    binary_dir = os.path.join(ROOT, "build", preset)
+    configured = os.path.exists(os.path.join(binary_dir, "CMakeCache.txt"))
+    if preset != "default":
+        if not configured:
+            step(f"configuring preset {preset}")
+            run(["cmake", "--preset", preset], stdout=subprocess.DEVNULL)
+        return binary_dir
+    benchmarks = _cache_value(binary_dir, "AMB_BENCHMARKS")
+    if full and configured and benchmarks == "OFF":
+        step("configuring preset default with the benchmarks (AMB_BENCHMARKS=ON)")
+        run(["cmake", "--preset", "default", "-DAMB_BENCHMARKS=ON"], stdout=subprocess.DEVNULL)
+    elif not configured:
+        missing = [] if full else packages.missing_packages(packages.BENCH_CONFIGURE_PACKAGES)
+        if missing:
+            step("configuring preset default without the benchmarks (AMB_BENCHMARKS=OFF: "
+                 f"`./ambience setup` installs {' '.join(missing)})")
+            run(["cmake", "--preset", "default", "-DAMB_BENCHMARKS=OFF"],
+                stdout=subprocess.DEVNULL)
+        else:
+            step("configuring preset default")
+            run(["cmake", "--preset", "default"], stdout=subprocess.DEVNULL)
+    return binary_dir
 
 
 def build(preset):
     ensure_setup()
     if preset == "cortex-m4":
         # Cross builds run host tools (lidlc) from the default tree.
-        build_targets("default", ["lidlc"])
-    binary_dir = os.path.join(ROOT, "build", preset)
-    if not os.path.exists(os.path.join(binary_dir, "CMakeCache.txt")):
-        step(f"configuring preset {preset}")
-        run(["cmake", "--preset", preset], stdout=subprocess.DEVNULL)
+        build_targets("default", ["lidlc"], full=True)
+    binary_dir = configure(preset, full=True)
     step(f"building preset {preset}")
     run(["cmake", "--build", "--preset", preset])
     return binary_dir
 
 
-def build_targets(preset, targets):
-    binary_dir = os.path.join(ROOT, "build", preset)
-    if not os.path.exists(os.path.join(binary_dir, "CMakeCache.txt")):
-        step(f"configuring preset {preset}")
-        run(["cmake", "--preset", preset], stdout=subprocess.DEVNULL)
+def build_targets(preset, targets, full=False):
+    binary_dir = configure(preset, full)
     step(f"building {', '.join(targets)} in preset {preset}")
     run(["cmake", "--build", "--preset", preset, "--target"] + targets)
+    return binary_dir
 
 
 def test(presets):
@@ -88,17 +124,31 @@ def test(presets):
 
 
 def demo():
-    host = build("default")
-    target = build("cortex-m4")
-    step("demo 1/4: a deployment of three nodes over a serial line and UDP (examples/pipeline)")
-    status = pipeline_demo()
+    """Installs only the demo's packages, builds only the targets each step runs just before
+    it runs, and stamps each step with the time elapsed since the command started."""
+    started = time.monotonic()
+
+    def timed(message):
+        elapsed = int(time.monotonic() - started)
+        text = message[4:] if message.startswith("==> ") else message
+        print(f"==> [{elapsed // 60}:{elapsed % 60:02d}] {text}", flush=True)
+
+    packages.install(packages.DEMO_PACKAGES, "demo")
+    timed("demo 1/4: a deployment of three nodes over a serial line and UDP (examples/pipeline)")
+    # lidlc (plan, synthesis) and the deployment's nodes in one build; `ambience build` in the
+    # step below then finds them up to date.
+    build_targets("default", ["lidlc", "deploy_pipeline"])
+    status = pipeline_demo(timed)
     if status != 0:
         sys.exit(f"ambience: the deployment demo failed with status {status}")
-    step("demo 2/4: a thermostat service called over UDP, every call authorised by CAPLets")
+    timed("demo 2/4: a thermostat service called over UDP, every call authorised by CAPLets")
+    host = build_targets("default", ["secure_call", "crypto_tour"])
     run([os.path.join(host, "examples", "secure_call", "secure_call")])
-    step("demo 3/4: the crypto layer on this machine (OpenSSL backend)")
+    timed("demo 3/4: the crypto layer on this machine (OpenSSL backend)")
     run([os.path.join(host, "examples", "crypto_tour", "crypto_tour")])
-    step("demo 4/4: CAPLets on an emulated Cortex-M4 (mbedTLS backend, QEMU mps2-an386)")
+    timed("demo 4/4: CAPLets on an emulated Cortex-M4 (mbedTLS backend, QEMU mps2-an386)")
+    packages.ensure_mbedtls_source(ROOT)
+    target = build_targets("cortex-m4", ["caplets_m4"])
     image = os.path.join(target, "ports", "cortex-m", "smoke", "caplets_m4.elf")
     run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
          "-serial", "stdio", "-semihosting-config", "enable=on,target=native", "-kernel", image])
@@ -117,8 +167,7 @@ def demo():
 
 def build_lidlc():
     """Builds lidlc for `plan` (progress on standard error: standard output holds the plan)."""
-    if not os.path.exists(os.path.join(ROOT, "build", "default", "CMakeCache.txt")):
-        run(["cmake", "--preset", "default"], stdout=subprocess.DEVNULL)
+    configure("default")
     print("==> building lidlc in preset default", file=sys.stderr, flush=True)
     run(["cmake", "--build", "--preset", "default", "--target", "lidlc"], stdout=sys.stderr)
 
@@ -199,11 +248,8 @@ def deployment_binary_dir():
 
 def build_deployment(directory):
     from synth import build as deployment_build, generate, keys
-    ensure_setup()
-    binary_dir = deployment_binary_dir()
-    if not os.path.exists(os.path.join(binary_dir, "CMakeCache.txt")):
-        step("configuring preset default")
-        run(["cmake", "--preset", "default"], stdout=subprocess.DEVNULL)
+    packages.install(packages.DEMO_PACKAGES, "build")  # nodes need what the demo's need
+    binary_dir = configure("default")
     try:
         deployment_build.build(ROOT, directory, binary_dir, run, step, build_lidlc)
     except (deployment_build.build_error, generate.synthesis_error, keys.key_error) as error:
@@ -280,9 +326,9 @@ def run_deployment(directory, base_port=None, seconds=None, netns=True):
     return 0 if not left else 1
 
 
-def pipeline_demo():
+def pipeline_demo(progress=step):
     """The deployment demo (examples/pipeline/README.md), for `./ambience demo` to call: builds
     and runs three nodes over a serial line and UDP, answers a REST call end to end, refuses a
     forged and an expired token, prints the plan, stops everything. Returns an exit status."""
-    from synth import demo as deployment_demo
-    return deployment_demo.run(ROOT, step)
+    from synth import demo as pipeline
+    return pipeline.run(ROOT, progress)

@@ -1,6 +1,8 @@
 """`ambience setup`: the Debian packages and package sources the project needs.
 
-Installs what is missing with apt-get (idempotent, silent when nothing is missing), derives a
+Installs what is missing with apt-get (idempotent, silent when nothing is missing; apt's progress
+shown while it installs), every package for `setup`, `test` and `bench`, only the demo's for
+`demo` (DECLARED tags each package with its uses); derives a
 deb-src entry from the machine's own apt sources when there is none (same URIs and suites, type
 deb-src; no host name is written into the repository), and fetches the mbedTLS source package
 with `apt-get source` for the Cortex-M build.
@@ -12,40 +14,71 @@ import shutil
 import subprocess
 import sys
 
-PACKAGES = [
+# Every package once, with the uses that need it: "demo" (`./ambience demo`: configure the
+# default preset, build and run lidlc, the pipeline deployment's nodes, examples/secure_call,
+# examples/crypto_tour, and the Cortex-M4 image under QEMU), "test" (the test suites of the
+# default and Cortex-M4 presets, and the asan and clang presets), "bench" (the benchmarks and
+# their anchors). `./ambience demo` installs the "demo" packages; `setup`, `test` and `bench`
+# install all of them. The demo configures the default preset with AMB_BENCHMARKS=OFF when the
+# benchmark packages are missing, so the bench/ find_package calls do not need them.
+DECLARED = [
     # build
-    "cmake", "ninja-build", "g++", "pkg-config",
-    # host libraries
-    "libgtest-dev", "libgmock-dev", "libbenchmark-dev", "libssl-dev", "libmbedtls-dev",
-    "nlohmann-json3-dev",
+    ("cmake", "demo test bench"), ("ninja-build", "demo test bench"), ("g++", "demo test bench"),
+    # pkg_check_modules of services/http_export and services/http_import (linked by the nodes)
+    ("pkg-config", "demo test bench"),
+    # find_package(GTest REQUIRED) at the top of the hosted configure (its config names gmock)
+    ("libgtest-dev", "demo test bench"), ("libgmock-dev", "demo test bench"),
+    # crypto backends of the hosted port (find_package(OpenSSL), find_library(mbedcrypto))
+    ("libssl-dev", "demo test bench"), ("libmbedtls-dev", "demo test bench"),
+    # caplets, ports/hosted/remote, lidl tests: find_package(nlohmann_json REQUIRED)
+    ("nlohmann-json3-dev", "demo test bench"),
     # runtime/net on the hosted port: CRC-32 from zlib
-    "zlib1g-dev",
-    # HTTP export (services/http_export): libmicrohttpd, and curl for its tests
-    "libmicrohttpd-dev", "curl",
+    ("zlib1g-dev", "demo test bench"),
+    # HTTP export (services/http_export): libmicrohttpd; curl for its tests
+    ("libmicrohttpd-dev", "demo test bench"), ("curl", "test"),
     # HTTP imports (services/http_import): libcurl's multi interface
-    "libcurl4-openssl-dev",
+    ("libcurl4-openssl-dev", "demo test bench"),
+    # Google Benchmark (bench/CMakeLists.txt)
+    ("libbenchmark-dev", "bench test"),
     # bench lidl anchors: Cap'n Proto and FlatBuffers, libraries and schema compilers
-    "libcapnp-dev", "capnproto", "libflatbuffers-dev", "flatbuffers-compiler",
+    ("libcapnp-dev", "bench test"), ("capnproto", "bench test"),
+    ("libflatbuffers-dev", "bench test"), ("flatbuffers-compiler", "bench test"),
     # bench capvm anchors: Lua 5.4 (eBPF and Wasm come from clang-16, llvm-size-16 with it)
-    "liblua5.4-dev",
+    ("liblua5.4-dev", "bench test"),
     # bench caplets anchor: classic macaroons, and libsodium (the HMAC it uses) for its floor
-    "libmacaroons-dev", "libsodium-dev",
+    ("libmacaroons-dev", "bench test"), ("libsodium-dev", "bench test"),
     # bench deploy: HTTP load generator for the REST export
-    "wrk",
+    ("wrk", "bench test"),
     # Cortex-M4 cross build and emulation
-    "gcc-arm-none-eabi", "picolibc-arm-none-eabi", "libstdc++-arm-none-eabi-picolibc",
-    "qemu-system-arm",
-    # clang preset (fuzzing, sanitizers)
-    "clang-16", "libclang-rt-16-dev", "llvm-16",
-    # apt-get source
-    "dpkg-dev",
+    ("gcc-arm-none-eabi", "demo test"), ("picolibc-arm-none-eabi", "demo test"),
+    ("libstdc++-arm-none-eabi-picolibc", "demo test"), ("qemu-system-arm", "demo test"),
+    # clang preset (fuzzing, sanitizers); the capvm anchors' clang-16 and llvm-size-16
+    ("clang-16", "test bench"), ("libclang-rt-16-dev", "test"), ("llvm-16", "test bench"),
+    # apt-get source mbedtls (the Cortex-M4 build compiles its sources)
+    ("dpkg-dev", "demo test"),
     # bench plots
-    "python3-matplotlib",
+    ("python3-matplotlib", "bench"),
     # deployment planner: the network graph and its routes (deploy/manifest/)
-    "python3-networkx",
+    ("python3-networkx", "demo test bench"),
     # `ambience run --netns` and its end-to-end test (deploy.e2e.netns): `ip netns`, veths
-    "iproute2",
+    ("iproute2", "test"),
 ]
+USES = ("demo", "test", "bench")
+
+PACKAGES = [name for name, _ in DECLARED]
+
+
+def packages_for(use):
+    """The packages one use needs, in declaration order."""
+    return [name for name, uses in DECLARED if use in uses.split()]
+
+
+DEMO_PACKAGES = packages_for("demo")
+# What the demo does not need and the benchmarks' configure step does: when any of these is
+# missing the demo configures with AMB_BENCHMARKS=OFF.
+BENCH_CONFIGURE_PACKAGES = [name for name in packages_for("bench")
+                            if name not in DEMO_PACKAGES and name not in
+                            ("wrk", "python3-matplotlib")]
 
 SOURCE_LIST = "/etc/apt/sources.list.d/ambience-deb-src.sources"
 
@@ -231,19 +264,33 @@ def ensure_mbedtls_source(root):
     os.symlink(os.path.relpath(trees[-1], os.path.dirname(target)), target)
 
 
-def setup(root, verbose=True):
-    """Installs missing packages and fetches sources. Quiet when nothing is missing."""
-    missing = missing_packages()
-    if missing:
-        print(f"ambience setup: installing {' '.join(missing)}")
-        _apt(["update", "-qq"])
-        _apt(["install", "-y", "-qq"] + missing)
-        still = missing_packages()
-        if still:
-            sys.exit(f"ambience setup: still missing after install: {' '.join(still)}")
+def install(packages, use="setup"):
+    """Installs the missing ones of `packages` with apt-get, showing apt's own progress (each
+    package fetched, unpacked and set up) after a line saying how many will be installed."""
+    missing = missing_packages(packages)
+    if not missing:
+        return
+    print(f"==> ambience {use}: installing {len(missing)} Debian package"
+          f"{'s' if len(missing) != 1 else ''} (apt-get adds their dependencies): "
+          f"{' '.join(missing)}", flush=True)
+    print("==> apt-get update", flush=True)
+    _apt(["update"], quiet=False)
+    print(f"==> apt-get install {' '.join(missing)}", flush=True)
+    _apt(["install", "-y", "-o", "Dpkg::Use-Pty=0"] + missing,
+         quiet=False)
+    still = missing_packages(missing)
+    if still:
+        sys.exit(f"ambience {use}: still missing after install: {' '.join(still)}")
+    print(f"==> ambience {use}: {len(missing)} packages installed", flush=True)
+
+
+def setup(root, use=None):
+    """Installs the missing packages of `use` (every package when None) and fetches the mbedTLS
+    sources. Quiet when nothing is missing."""
+    install(PACKAGES if use is None else packages_for(use), use or "setup")
     ensure_mbedtls_source(root)
 
 
-def needs_setup(root):
-    return bool(missing_packages()) or not os.path.exists(
-        os.path.join(mbedtls_source_dir(root), "library", "sha256.c"))
+def needs_setup(root, use=None):
+    return bool(missing_packages(PACKAGES if use is None else packages_for(use))) or \
+        not os.path.exists(os.path.join(mbedtls_source_dir(root), "library", "sha256.c"))
