@@ -23,7 +23,8 @@ def tool_path(binary_dir, *parts):
     return os.path.join(binary_dir, *parts)
 
 
-def _cache_value(binary_dir, variable):
+def cache_value(binary_dir, variable):
+    """The value of `variable` in the CMake cache of `binary_dir` ("" when unset or unconfigured)."""
     try:
         with open(os.path.join(binary_dir, "CMakeCache.txt"), encoding="utf-8") as cache:
             for line in cache:
@@ -61,7 +62,7 @@ def build(root, directory, binary_dir, run, step, build_lidlc):
     description = generate.describe(result.plan)  # raises synthesis_error for unsupported parts
     name = description["name"]
     if not _in_build(binary_dir, name, directory):
-        listed = [d for d in _cache_value(binary_dir, "AMB_DEPLOYMENTS").split(";") if d]
+        listed = [d for d in cache_value(binary_dir, "AMB_DEPLOYMENTS").split(";") if d]
         if directory not in listed:
             listed.append(directory)
         step(f"adding {name} to the build (AMB_DEPLOYMENTS)")

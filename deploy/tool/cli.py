@@ -57,17 +57,6 @@ def ensure_setup(use=None):
         packages.setup(ROOT, use)
 
 
-def _cache_value(binary_dir, variable):
-    try:
-        with open(os.path.join(binary_dir, "CMakeCache.txt"), encoding="utf-8") as cache:
-            for line in cache:
-                if line.startswith(variable + ":"):
-                    return line.split("=", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
 def configure(preset, full=False):
     """Configures `preset` when it has no build tree yet. The default preset's benchmarks need
     packages the demo does not install (packages.BENCH_CONFIGURE_PACKAGES): without them it is
@@ -79,7 +68,8 @@ def configure(preset, full=False):
             step(f"configuring preset {preset}")
             run(["cmake", "--preset", preset], stdout=subprocess.DEVNULL)
         return binary_dir
-    benchmarks = _cache_value(binary_dir, "AMB_BENCHMARKS")
+    from synth.build import cache_value
+    benchmarks = cache_value(binary_dir, "AMB_BENCHMARKS")
     if full and configured and benchmarks == "OFF":
         step("configuring preset default with the benchmarks (AMB_BENCHMARKS=ON)")
         run(["cmake", "--preset", "default", "-DAMB_BENCHMARKS=ON"], stdout=subprocess.DEVNULL)

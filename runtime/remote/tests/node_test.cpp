@@ -23,14 +23,6 @@ using bytes = std::vector<std::uint8_t>;
 using calculator_client = remote_test::calculator_client<remote_backend<remote_test::calculator>>;
 using other_client = remote_test::other_client<remote_backend<remote_test::other>>;
 
-class fake_clock final : public clock_source {
-public:
-    loop_clock::time_point now{std::chrono::seconds(1000)};
-    std::uint64_t unix_now = 1'800'000'000'000'000; // microseconds
-    loop_clock::time_point monotonic() override { return now; }
-    std::uint64_t unix_microseconds() override { return unix_now++; }
-};
-
 struct packet {
     std::size_t from; // node index
     link_id link;

@@ -5,14 +5,36 @@
 #include "remote_test.lidl.hpp"
 
 #include <remote/keys.hpp>
+#include <remote/node.hpp>
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace remote_testing {
+
+/// A clock the test moves by hand (`now`); the wall clock starts at a fixed instant and counts
+/// up one microsecond per reading, so every token a test mints is unique.
+class fake_clock final : public amb::remote::clock_source {
+public:
+    amb::loop_clock::time_point now{std::chrono::seconds(1000)};
+    std::uint64_t unix_now = 1'800'000'000'000'000; // microseconds
+    amb::loop_clock::time_point monotonic() override { return now; }
+    std::uint64_t unix_microseconds() override { return unix_now++; }
+};
+
+/// Keeps every packet a node sends, in order.
+class collect final : public amb::remote::link_output {
+public:
+    std::vector<std::vector<std::uint8_t>> packets;
+    bool send(amb::remote::link_id, amb::remote::byte_view data) override {
+        packets.emplace_back(data.begin(), data.end());
+        return true;
+    }
+};
 
 /// Counts every call that reached it: a refused request must never get here.
 class calculator_impl final : public remote_test::calculator {

@@ -23,23 +23,6 @@ using bytes = std::vector<std::uint8_t>;
 using calculator_client = remote_test::calculator_client<remote_backend<remote_test::calculator>>;
 using part = verification_meter::part;
 
-class fake_clock final : public clock_source {
-public:
-    loop_clock::time_point now{std::chrono::seconds(1000)};
-    std::uint64_t unix_now = 1'800'000'000'000'000; // microseconds
-    loop_clock::time_point monotonic() override { return now; }
-    std::uint64_t unix_microseconds() override { return unix_now++; }
-};
-
-class collect final : public link_output {
-public:
-    std::vector<bytes> packets;
-    bool send(link_id, byte_view data) override {
-        packets.emplace_back(data.begin(), data.end());
-        return true;
-    }
-};
-
 class quiet_sink final : public incident_sink {
 public:
     void report(const incident&) override {}
