@@ -18,11 +18,11 @@
 // whether the child still runs (waitpid with WNOHANG) and fails the call then instead of
 // spinning forever. The child is killed when this process dies (fork_serving).
 #include "anchors.hpp"
+#include "shm_calls.hpp"
 
 #include "child_process.hpp"
 
 #include <sched.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,24 +34,13 @@
 namespace amb::ipc_anchors {
 namespace {
 
-enum class operation : std::uint32_t { echo, add, stop };
+using namespace shm;
 
-struct slot {
-    operation op = operation::stop;
-    std::uint32_t length = 0;
-    std::uint64_t a = 0;
-    std::uint64_t b = 0;
-    std::uint64_t sum = 0;
-};
-
-struct shared_region {
+struct shared_region : call_slots {
     // Each word on its own cache line, so that the caller's stores to `requested` do not disturb
     // the line the caller spins on.
     alignas(64) std::atomic<std::uint64_t> requested{0}; // calls published by the caller
     alignas(64) std::atomic<std::uint64_t> answered{0};  // calls answered by the child
-    alignas(64) slot slots[max_in_flight];
-    alignas(64) std::uint8_t request[max_payload_bytes];
-    alignas(64) std::uint8_t response[max_payload_bytes];
 };
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
@@ -92,17 +81,10 @@ int serve(shared_region& region, bool yield) {
             waiting.spin();
         for (; served < requested; ++served) {
             slot& call = region.slots[served % max_in_flight];
-            switch (call.op) {
-            case operation::echo:
-                if (call.length > max_payload_bytes)
-                    return 1;
-                std::memcpy(region.response, region.request, call.length);
-                break;
-            case operation::add:
-                call.sum = call.a + call.b;
-                break;
-            case operation::stop:
-                return 0;
+            switch (serve_slot(region, call)) {
+            case slot_outcome::served: break;
+            case slot_outcome::stop: return 0;
+            case slot_outcome::malformed: return 1;
             }
         }
         region.answered.store(served, std::memory_order_release);
@@ -116,7 +98,7 @@ public:
 
     ~shm_busypoll_anchor() override {
         stop();
-        munmap(region_, sizeof(shared_region));
+        unmap(region_);
     }
 
     std::string_view name() const override { return yield_ ? "busypoll" : "busypoll_pause_only"; }
@@ -243,17 +225,12 @@ private:
 namespace {
 
 started start_busypoll(bool yield) {
-    void* mapping = mmap(nullptr, sizeof(shared_region), PROT_READ | PROT_WRITE,
-                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (mapping == MAP_FAILED)
+    shared_region* region = map_shared<shared_region>();
+    if (region == nullptr)
         return {nullptr, "mmap of the shared region failed"};
-    auto* region = new (mapping) shared_region;
-    // Touch both areas now so that page faults stay out of the timed calls.
-    std::memset(region->request, 0, sizeof region->request);
-    std::memset(region->response, 0, sizeof region->response);
     const pid_t child = fork_serving([&] { return serve(*region, yield); });
     if (child < 0) {
-        munmap(mapping, sizeof(shared_region));
+        unmap(region);
         return {nullptr, "fork failed"};
     }
     return {std::make_unique<shm_busypoll_anchor>(region, child, yield), {}};

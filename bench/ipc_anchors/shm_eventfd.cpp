@@ -3,11 +3,11 @@
 // max_in_flight slots in order; the child serves every slot the request eventfd's counter says is
 // ready, then signals that many answers at once.
 #include "anchors.hpp"
+#include "shm_calls.hpp"
 
 #include "child_process.hpp"
 
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,23 +17,8 @@
 namespace amb::ipc_anchors {
 namespace {
 
-enum class operation : std::uint32_t { echo, add, stop };
-
-// One call in the ring. Only an echo uses the shared request/response areas, and only one echo is
-// ever in flight.
-struct slot {
-    operation op = operation::stop;
-    std::uint32_t length = 0;
-    std::uint64_t a = 0;
-    std::uint64_t b = 0;
-    std::uint64_t sum = 0;
-};
-
-struct shared_region {
-    alignas(64) slot slots[max_in_flight];
-    alignas(64) std::uint8_t request[max_payload_bytes];
-    alignas(64) std::uint8_t response[max_payload_bytes];
-};
+using namespace shm;
+using shared_region = call_slots;
 
 // The child's loop. The eventfd read and write are system calls, which order the slot accesses
 // around them; the fences say so to the compiler and to a reader.
@@ -46,17 +31,10 @@ int serve(shared_region& region, int request_fd, int response_fd) {
         std::atomic_thread_fence(std::memory_order_acquire);
         for (std::uint64_t i = 0; i < ready; ++i) {
             slot& call = region.slots[next++ % max_in_flight];
-            switch (call.op) {
-            case operation::echo:
-                if (call.length > max_payload_bytes)
-                    return 1;
-                std::memcpy(region.response, region.request, call.length);
-                break;
-            case operation::add:
-                call.sum = call.a + call.b;
-                break;
-            case operation::stop:
-                return 0;
+            switch (serve_slot(region, call)) {
+            case slot_outcome::served: break;
+            case slot_outcome::stop: return 0;
+            case slot_outcome::malformed: return 1;
             }
         }
         std::atomic_thread_fence(std::memory_order_release);
@@ -72,7 +50,7 @@ public:
 
     ~shm_eventfd_anchor() override {
         stop();
-        munmap(region_, sizeof(shared_region));
+        unmap(region_);
     }
 
     std::string_view name() const override { return "eventfd"; }
@@ -179,14 +157,9 @@ private:
 } // namespace
 
 started start_shm_eventfd() {
-    void* mapping = mmap(nullptr, sizeof(shared_region), PROT_READ | PROT_WRITE,
-                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (mapping == MAP_FAILED)
+    shared_region* region = map_shared<shared_region>();
+    if (region == nullptr)
         return {nullptr, "mmap of the shared region failed"};
-    auto* region = new (mapping) shared_region;
-    // Touch both areas now so that page faults stay out of the timed calls.
-    std::memset(region->request, 0, sizeof region->request);
-    std::memset(region->response, 0, sizeof region->response);
     const int request_fd = eventfd(0, EFD_CLOEXEC);
     const int response_fd = eventfd(0, EFD_CLOEXEC);
     if (request_fd < 0 || response_fd < 0) {
@@ -194,14 +167,14 @@ started start_shm_eventfd() {
             close(request_fd);
         if (response_fd >= 0)
             close(response_fd);
-        munmap(mapping, sizeof(shared_region));
+        unmap(region);
         return {nullptr, "eventfd failed"};
     }
     const pid_t child = fork_serving([&] { return serve(*region, request_fd, response_fd); });
     if (child < 0) {
         close(request_fd);
         close(response_fd);
-        munmap(mapping, sizeof(shared_region));
+        unmap(region);
         return {nullptr, "fork failed"};
     }
     return {std::make_unique<shm_eventfd_anchor>(region, request_fd, response_fd, child), {}};
