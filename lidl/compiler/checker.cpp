@@ -141,6 +141,10 @@ private:
     void check_namespace_scope();
     void check_union_members(const declaration& d);
     void check_service_members(const declaration& d);
+    // "<kind> 'name' of <owner> collides in generated C++ with <why>; rename the <kind>".
+    void refuse_collision(const source_location& loc, std::string_view kind,
+                          const std::string& name, const std::string& owner,
+                          const std::string& why);
     void check_type_names();
     void check_members(declaration& d);
     void check_fields(declaration& d, std::string_view member_word);
@@ -545,16 +549,23 @@ void checker::check_namespace_scope() {
     }
 }
 
+void checker::refuse_collision(const source_location& loc, std::string_view kind,
+                               const std::string& name, const std::string& owner,
+                               const std::string& why) {
+    diag_.error(loc,
+                std::string(kind) + " " + quoted(name) + " of " + owner +
+                    " collides in generated C++ with " + why + "; rename the " +
+                    std::string(kind),
+                name.size());
+}
+
 void checker::check_union_members(const declaration& d) {
     std::unordered_map<std::string_view, const field*> names;
     for (const field& f : d.fields)
         names.try_emplace(f.name, &f);
     for (const field& f : d.fields) {
         const auto refuse = [&](const std::string& why) {
-            diag_.error(f.loc, "alternative " + quoted(f.name) + " of union " + quoted(d.name) +
-                                   " collides in generated C++ with " + why +
-                                   "; rename the alternative",
-                        f.name.size());
+            refuse_collision(f.loc, "alternative", f.name, "union " + quoted(d.name), why);
         };
         if (f.name == d.name) {
             refuse("the constructor of class " + quoted(d.name) + " (its accessor would be named "
@@ -585,10 +596,7 @@ void checker::check_service_members(const declaration& d) {
     }
     for (const procedure& p : d.procedures) {
         const auto refuse = [&](const std::string& why) {
-            diag_.error(p.loc, "procedure " + quoted(p.name) + " of service " + quoted(d.name) +
-                                   " collides in generated C++ with " + why +
-                                   "; rename the procedure",
-                        p.name.size());
+            refuse_collision(p.loc, "procedure", p.name, "service " + quoted(d.name), why);
         };
         if (p.name == d.name) {
             refuse("the constructor of class " + quoted(d.name) + " (a procedure cannot be named "
@@ -608,10 +616,8 @@ void checker::check_service_members(const declaration& d) {
         }
         for (const field& param : p.params) {
             const auto refuse_param = [&](const std::string& why) {
-                diag_.error(param.loc, "parameter " + quoted(param.name) + " of procedure " +
-                                           quoted(p.name) + " collides in generated C++ with " +
-                                           why + "; rename the parameter",
-                            param.name.size());
+                refuse_collision(param.loc, "parameter", param.name,
+                                 "procedure " + quoted(p.name), why);
             };
             if (param.name == "response")
                 refuse_param("the 'response' builder that procedures with a string, vector or "
