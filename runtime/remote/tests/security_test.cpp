@@ -57,6 +57,13 @@ struct aligned {
     byte_view view() const { return {reinterpret_cast<const std::uint8_t*>(words.data()), size}; }
 };
 
+aligned aligned_copy(const bytes& packet) {
+    aligned copy;
+    std::memcpy(copy.words.data(), packet.data(), packet.size());
+    copy.size = packet.size();
+    return copy;
+}
+
 class sent_packets final : public link_output {
 public:
     std::deque<bytes> packets;
@@ -165,9 +172,7 @@ public:
         self->poll();
         if (wire.packets.empty())
             return std::nullopt;
-        aligned answer;
-        std::memcpy(answer.words.data(), wire.packets.back().data(), wire.packets.back().size());
-        answer.size = wire.packets.back().size();
+        aligned answer = aligned_copy(wire.packets.back());
         auto parsed = parse_envelope(answer.view());
         EXPECT_TRUE(parsed.has_value());
         return parsed ? std::optional<status_code>(parsed->header->status) : std::nullopt;
@@ -181,6 +186,31 @@ private:
     caplets::secret_key key_;
     route_entry routes_[2] = {{"a", 0}, {"c", 0}};
     lidl_export<remote_test::calculator> exported_{calculator};
+};
+
+// The calling node a: one credential for b (every procedure of the calculator), b on link 0.
+class calling_node {
+public:
+    calling_node(const caplets::secret_key& root, fake_clock& clock)
+        : credential_(credential(root, "a", "b", all_of_calculator())) {
+        node_config config;
+        config.name = "a";
+        config.routes = routes_;
+        config.credentials = credentials_;
+        config.max_message_size = 4096;
+        auto made = node::create(config, wire, clock, nullptr);
+        EXPECT_TRUE(made.has_value());
+        if (made)
+            self = std::move(*made);
+    }
+
+    sent_packets wire;
+    std::unique_ptr<node> self;
+
+private:
+    bytes credential_; // before credentials_, which views it
+    credential_entry credentials_[1] = {{"b", credential_, false}};
+    route_entry routes_[1] = {{"b", 0}};
 };
 
 // Hole 4: the store was keyed by the frame before the request, so a caller that appended
@@ -331,28 +361,17 @@ TEST(replay, a_caller_jumps_above_a_restarted_nodes_floor) {
     serving_node b(root, clock, restarted->get());
 
     // Node a calls b over a queue-backed link (link 0 on both sides).
-    sent_packets a_wire;
-    bytes minted = credential(root, "a", "b", all_of_calculator());
-    credential_entry credentials[] = {{"b", minted, false}};
-    route_entry routes[] = {{"b", 0}};
-    node_config config;
-    config.name = "a";
-    config.routes = routes;
-    config.credentials = credentials;
-    config.max_message_size = 4096;
-    auto made = node::create(config, a_wire, clock, nullptr);
-    ASSERT_TRUE(made.has_value());
-    node& a = **made;
+    calling_node caller_a(root, clock);
+    ASSERT_NE(caller_a.self, nullptr);
+    node& a = *caller_a.self;
+    sent_packets& a_wire = caller_a.wire;
     calculator_client calculator(a, "b", "calculator");
     auto call = [&]() {
         auto work = calculator.add(20, 22);
         work.start();
         for (int round = 0; round < 10 && !work.done(); ++round) {
             while (!a_wire.packets.empty()) {
-                aligned packet;
-                std::memcpy(packet.words.data(), a_wire.packets.front().data(),
-                            a_wire.packets.front().size());
-                packet.size = a_wire.packets.front().size();
+                aligned packet = aligned_copy(a_wire.packets.front());
                 a_wire.packets.pop_front();
                 b.deliver(packet);
                 for (bytes& answer : b.wire.packets)
@@ -381,25 +400,15 @@ TEST(replay, a_duplicated_request_refused_as_a_replay_is_not_sent_again) {
     const caplets::secret_key root = random_key();
     fake_clock clock;
     serving_node b(root, clock);
-    sent_packets a_wire;
-    bytes minted = credential(root, "a", "b", all_of_calculator());
-    credential_entry credentials[] = {{"b", minted, false}};
-    route_entry routes[] = {{"b", 0}};
-    node_config config;
-    config.name = "a";
-    config.routes = routes;
-    config.credentials = credentials;
-    config.max_message_size = 4096;
-    auto made = node::create(config, a_wire, clock, nullptr);
-    ASSERT_TRUE(made.has_value());
-    node& a = **made;
+    calling_node caller_a(root, clock);
+    ASSERT_NE(caller_a.self, nullptr);
+    node& a = *caller_a.self;
+    sent_packets& a_wire = caller_a.wire;
     calculator_client calculator(a, "b", "calculator");
     auto work = calculator.add(20, 22);
     work.start();
     ASSERT_EQ(a_wire.packets.size(), 1u);
-    aligned request;
-    std::memcpy(request.words.data(), a_wire.packets.front().data(), a_wire.packets.front().size());
-    request.size = a_wire.packets.front().size();
+    aligned request = aligned_copy(a_wire.packets.front());
     a_wire.packets.clear();
     EXPECT_EQ(b.deliver(request), status_code::ok); // served
     bytes reply = b.wire.packets.back();
@@ -408,12 +417,7 @@ TEST(replay, a_duplicated_request_refused_as_a_replay_is_not_sent_again) {
     a.on_packet(0, refusal); // the refusal overtakes the reply
     a.poll();
     for (const bytes& sent : a_wire.packets)
-        b.deliver([&] {
-            aligned copy;
-            std::memcpy(copy.words.data(), sent.data(), sent.size());
-            copy.size = sent.size();
-            return copy;
-        }());
+        b.deliver(aligned_copy(sent));
     EXPECT_EQ(a.counters().calls_issued, 1u);
     EXPECT_EQ(b.calculator.calls, 1);
     a.on_packet(0, reply);
