@@ -1,4 +1,4 @@
-// Benchmark `ipc` (issue 7, issue 13): Ambience's calls between processes (ports/hosted/node
+// Benchmark `ipc` (issue 7, issue 13): Ambience's calls between processes (hosted/node
 // channels) beside baselines in real child processes, in one run. bench/ipc.py turns the medians
 // into figures, targets, tables and plots. Times are wall-clock (the other process's work is the
 // point), so names end in "/real_time"; every fixture is checked for a right answer before it is

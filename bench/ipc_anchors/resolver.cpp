@@ -1,7 +1,7 @@
 // The resolver groups of benchmark `ipc` part 4 (resolver.hpp).
 #include "resolver.hpp"
 
-#include <hosted/fiber_stack.hpp>
+#include <ports/hosted/fiber_stack.hpp>
 #include <hosted/node/channel.hpp>
 #include <hosted/node/node_kernel.hpp>
 
@@ -159,10 +159,10 @@ private:
         worker& owner;
     };
     struct worker {
-        worker(fiber_front& front, hosted::guarded_stack stack)
+        worker(fiber_front& front, ports::hosted::guarded_stack stack)
             : front(front), stack(std::move(stack)) {}
         fiber_front& front;
-        hosted::guarded_stack stack;
+        ports::hosted::guarded_stack stack;
         std::optional<amb::fiber> running;
         std::string_view name;
         std::uint32_t answer = 0;
@@ -198,7 +198,7 @@ private:
         if (w != nullptr) {
             idle_ = w->next_idle;
         } else {
-            auto stack = hosted::guarded_stack::create(fiber_stack_bytes);
+            auto stack = ports::hosted::guarded_stack::create(fiber_stack_bytes);
             if (!stack)
                 return nullptr;
             workers_.push_back(std::make_unique<worker>(*this, std::move(*stack)));

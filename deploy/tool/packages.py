@@ -30,7 +30,7 @@ DECLARED = [
     ("libgtest-dev", "demo test bench"), ("libgmock-dev", "demo test bench"),
     # crypto backends of the hosted port (find_package(OpenSSL), find_library(mbedcrypto))
     ("libssl-dev", "demo test bench"), ("libmbedtls-dev", "demo test bench"),
-    # caplets, ports/hosted/remote, lidl tests: find_package(nlohmann_json REQUIRED)
+    # caplets, hosted/remote, lidl tests: find_package(nlohmann_json REQUIRED)
     ("nlohmann-json3-dev", "demo test bench"),
     # runtime/net on the hosted port: CRC-32 from zlib
     ("zlib1g-dev", "demo test bench"),

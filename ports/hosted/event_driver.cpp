@@ -1,4 +1,4 @@
-#include <hosted/event_driver.hpp>
+#include <ports/hosted/event_driver.hpp>
 
 #include <base/check.hpp>
 
@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <utility>
 
-namespace amb::hosted {
+namespace amb::ports::hosted {
 
 namespace {
 
@@ -187,4 +187,4 @@ void descriptor_set::unwatch(int fd) noexcept {
     }
 }
 
-}  // namespace amb::hosted
+}  // namespace amb::ports::hosted

@@ -1,4 +1,4 @@
-#include <hosted/fiber_stack.hpp>
+#include <ports/hosted/fiber_stack.hpp>
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <utility>
 
-namespace amb::hosted {
+namespace amb::ports::hosted {
 
 result<guarded_stack, int> guarded_stack::create(std::size_t size) noexcept {
     std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -36,4 +36,4 @@ guarded_stack::~guarded_stack() {
         ::munmap(mapping_, mapped_);
 }
 
-}  // namespace amb::hosted
+}  // namespace amb::ports::hosted

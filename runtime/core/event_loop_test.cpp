@@ -5,7 +5,7 @@
 #include <runtime/job.hpp>
 #include <runtime/timer.hpp>
 
-#include <hosted/event_driver.hpp>
+#include <ports/hosted/event_driver.hpp>
 
 #include "test_support.hpp"
 
@@ -168,7 +168,7 @@ TEST(timer, task_destroyed_after_cancel_but_before_resuming) {
 TEST(hosted_event_driver, a_sleep_ends_once_the_driver_clock_reaches_its_deadline) {
     // Checked on the loop's clock (the driver's, which its timerfd follows), not by timing the
     // test: the completion never comes before the deadline, however late it may come.
-    auto driver = hosted::event_driver::create();
+    auto driver = ports::hosted::event_driver::create();
     ASSERT_TRUE(driver.has_value());
     event_loop loop(*driver);
     const loop_clock::time_point deadline = loop.now() + 30ms;
@@ -178,7 +178,7 @@ TEST(hosted_event_driver, a_sleep_ends_once_the_driver_clock_reaches_its_deadlin
 }
 
 TEST(hosted_event_driver, timers_fire_in_deadline_order) {
-    auto driver = hosted::event_driver::create();
+    auto driver = ports::hosted::event_driver::create();
     ASSERT_TRUE(driver.has_value());
     event_loop loop(*driver);
     std::vector<int> log;
@@ -191,7 +191,7 @@ TEST(hosted_event_driver, timers_fire_in_deadline_order) {
 }
 
 TEST(hosted_event_driver, post_from_another_thread_wakes_the_loop) {
-    auto driver = hosted::event_driver::create();
+    auto driver = ports::hosted::event_driver::create();
     ASSERT_TRUE(driver.has_value());
     event_loop loop(*driver);
     std::vector<int> log;
@@ -215,7 +215,7 @@ TEST(hosted_event_driver, post_from_another_thread_wakes_the_loop) {
 TEST(hosted_event_driver, cross_thread_completion_resumes_through_the_loop) {
     // A job completed by another thread that hands the completion to the loop, the usual shape
     // of a device driver: the awaiting task resumes on the loop thread.
-    auto driver = hosted::event_driver::create();
+    auto driver = ports::hosted::event_driver::create();
     ASSERT_TRUE(driver.has_value());
     event_loop loop(*driver);
     struct handoff_job final : job_base<int>, loop_work {
@@ -257,7 +257,7 @@ TEST(hosted_event_driver, cross_thread_completion_resumes_through_the_loop) {
 // The hosted driver watches other descriptors for their owners: a pipe becomes readable and the
 // loop's wait runs the watch's function; after unwatch it no longer does.
 TEST(hosted_event_driver, watched_descriptors_wake_the_loop_and_run_their_function) {
-    auto driver = hosted::event_driver::create();
+    auto driver = ports::hosted::event_driver::create();
     ASSERT_TRUE(driver);
     event_loop loop(*driver);
     int fds[2];
@@ -266,7 +266,7 @@ TEST(hosted_event_driver, watched_descriptors_wake_the_loop_and_run_their_functi
         int calls = 0;
         std::uint32_t events = 0;
     } state;
-    hosted::descriptor_watch watch{fds[0],
+    ports::hosted::descriptor_watch watch{fds[0],
                                    [](void* context, std::uint32_t events) noexcept {
                                        auto& s = *static_cast<seen*>(context);
                                        ++s.calls;
@@ -300,7 +300,7 @@ TEST(hosted_event_driver, watched_descriptors_wake_the_loop_and_run_their_functi
 // A descriptor_set watches by number: the ready function gets the set's owner and the
 // descriptor's item; watching again replaces the item; unwatched descriptors stay silent.
 TEST(hosted_event_driver, descriptor_sets_watch_by_number) {
-    auto driver = hosted::event_driver::create();
+    auto driver = ports::hosted::event_driver::create();
     ASSERT_TRUE(driver);
     int first[2], second[2];
     ASSERT_EQ(::pipe(first), 0);
@@ -311,7 +311,7 @@ TEST(hosted_event_driver, descriptor_sets_watch_by_number) {
     } state;
     int item_a = 1, item_b = 2, item_c = 3;
     {
-        hosted::descriptor_set set(
+        ports::hosted::descriptor_set set(
             *driver,
             [](void* owner, void* item, std::uint32_t events) noexcept {
                 auto& s = *static_cast<seen*>(owner);

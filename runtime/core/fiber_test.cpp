@@ -4,8 +4,8 @@
 
 #include <runtime/timer.hpp>
 
-#include <hosted/event_driver.hpp>
-#include <hosted/fiber_stack.hpp>
+#include <ports/hosted/event_driver.hpp>
+#include <ports/hosted/fiber_stack.hpp>
 
 #include "test_support.hpp"
 
@@ -26,8 +26,8 @@ using testing::loop_job;
 using testing::simulated_driver;
 using testing::thread_job;
 
-hosted::guarded_stack make_stack(std::size_t size = 64 * 1024) {
-    auto stack = hosted::guarded_stack::create(size);
+ports::hosted::guarded_stack make_stack(std::size_t size = 64 * 1024) {
+    auto stack = ports::hosted::guarded_stack::create(size);
     AMB_REQUIRE(stack.has_value(), "mmap failed");
     return std::move(*stack);
 }
@@ -160,7 +160,7 @@ TEST(fiber, fiber_wait_on_a_loop_job_and_a_sleep) {
 }
 
 TEST(fiber, fiber_wait_on_a_job_completed_by_another_thread) {
-    auto driver = hosted::event_driver::create();
+    auto driver = ports::hosted::event_driver::create();
     ASSERT_TRUE(driver.has_value());
     event_loop loop(*driver);
     auto stack = make_stack();
@@ -209,7 +209,7 @@ TEST(fiber, blocks_deep_in_a_call_stack_while_other_fibers_run) {
     simulated_driver driver;
     event_loop loop(driver);
     constexpr int count = 8;
-    std::vector<hosted::guarded_stack> stacks;
+    std::vector<ports::hosted::guarded_stack> stacks;
     std::vector<int> results(count, -1);
     struct body_state {
         event_loop* loop;

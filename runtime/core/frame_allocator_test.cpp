@@ -1,4 +1,4 @@
-// Frame allocator hook of amb::task (runtime/async/task.hpp): a static pool for microcontrollers,
+// Frame allocator hook of amb::task (async/task.hpp): a static pool for microcontrollers,
 // clean failure when it is empty, and frames returned to the allocator that served them.
 #include <async/task.hpp>
 

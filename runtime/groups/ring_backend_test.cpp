@@ -3,7 +3,7 @@
 // hand, and on two threads with many calls in flight and full rings).
 #include <groups/doorbell.hpp>
 #include <groups/ring_backend.hpp>
-#include <hosted/event_driver.hpp>
+#include <ports/hosted/event_driver.hpp>
 #include <runtime/job.hpp>
 
 #include "counter.lidl.hpp"
@@ -173,8 +173,8 @@ TEST(ring_backend, two_threads_with_many_calls_in_flight) {
 TEST(ring_backend, groups_on_their_own_event_loops_wake_each_other) {
     counter_service service;
     region_memory region(amb::rings::config{});
-    auto server_driver = amb::hosted::event_driver::create();
-    auto client_driver = amb::hosted::event_driver::create();
+    auto server_driver = amb::ports::hosted::event_driver::create();
+    auto client_driver = amb::ports::hosted::event_driver::create();
     ASSERT_TRUE(server_driver && client_driver);
     amb::event_loop server_loop(*server_driver);
     amb::event_loop client_loop(*client_driver);

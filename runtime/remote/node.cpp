@@ -454,7 +454,7 @@ void node::report(incident what) {
 }
 
 // The farthest above our clock (µs) a callee's refusal may move our numbers: the window a
-// durable replay store accepts (ports/hosted/remote/durable_replay.hpp, max_ahead).
+// durable replay store accepts (hosted/remote/durable_replay.hpp, max_ahead).
 constexpr std::uint64_t max_sequence_jump = 600'000'000;
 
 std::uint64_t node::next_sequence() {

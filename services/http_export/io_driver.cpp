@@ -9,7 +9,7 @@
 namespace amb::http_export {
 
 result<std::unique_ptr<io_driver>, int> io_driver::create() noexcept {
-    auto driver = hosted::event_driver::create();
+    auto driver = ports::hosted::event_driver::create();
     if (!driver)
         return failure{driver.error()};
     std::unique_ptr<io_driver> created(new (std::nothrow) io_driver(std::move(*driver)));

@@ -8,7 +8,7 @@
 // loop's thread).
 //
 //     void body(void* context) { auto slept = fiber_wait(sleep_for(loop, 10ms)); ... }
-//     hosted::guarded_stack stack = *hosted::guarded_stack::create(64 * 1024);
+//     ports::hosted::guarded_stack stack = *ports::hosted::guarded_stack::create(64 * 1024);
 //     fiber worker(loop, stack.usable(), &body, &context);
 //     worker.start();
 //     loop.run_until_idle();

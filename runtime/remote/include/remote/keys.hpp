@@ -6,7 +6,7 @@
 //
 // A serving node therefore holds only its own key: a node that is taken over can mint tokens for
 // its own services and nothing else. These functions are pure computation (portable); the hosted
-// tool `amb-remote-keys` (ports/hosted/remote) writes them to files with mode 0600.
+// tool `amb-remote-keys` (hosted/remote) writes them to files with mode 0600.
 #pragma once
 
 #include <base/result.hpp>

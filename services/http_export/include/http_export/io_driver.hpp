@@ -2,7 +2,7 @@
 //
 // A server driven by the loop (the HTTP exporter hands libmicrohttpd's epoll descriptor to the
 // loop) needs the loop to wake when a socket is readable and then to run some loop work.
-// `io_driver` is `hosted::event_driver` (which watches descriptors for their owners) with that
+// `io_driver` is `ports::hosted::event_driver` (which watches descriptors for their owners) with that
 // adapter: when a watched descriptor is readable, the driver posts the watcher's `loop_work` to
 // the loop, which runs it on its next turn.
 //
@@ -17,7 +17,7 @@
 #pragma once
 
 #include <base/result.hpp>
-#include <hosted/event_driver.hpp>
+#include <ports/hosted/event_driver.hpp>
 #include <runtime/event_loop.hpp>
 
 #include <memory>
@@ -59,12 +59,12 @@ public:
     void unwatch(int fd) noexcept override;
 
 private:
-    explicit io_driver(hosted::event_driver driver) noexcept
+    explicit io_driver(ports::hosted::event_driver driver) noexcept
         : driver_(std::move(driver)), descriptors_(driver_, &ready, this) {}
     static void ready(void* owner, void* work, std::uint32_t events) noexcept;
 
-    hosted::event_driver driver_;
-    hosted::descriptor_set descriptors_;  // item: the loop_work to post
+    ports::hosted::event_driver driver_;
+    ports::hosted::descriptor_set descriptors_;  // item: the loop_work to post
     event_loop* loop_ = nullptr;          // the one loop every watch posts to
 };
 

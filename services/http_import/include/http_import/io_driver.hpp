@@ -1,7 +1,7 @@
 // amb::http_import::io_driver: the hosted event-loop driver as the HTTP import client's
 // socket watcher.
 //
-// `hosted::event_driver` already watches descriptors for their owners (epoll, level-triggered,
+// `ports::hosted::event_driver` already watches descriptors for their owners (epoll, level-triggered,
 // for reading and writing). `io_driver` is that driver plus the `socket_watcher` adapter the
 // import client needs, so that one loop runs the client and everything else of its thread:
 //
@@ -17,7 +17,7 @@
 #include <http_import/socket_watcher.hpp>
 
 #include <base/result.hpp>
-#include <hosted/event_driver.hpp>
+#include <ports/hosted/event_driver.hpp>
 #include <runtime/event_loop.hpp>
 
 #include <memory>
@@ -46,12 +46,12 @@ public:
     std::size_t watched() const noexcept { return sockets_.size(); }
 
 private:
-    explicit io_driver(hosted::event_driver driver) noexcept
+    explicit io_driver(ports::hosted::event_driver driver) noexcept
         : driver_(std::move(driver)), sockets_(driver_, &ready, nullptr) {}
     static void ready(void* owner, void* handler, std::uint32_t events) noexcept;
 
-    hosted::event_driver driver_;
-    hosted::descriptor_set sockets_;  // item: the socket_handler
+    ports::hosted::event_driver driver_;
+    ports::hosted::descriptor_set sockets_;  // item: the socket_handler
 };
 
 } // namespace amb::http_import

@@ -11,7 +11,7 @@
 //     auto client = http_import::http_client::create(loop, watcher);
 //
 // Threading: everything on the loop thread. `socket_handler::ready` may be called from inside
-// the loop's wait (as `hosted::event_driver` does), so a handler only records the events and
+// the loop's wait (as `ports::hosted::event_driver` does), so a handler only records the events and
 // posts work to its loop; it never calls back into the watcher from there.
 #pragma once
 

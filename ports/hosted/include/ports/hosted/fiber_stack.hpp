@@ -1,10 +1,10 @@
-// amb::hosted::guarded_stack: fiber stacks for the hosted port.
+// amb::ports::hosted::guarded_stack: fiber stacks for the hosted port.
 //
 // The stack is mmap'd with an inaccessible guard page below it, so a fiber that overflows its
 // stack faults (SIGSEGV) at once instead of overwriting whatever lies below. Pages are committed
 // by the kernel only when touched, so a generous size costs address space, not memory.
 //
-//     auto stack = hosted::guarded_stack::create(64 * 1024);   // result<guarded_stack, int errno>
+//     auto stack = ports::hosted::guarded_stack::create(64 * 1024);   // result<guarded_stack, int errno>
 //     fiber worker(loop, stack->usable(), &body, &context);
 #pragma once
 
@@ -13,7 +13,7 @@
 #include <cstddef>
 #include <span>
 
-namespace amb::hosted {
+namespace amb::ports::hosted {
 
 class guarded_stack {
 public:
@@ -37,4 +37,4 @@ private:
     std::span<std::byte> usable_;
 };
 
-}  // namespace amb::hosted
+}  // namespace amb::ports::hosted

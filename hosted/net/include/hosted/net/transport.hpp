@@ -11,8 +11,8 @@
 //     loop_clock::time_point next_deadline() const;    // when on_events(0, now) is due anyway
 //
 // `on_events(0, now)` runs only timers. The times are those of amb::event_loop's clock
-// (CLOCK_MONOTONIC, as hosted::event_driver), so transports can share its timers.
-// TODO(port): hosted::event_driver watches only its eventfd and timerfd; when it learns to watch
+// (CLOCK_MONOTONIC, as ports::hosted::event_driver), so transports can share its timers.
+// TODO(port): ports::hosted::event_driver watches only its eventfd and timerfd; when it learns to watch
 // more descriptors, these transports plug into amb::event_loop directly.
 #pragma once
 

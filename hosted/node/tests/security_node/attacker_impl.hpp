@@ -1,5 +1,5 @@
 // The compromised service of the security_node deployment: what a group running attacker code
-// can do to the kernel of its node, performed for real (ports/hosted/node/tests/
+// can do to the kernel of its node, performed for real (hosted/node/tests/
 // security_node_test.py). It finds its channel to the kernel in its own address space the way an
 // exploit would (/proc/self/maps, the control block's magic, bytes it just sent), rewrites it and
 // reports what the kernel answered.

@@ -1,11 +1,11 @@
-// amb::hosted::event_driver: the Linux driver for amb::event_loop.
+// amb::ports::hosted::event_driver: the Linux driver for amb::event_loop.
 //
 // One epoll instance watches an eventfd (wakeups from other threads), a timerfd (the loop's
 // next deadline, absolute on CLOCK_MONOTONIC, which is also the loop clock) and any descriptor
 // its owner asks it to watch (`descriptor_watch`). One driver per event
 // loop; `wake` may be called from any thread, everything else on the loop thread.
 //
-//     auto driver = hosted::event_driver::create();   // result<event_driver, int errno>
+//     auto driver = ports::hosted::event_driver::create();   // result<event_driver, int errno>
 //     event_loop loop(*driver);
 #pragma once
 
@@ -16,7 +16,7 @@
 #include <memory>
 #include <vector>
 
-namespace amb::hosted {
+namespace amb::ports::hosted {
 
 /// A descriptor the driver watches for its owner (a socket, a pty, an eventfd of a channel,
 /// libmicrohttpd's epoll descriptor). `ready(context, events)` runs on the loop thread, from
@@ -98,4 +98,4 @@ private:
     std::vector<std::unique_ptr<entry>> watches_;
 };
 
-}  // namespace amb::hosted
+}  // namespace amb::ports::hosted

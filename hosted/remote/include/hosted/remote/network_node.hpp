@@ -1,6 +1,6 @@
 // The hosted glue of a node's network side: a portable `remote::node` (runtime/remote) bound to
-// the hosted transports (UDP, serial lines, TCP; ports/hosted/net) and driven from a
-// `group_loop` (ports/hosted/node) or by hand.
+// the hosted transports (UDP, serial lines, TCP; hosted/net) and driven from a
+// `group_loop` (hosted/node) or by hand.
 //
 //     hosted::remote::network_node kitchen;
 //     auto udp = kitchen.add_udp(std::move(*udp_transport::open({.bind = ...})));
