@@ -2,6 +2,7 @@
 
 #include <base/check.hpp>
 
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -35,7 +36,7 @@ void drain(int fd) {
 
 }  // namespace
 
-result<event_driver, int> event_driver::create() noexcept {
+result<event_driver, int> event_driver::create(loop_clock::duration spin) noexcept {
     int epoll = ::epoll_create1(EPOLL_CLOEXEC);
     int wakeup = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -56,14 +57,16 @@ result<event_driver, int> event_driver::create() noexcept {
         close_if_open(timer);
         return failure{error};
     }
-    return event_driver(epoll, wakeup, timer);
+    event_driver driver(epoll, wakeup, timer);
+    driver.spin_ = spin;
+    return driver;
 }
 
 event_driver::event_driver(event_driver&& other) noexcept
     : epoll_(std::exchange(other.epoll_, -1)),
       wakeup_(std::exchange(other.wakeup_, -1)),
       timer_(std::exchange(other.timer_, -1)),
-      timer_armed_(other.timer_armed_) {}
+      timer_armed_(other.timer_armed_), spin_(other.spin_) {}
 
 event_driver::~event_driver() {
     close_if_open(timer_);
@@ -135,6 +138,8 @@ result<void, int> event_driver::modify(descriptor_watch& watched, std::uint32_t 
 void event_driver::unwatch(descriptor_watch& watched) noexcept {
     ::epoll_ctl(epoll_, EPOLL_CTL_DEL, watched.fd, nullptr);
 }
+
+void event_driver::relax() noexcept { ::sched_yield(); }
 
 void event_driver::wake() noexcept {
     std::uint64_t one = 1;

@@ -4,8 +4,48 @@
 
 namespace amb {
 
+loop_poller::loop_poller(loop_poller&& other) noexcept {
+    AMB_REQUIRE(other.loop_ == nullptr, "moving a registered loop poller");
+}
+
+loop_poller::~loop_poller() {
+    if (loop_ != nullptr)
+        loop_->remove_poller(*this);
+}
+
 event_loop::~event_loop() {
     AMB_REQUIRE(!busy(), "destroying an event loop with pending work");
+    while (poller_head_ != nullptr)
+        remove_poller(*poller_head_);
+}
+
+void event_loop::add_poller(loop_poller& poller) noexcept {
+    AMB_REQUIRE(poller.loop_ == nullptr, "adding a poller that is registered already");
+    poller.loop_ = this;
+    poller.next_ = nullptr;
+    poller.previous_ = poller_tail_;
+    if (poller_tail_ != nullptr)
+        poller_tail_->next_ = &poller;
+    else
+        poller_head_ = &poller;
+    poller_tail_ = &poller;
+}
+
+void event_loop::remove_poller(loop_poller& poller) noexcept {
+    if (poller.loop_ != this)
+        return;
+    if (poll_next_ == &poller)
+        poll_next_ = poller.next_;
+    if (poller.previous_ != nullptr)
+        poller.previous_->next_ = poller.next_;
+    else
+        poller_head_ = poller.next_;
+    if (poller.next_ != nullptr)
+        poller.next_->previous_ = poller.previous_;
+    else
+        poller_tail_ = poller.previous_;
+    poller.next_ = poller.previous_ = nullptr;
+    poller.loop_ = nullptr;
 }
 
 void event_loop::push_ready(loop_work& work) noexcept {
@@ -125,6 +165,35 @@ std::size_t event_loop::run_expired_timers() noexcept {
     return ran;
 }
 
+std::size_t event_loop::poll_pollers() noexcept {
+    std::size_t done = 0;
+    for (loop_poller* poller = poller_head_; poller != nullptr; poller = poll_next_) {
+        poll_next_ = poller->next_;
+        done += poller->progress();
+    }
+    poll_next_ = nullptr;
+    return done;
+}
+
+bool event_loop::ready_now() const noexcept {
+    return ready_head_ != nullptr || remote_head_.load(std::memory_order_acquire) != nullptr;
+}
+
+bool event_loop::prepare_sleep() noexcept {
+    for (loop_poller* poller = poller_head_; poller != nullptr; poller = poller->next_) {
+        if (!poller->prepare_sleep()) {
+            finish_sleep(poller);
+            return false;
+        }
+    }
+    return true;
+}
+
+void event_loop::finish_sleep(loop_poller* until) noexcept {
+    for (loop_poller* poller = poller_head_; poller != until; poller = poller->next_)
+        poller->finish_sleep();
+}
+
 std::size_t event_loop::poll() noexcept {
     take_remote();
     std::size_t ran = run_expired_timers();
@@ -138,14 +207,39 @@ std::size_t event_loop::poll() noexcept {
         run(work);
         ++ran;
     }
-    return ran;
+    return ran + poll_pollers();
 }
 
 std::size_t event_loop::run_once() noexcept {
     std::size_t ran = poll();
     if (ran != 0)
         return ran;
-    driver_.wait(timer_head_ != nullptr ? timer_head_->deadline_ : loop_clock::time_point::max());
+    // Nothing ready. Pollers only learn of work by looking, and waking a sleeping thread costs
+    // more than looking for a while: keep passing for the driver's spin period. Every few passes
+    // the driver relaxes (a peer on the same CPU must get to run to answer).
+    const loop_clock::duration spin = driver_.spin();
+    if (poller_head_ != nullptr && spin > loop_clock::duration::zero()) {
+        const loop_clock::time_point until = driver_.now() + spin;
+        for (unsigned round = 0;; ++round) {
+            ran = poll();
+            if (ran != 0)
+                return ran;
+            if ((round & 3) == 3) {
+                if (driver_.now() >= until)
+                    break;
+                driver_.relax();
+            }
+        }
+    }
+    if (!prepare_sleep())
+        return poll();
+    // Work posted by a poller's announcement (or by another thread) is not slept over.
+    if (!ready_now()) {
+        ++sleeps_;
+        driver_.wait(timer_head_ != nullptr ? timer_head_->deadline_
+                                            : loop_clock::time_point::max());
+    }
+    finish_sleep(nullptr);
     return poll();
 }
 

@@ -177,6 +177,137 @@ TEST(hosted_event_driver, a_sleep_ends_once_the_driver_clock_reaches_its_deadlin
     EXPECT_GE(loop.now(), deadline);
 }
 
+// A poller with scripted work: `work[i]` is what pass i finds; it refuses to sleep while
+// `refuse_sleeps` is positive.
+struct scripted_poller final : loop_poller {
+    std::size_t progress() noexcept override {
+        std::size_t found = passes < work.size() ? work[passes] : 0;
+        ++passes;
+        return found;
+    }
+    bool prepare_sleep() noexcept override {
+        ++prepared;
+        if (refuse_sleeps > 0) {
+            --refuse_sleeps;
+            return false;
+        }
+        return true;
+    }
+    void finish_sleep() noexcept override { ++finished; }
+    std::vector<std::size_t> work;
+    std::size_t passes = 0;
+    int prepared = 0;
+    int finished = 0;
+    int refuse_sleeps = 0;
+};
+
+// A simulated driver with a spin period: its clock moves 1 µs per reading while spinning.
+class spinning_driver final : public loop_driver {
+public:
+    loop_clock::time_point now() noexcept override { return now_ += std::chrono::microseconds(1); }
+    void wait(loop_clock::time_point deadline) noexcept override {
+        ++waits;
+        if (deadline != loop_clock::time_point::max() && deadline > now_)
+            now_ = deadline;
+    }
+    void wake() noexcept override {}
+    loop_clock::duration spin() const noexcept override { return std::chrono::microseconds(50); }
+    void relax() noexcept override { ++relaxed; }
+    int waits = 0;
+    int relaxed = 0;
+
+private:
+    loop_clock::time_point now_{std::chrono::seconds(1)};
+};
+
+TEST(event_loop, pollers_are_polled_every_pass_and_sleep_together) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    scripted_poller a, b;
+    a.work = {1, 0, 0};
+    loop.add_poller(a);
+    loop.add_poller(b);
+    std::vector<int> log;
+    logged_work timer(log, 1);
+    loop.run_at(timer, loop.now() + 5ms);
+    EXPECT_EQ(loop.run_once(), 1u);  // a found work: no sleep
+    EXPECT_EQ(driver.waits, 0);
+    EXPECT_EQ(loop.run_once(), 1u);  // nothing: both announce, the loop sleeps to the timer
+    EXPECT_EQ(driver.waits, 1);
+    EXPECT_EQ(loop.sleeps(), 1u);
+    EXPECT_EQ(a.prepared, 1);
+    EXPECT_EQ(b.finished, 1);
+    EXPECT_EQ(a.passes, b.passes);
+}
+
+TEST(event_loop, a_poller_that_finds_work_while_announcing_keeps_the_loop_awake) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    scripted_poller a, b;
+    b.refuse_sleeps = 1;
+    loop.add_poller(a);
+    loop.add_poller(b);
+    loop.run_once();
+    EXPECT_EQ(driver.waits, 0);  // b refused: no sleep (a sleep without a timer would fail)
+    EXPECT_EQ(a.prepared, 1);
+    EXPECT_EQ(a.finished, 1);  // a's announcement was taken back
+    EXPECT_EQ(b.finished, 0);  // b never announced
+}
+
+TEST(event_loop, the_loop_spins_for_the_drivers_period_before_sleeping) {
+    spinning_driver driver;
+    event_loop loop(driver);
+    scripted_poller a;
+    a.work.assign(30, 0);
+    a.work[20] = 1;  // found on a pass of the spin: the loop returns without sleeping
+    loop.add_poller(a);
+    std::vector<int> log;
+    logged_work timer(log, 1);
+    loop.run_at(timer, loop.now() + 1s);
+    EXPECT_EQ(loop.run_once(), 1u);
+    EXPECT_EQ(driver.waits, 0);
+    EXPECT_GT(driver.relaxed, 0);
+    loop.run_once();  // nothing more: spins out its period, then sleeps
+    EXPECT_EQ(driver.waits, 1);
+    EXPECT_EQ(a.prepared, 1);
+}
+
+TEST(event_loop, pollers_removed_during_a_pass_are_not_polled) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    struct remover final : loop_poller {
+        std::size_t progress() noexcept override {
+            if (victim != nullptr)
+                loop->remove_poller(*victim);
+            victim = nullptr;
+            return 1;
+        }
+        event_loop* loop = nullptr;
+        loop_poller* victim = nullptr;
+    } first;
+    scripted_poller second;
+    first.loop = &loop;
+    first.victim = &second;
+    loop.add_poller(first);
+    loop.add_poller(second);
+    loop.poll();
+    EXPECT_EQ(second.passes, 0u);
+    EXPECT_FALSE(second.registered());
+    {
+        scripted_poller temporary;
+        loop.add_poller(temporary);
+    }  // unregisters itself
+    loop.poll();
+}
+
+TEST(event_loop, run_until_gives_up_at_its_deadline) {
+    simulated_driver driver;
+    event_loop loop(driver);
+    EXPECT_FALSE(loop.run_until([] { return false; }, 10ms));
+    EXPECT_TRUE(loop.run_until([] { return true; }, 10ms));
+    EXPECT_FALSE(loop.busy());
+}
+
 TEST(hosted_event_driver, timers_fire_in_deadline_order) {
     auto driver = ports::hosted::event_driver::create();
     ASSERT_TRUE(driver.has_value());

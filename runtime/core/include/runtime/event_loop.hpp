@@ -10,6 +10,14 @@
 // Work items (`loop_work`) are intrusive: the loop never allocates, and whoever posts an item
 // owns it and keeps it alive until it has run or has been cancelled. Only the loop thread may
 // call anything but `post_from_any_thread` and `loop_driver::wake`.
+//
+// Pollers (`loop_poller`) are sources that find their work by looking rather than by being told:
+// shared-memory rings whose peer rings a doorbell only when this side announced that it sleeps.
+// Every pass of the loop polls each of them. When a pass finds nothing, the loop keeps passing
+// for the driver's spin period (`loop_driver::spin`; waking a sleeping thread costs more than a
+// short spin), then asks each poller to announce its sleep (`prepare_sleep`; a poller that finds
+// work meanwhile refuses and the loop passes again), sleeps in the driver, and lets every poller
+// that announced clear its announcement (`finish_sleep`). A loop without pollers sleeps at once.
 #pragma once
 
 #include <atomic>
@@ -40,6 +48,12 @@ public:
     virtual void wait(loop_clock::time_point deadline) noexcept = 0;
     /// Makes the current or next `wait` return. Any thread, or an interrupt handler.
     virtual void wake() noexcept = 0;
+    /// How long a loop with pollers keeps passing over them after the last pass that found work,
+    /// before it sleeps (the port's policy; zero: sleep at once).
+    virtual loop_clock::duration spin() const noexcept { return loop_clock::duration::zero(); }
+    /// Called every few passes while spinning: lets a peer on the same CPU run (hosted:
+    /// sched_yield), or nothing.
+    virtual void relax() noexcept {}
 
 protected:
     ~loop_driver() = default;
@@ -70,6 +84,37 @@ private:
     place where_ = place::idle;
 };
 
+class event_loop;
+
+/// A source the loop polls on every pass (see the file comment). Register it with
+/// `event_loop::add_poller`; it unregisters itself when destroyed. Only an unregistered poller
+/// may move.
+class loop_poller {
+public:
+    loop_poller() noexcept = default;
+    loop_poller(loop_poller&& other) noexcept;
+    loop_poller& operator=(loop_poller&&) = delete;
+
+    /// Does whatever work is ready; returns how much (0: nothing was ready).
+    virtual std::size_t progress() noexcept = 0;
+    /// Announces that this side sleeps; false if work arrived meanwhile (the loop does not
+    /// sleep then).
+    virtual bool prepare_sleep() noexcept { return true; }
+    /// Clears the announcement after the sleep (or after another poller refused to sleep).
+    virtual void finish_sleep() noexcept {}
+
+    bool registered() const noexcept { return loop_ != nullptr; }
+
+protected:
+    ~loop_poller();
+
+private:
+    friend class event_loop;
+    event_loop* loop_ = nullptr;
+    loop_poller* next_ = nullptr;
+    loop_poller* previous_ = nullptr;
+};
+
 class event_loop {
 public:
     /// The driver must outlive the loop.
@@ -93,12 +138,31 @@ public:
     /// already ran, or was never posted). Work posted from another thread cannot be cancelled.
     bool cancel(loop_work& work) noexcept;
 
+    /// Adds `poller` to the pollers of every pass (it must not be registered already).
+    void add_poller(loop_poller& poller) noexcept;
+    /// Takes `poller` out (nothing if it is not registered here). Safe from inside a pass.
+    void remove_poller(loop_poller& poller) noexcept;
+
     /// Runs the work that is ready now (remote posts, expired timers, then the ready queue as it
-    /// stood) without sleeping; returns how many items ran.
+    /// stood, then one progress of every poller) without sleeping; returns how much was done.
     std::size_t poll() noexcept;
-    /// Like `poll`, but if nothing was ready, sleeps in the driver until the next deadline or a
-    /// wakeup first (forever if no timer is armed: use only when another thread will post).
+    /// Like `poll`, but if nothing was ready, passes again for the driver's spin period and then
+    /// sleeps in the driver until the next deadline or a wakeup (forever if no timer is armed
+    /// and no poller or descriptor will wake it: use only when something will).
     std::size_t run_once() noexcept;
+    /// Runs until `done()` is true, or until `timeout` passed on the loop clock (then false).
+    template <class Done>
+    bool run_until(Done&& done, loop_clock::duration timeout = loop_clock::duration::max()) {
+        deadline_guard guard(*this, timeout);
+        while (!done()) {
+            if (guard.expired())
+                return false;
+            run_once();
+        }
+        return true;
+    }
+    /// How many times the loop slept in its driver (for tests and benchmarks).
+    std::uint64_t sleeps() const noexcept { return sleeps_; }
     /// Runs until no work is ready and no timer is armed. Work that other threads will post later
     /// is not waited for.
     void run_until_idle() noexcept;
@@ -109,10 +173,34 @@ public:
     }
 
 private:
+    // A timer that ends run_until's wait (it only has to wake the loop).
+    class deadline_guard : private loop_work {
+    public:
+        deadline_guard(event_loop& loop, loop_clock::duration timeout) noexcept
+            : loop_work(&fire), loop_(loop) {
+            if (timeout != loop_clock::duration::max())
+                loop_.run_at(*this, loop_.now() + timeout);
+        }
+        ~deadline_guard() { loop_.cancel(*this); }
+        bool expired() const noexcept { return expired_; }
+
+    private:
+        static void fire(loop_work& work) noexcept {
+            static_cast<deadline_guard&>(work).expired_ = true;
+        }
+        event_loop& loop_;
+        bool expired_ = false;
+    };
+
     void push_ready(loop_work& work) noexcept;
     void unlink(loop_work*& head, loop_work*& tail, loop_work& work) noexcept;
     void take_remote() noexcept;
     std::size_t run_expired_timers() noexcept;
+    std::size_t poll_pollers() noexcept;
+    bool ready_now() const noexcept;
+    // Announces every poller's sleep; false (announcements undone) if one found work.
+    bool prepare_sleep() noexcept;
+    void finish_sleep(loop_poller* until) noexcept;
     static void run(loop_work& work) noexcept;
 
     loop_driver& driver_;
@@ -125,6 +213,12 @@ private:
     loop_work* timer_tail_ = nullptr;
     // Work posted by other threads: a lock-free stack (LIFO), reversed when taken.
     std::atomic<loop_work*> remote_head_{nullptr};
+    // Pollers, in registration order; `poll_next_` is the next one of the running pass (kept
+    // right when a poller removes another during the pass).
+    loop_poller* poller_head_ = nullptr;
+    loop_poller* poller_tail_ = nullptr;
+    loop_poller* poll_next_ = nullptr;
+    std::uint64_t sleeps_ = 0;
 };
 
 }  // namespace amb

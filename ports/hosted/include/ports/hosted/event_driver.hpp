@@ -5,6 +5,12 @@
 // its owner asks it to watch (`descriptor_watch`). One driver per event
 // loop; `wake` may be called from any thread, everything else on the loop thread.
 //
+// It also holds the loop's spin policy (`loop_driver::spin`): how long a loop with pollers (the
+// rings of channels, network_node's sockets) keeps polling before it sleeps in epoll_wait. On
+// the 2-core VMs we measure on, waking an idle CPU costs tens of microseconds, and a 50 µs spin
+// used less CPU than blocking at once at low load (bench/README.md), hence `default_spin`.
+// While spinning, the loop yields the CPU every few passes (`relax`: sched_yield).
+//
 //     auto driver = ports::hosted::event_driver::create();   // result<event_driver, int errno>
 //     event_loop loop(*driver);
 #pragma once
@@ -29,11 +35,14 @@ struct descriptor_watch {
     void* context = nullptr;
 };
 
+/// The spin period of a hosted loop unless its owner chooses another (manifest: `spin`).
+inline constexpr loop_clock::duration default_spin = std::chrono::microseconds(50);
+
 class event_driver final : public loop_driver {
 public:
     /// Opens the epoll instance, eventfd and timerfd; the error is the errno of the call that
-    /// failed (for example EMFILE).
-    static result<event_driver, int> create() noexcept;
+    /// failed (for example EMFILE). `spin`: see the file comment (zero: sleep at once).
+    static result<event_driver, int> create(loop_clock::duration spin = default_spin) noexcept;
 
     event_driver(event_driver&& other) noexcept;
     event_driver& operator=(event_driver&&) = delete;
@@ -42,6 +51,9 @@ public:
     loop_clock::time_point now() noexcept override;
     void wait(loop_clock::time_point deadline) noexcept override;
     void wake() noexcept override;
+    loop_clock::duration spin() const noexcept override { return spin_; }
+    void relax() noexcept override;
+    void set_spin(loop_clock::duration spin) noexcept { spin_ = spin; }
 
     /// Starts watching `watch.fd` for `events` (EPOLLIN, EPOLLOUT; level-triggered). Error:
     /// errno of epoll_ctl (EEXIST if already watched).
@@ -59,6 +71,7 @@ private:
     int wakeup_;
     int timer_;
     bool timer_armed_ = false;
+    loop_clock::duration spin_ = default_spin;
 };
 
 /// Descriptors watched by number, for owners that only know descriptor numbers (libmicrohttpd's
