@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 import unittest
 
+from manifest import render
 from manifest.test_support import TESTDATA, lidlc
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,6 +65,11 @@ class plan_command_test(unittest.TestCase):
                 self.assertEqual(result.stderr, f"ambience plan: wrote {png}\n")
             else:
                 self.assertIn("Graphviz is not installed", result.stderr)
+
+    def test_dot_strings_escape_quotes_backslashes_line_breaks_and_keep_utf8(self):
+        quoted = render._quote('a "b" \\ c\nd caf\u00e9 \x01')
+        self.assertEqual(quoted, '"a \\"b\\" \\\\ c\\nd caf\u00e9 \\u0001"')
+        self.assertEqual(json.loads(quoted), 'a "b" \\ c\nd caf\u00e9 \x01')
 
     def test_a_missing_directory_is_refused(self):
         result = ambience("no/such/deployment")

@@ -55,8 +55,10 @@ def text(plan):
 
 
 def _quote(value):
-    escaped = str(value).replace("\\", "\\\\").replace("\"", "\\\"")
-    return "\"" + escaped.replace("\n", "\\n") + "\""
+    """A Graphviz quoted string. Graphviz reads \\" as a quote, \\\\ as a backslash and \\n as a
+    line break in labels: the escapes of a JSON string, so the json module writes it (UTF-8
+    kept as is; Graphviz reads UTF-8)."""
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 BACKEND_STYLE = {

@@ -2,7 +2,8 @@
 
 #include "parser.hpp"
 
-#include <cstdio>
+#include <nlohmann/json.hpp>
+
 #include <vector>
 
 namespace lidl::compiler {
@@ -207,60 +208,7 @@ json_value declaration_json(const declaration& d) {
 }  // namespace
 
 std::string json_string(std::string_view text) {
-    std::string out = "\"";
-    for (std::size_t i = 0; i < text.size();) {
-        const auto byte = static_cast<unsigned char>(text[i]);
-        if (byte >= 0x80) {
-            // Copy a whole valid UTF-8 sequence (no overlongs, no surrogates), else U+FFFD.
-            std::size_t length = 0;
-            unsigned char low = 0x80;
-            unsigned char high = 0xBF;
-            if (byte >= 0xC2 && byte <= 0xDF) {
-                length = 2;
-            } else if (byte >= 0xE0 && byte <= 0xEF) {
-                length = 3;
-                low = byte == 0xE0 ? 0xA0 : 0x80;
-                high = byte == 0xED ? 0x9F : 0xBF;
-            } else if (byte >= 0xF0 && byte <= 0xF4) {
-                length = 4;
-                low = byte == 0xF0 ? 0x90 : 0x80;
-                high = byte == 0xF4 ? 0x8F : 0xBF;
-            }
-            bool valid = length != 0 && i + length <= text.size();
-            for (std::size_t k = 1; valid && k < length; ++k) {
-                const auto next = static_cast<unsigned char>(text[i + k]);
-                valid = k == 1 ? next >= low && next <= high : (next & 0xC0) == 0x80;
-            }
-            if (valid) {
-                out.append(text.substr(i, length));
-                i += length;
-            } else {
-                out += "\xEF\xBF\xBD";
-                ++i;
-            }
-            continue;
-        }
-        switch (byte) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default:
-            if (byte < 0x20 || byte == 0x7F) {
-                char escape[8];
-                std::snprintf(escape, sizeof escape, "\\u%04x", byte);
-                out += escape;
-            } else {
-                out.push_back(static_cast<char>(byte));
-            }
-        }
-        ++i;
-    }
-    out += "\"";
-    return out;
+    return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string to_json(const schema& s) {

@@ -13,8 +13,8 @@ namespace lidl::compiler {
 /// The JSON description of `s` (every declaration, imported ones marked), ending in a newline.
 std::string to_json(const schema& s);
 
-/// `text` as a JSON string literal, quotes included. Invalid UTF-8 becomes U+FFFD so the
-/// output is always valid JSON, whatever bytes a doc comment held.
+/// `text` as a JSON string literal, quotes included, written by nlohmann-json. Invalid UTF-8
+/// becomes U+FFFD so the output is always valid JSON, whatever bytes a doc comment held.
 std::string json_string(std::string_view text);
 
 }  // namespace lidl::compiler

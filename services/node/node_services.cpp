@@ -1,5 +1,7 @@
 #include "node_services.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -19,22 +21,6 @@ void write_to_stderr(std::string_view line) {
     }
 }
 
-void append_json_escaped(std::string& out, std::string_view text) {
-    for (char c : text) {
-        auto byte = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (byte < 0x20 || byte == 0x7f) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", byte);
-            out += escaped;
-        } else {
-            out += c;
-        }
-    }
-}
-
 namespace {
 
 const char* level_name(amb_node::level severity) {
@@ -47,16 +33,17 @@ const char* level_name(amb_node::level severity) {
     return "unknown";
 }
 
+// One JSON object per line, keys in this order. Text from a group is untrusted: nlohmann-json
+// escapes quotes, backslashes and control bytes, and replaces invalid UTF-8 with U+FFFD, so a
+// group can neither forge fields or lines nor make the line invalid JSON.
+std::string json_line(const nlohmann::ordered_json& fields) {
+    return fields.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 }  // namespace
 
 amb::task<void> log_service::write(amb_node::level severity, std::string_view text) {
-    line_ = "{\"group\":\"";
-    append_json_escaped(line_, group_);
-    line_ += "\",\"level\":\"";
-    line_ += level_name(severity);
-    line_ += "\",\"text\":\"";
-    append_json_escaped(line_, text);
-    line_ += "\"}";
+    line_ = json_line({{"group", group_}, {"level", level_name(severity)}, {"text", text}});
     ++lines_;
     sink_(line_);
     co_return;
@@ -64,17 +51,11 @@ amb::task<void> log_service::write(amb_node::level severity, std::string_view te
 
 amb::task<void> log_service::request(std::string_view service, std::string_view procedure,
                                      std::uint16_t status, std::uint64_t duration_ns) {
-    line_ = "{\"group\":\"";
-    append_json_escaped(line_, group_);
-    line_ += "\",\"service\":\"";
-    append_json_escaped(line_, service);
-    line_ += "\",\"procedure\":\"";
-    append_json_escaped(line_, procedure);
-    line_ += "\",\"status\":";
-    line_ += std::to_string(status);
-    line_ += ",\"duration_ns\":";
-    line_ += std::to_string(duration_ns);
-    line_ += "}";
+    line_ = json_line({{"group", group_},
+                       {"service", service},
+                       {"procedure", procedure},
+                       {"status", status},
+                       {"duration_ns", duration_ns}});
     ++lines_;
     sink_(line_);
     co_return;

@@ -8,8 +8,8 @@
 //     {"group":"resolver","service":"demo::resolver","procedure":"resolve","status":0,"duration_ns":5120}
 //     {"group":"resolver","level":"info","text":"cache warmed"}
 //
-// Text from a group is escaped (quotes, backslashes, control bytes) so a group cannot forge
-// fields or lines. `clock_service` reads the node's clocks.
+// Lines are written with nlohmann-json: text from a group is escaped (quotes, backslashes,
+// control bytes; invalid UTF-8 becomes U+FFFD) so a group cannot forge fields or lines. `clock_service` reads the node's clocks.
 //
 // `request_logger<S>` is a `channel_server::request_hook` for a group that serves `S`: after each
 // request it *posts* (sends without waiting) `log.request` through the group's log channel, so
@@ -39,9 +39,6 @@ using log_sink = std::function<void(std::string_view line)>;
 
 /// Writes `line` and a newline to standard error in one write.
 void write_to_stderr(std::string_view line);
-
-/// Appends `text` to `out` as the inside of a JSON string.
-void append_json_escaped(std::string& out, std::string_view text);
 
 class log_service final : public amb_node::log {
 public:

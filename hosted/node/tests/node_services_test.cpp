@@ -8,6 +8,7 @@
 #include "probe.lidl.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <string>
@@ -104,9 +105,33 @@ TEST(node_services, a_group_reads_the_clock_logs_and_its_requests_are_logged) {
     EXPECT_EQ(run(loop, remote.measure(std::vector<std::uint8_t>(5))), 5u);
     ASSERT_TRUE(loop.run_until([&] { return lines.size() >= 3; }, std::chrono::milliseconds(5000)));
     EXPECT_EQ(lines[0],
-              R"({"group":"sensor-group","level":"info","text":"hello \"kernel\"\u000a"})");
+              R"({"group":"sensor-group","level":"info","text":"hello \"kernel\"\n"})");
     EXPECT_EQ(lines[1].rfind(R"({"group":"sensor-group","service":"node_test::probe","procedure":"mix","status":0,"duration_ns":)", 0), 0u)
         << lines[1];
     EXPECT_NE(lines[2].find(R"("procedure":"measure")"), std::string::npos) << lines[2];
     kernel.stop();
+}
+
+// Text from a group cannot forge fields or lines: quotes, backslashes and control bytes are
+// escaped, non-ASCII UTF-8 passes unchanged, invalid UTF-8 becomes U+FFFD.
+TEST(node_services, log_lines_escape_what_a_group_writes) {
+    std::vector<std::string> lines;
+    amb::node_services::log_service log("group \"x\"",
+                                        [&](std::string_view line) { lines.emplace_back(line); });
+    const std::string hostile = std::string("a\"b\\c\nd\re\tf\x01g\x1fh\x7fi caf\xC3\xA9 \xE2\x82\xAC"
+                                            " \xF0\x9F\x98\x80 \xff\",\"level\":\"error");
+    amb::sync_wait(log.write(amb_node::level::warning, hostile));
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0],
+              "{\"group\":\"group \\\"x\\\"\",\"level\":\"warning\",\"text\":\"a\\\"b\\\\c\\nd\\re"
+              "\\tf\\u0001g\\u001fh\x7fi caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xEF\xBF\xBD"
+              "\\\",\\\"level\\\":\\\"error\"}");
+    EXPECT_EQ(lines[0].find('\n'), std::string::npos);
+    auto parsed = nlohmann::json::parse(lines[0], nullptr, false);
+    ASSERT_FALSE(parsed.is_discarded());
+    EXPECT_EQ(parsed.size(), 3u);
+    EXPECT_EQ(parsed["level"], "warning");
+    std::string expected_text = hostile;
+    expected_text.replace(expected_text.find('\xff'), 1, "\xEF\xBF\xBD");
+    EXPECT_EQ(parsed["text"], expected_text);
 }
