@@ -1,6 +1,6 @@
-// Hosted implementation of the runtime's port contract <runtime/thread_event.hpp>: a mutex and
+// Hosted implementation of the runtime's port contract <base/thread_event.hpp>: a mutex and
 // a condition variable.
-#include <runtime/thread_event.hpp>
+#include <base/thread_event.hpp>
 
 #include <condition_variable>
 #include <mutex>

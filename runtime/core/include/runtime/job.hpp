@@ -27,7 +27,7 @@
 #include <async/task.hpp>
 #include <base/check.hpp>
 #include <runtime/event_loop.hpp>
-#include <runtime/thread_event.hpp>
+#include <base/thread_event.hpp>
 
 #include <atomic>
 #include <concepts>

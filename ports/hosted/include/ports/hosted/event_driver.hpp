@@ -16,7 +16,7 @@
 #pragma once
 
 #include <base/result.hpp>
-#include <runtime/event_loop.hpp>
+#include <base/loop_driver.hpp>
 
 #include <cstdint>
 #include <memory>
