@@ -13,7 +13,7 @@ import os
 
 import networkx
 
-from manifest import planner
+from manifest import config, planner
 from manifest.diagnostics import did_you_mean
 
 
@@ -69,6 +69,12 @@ class _checker:
                                    f"service '{service.name}', dependency '{slot}'")
                 if resolved is not None:
                     service.resolved_depends[slot] = resolved
+            if service.config_type and self.catalogue is not None:
+                resolved, message = self.catalogue.resolve_config(
+                    service.config_type, os.path.dirname(service.where.file))
+                if resolved is None:
+                    self.d.error(service.where, f"service '{service.name}': {message}")
+                service.resolved_config = resolved
         for item in self.m.imports.values():
             item.resolved_interface = resolve(item.interface, item.where,
                                               f"import_http '{item.name}'")
@@ -108,6 +114,7 @@ class _checker:
                                                          "import_http(...)") + ")"))
             if service is None:
                 continue
+            self.instance_config(item, service)
             slots = list(service.depends)
             for slot in item.dependencies:
                 if slot not in service.depends:
@@ -135,6 +142,19 @@ class _checker:
                         f"instance '{item.name}': dependency '{slot}' needs interface "
                         f"{wanted.qualified_name}, but {description} (bind an instance of a "
                         f"service that implements {wanted.qualified_name})"))
+
+    def instance_config(self, item, service):
+        """The instance's config= against its service's config struct (manifest/config.py)."""
+        if not service.config_type:
+            if item.config:
+                self.d.error(item.where, (
+                    f"instance '{item.name}': service '{service.name}' takes no configuration "
+                    f"(give the service config_type=\"file.lidl:STRUCT\", or remove config=)"))
+            return
+        if service.resolved_config is None:
+            return  # reported at the service
+        for path, problem in config.problems(item.config, service.resolved_config):
+            self.d.error(item.where, f"instance '{item.name}': config.{path} {problem}")
 
     def cycles(self):
         graph = networkx.DiGraph()

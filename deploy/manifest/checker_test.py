@@ -68,6 +68,33 @@ EXPECTED = {
     "serial_three_nodes": [
         (E, 5, "serial network 'field' is point-to-point and already joins nodes 'a' and 'b' "
                "(use another serial network for node 'c')")],
+    "bad_config": [
+        (E, 2, "service 'moody': '../../interfaces/monitor.lidl' declares no struct "
+               "'monitr_config' (did you mean 'monitor_config'? declared structs: "
+               "demo::pipeline::monitor_config)"),
+        (E, 6, "instance 'sensor': service 'temperature_sensor' takes no configuration (give "
+               "the service config_type=\"file.lidl:STRUCT\", or remove config=)"),
+        (E, 7, "instance 'm1': config.alarm_above must be a number (f64), not a string "
+               "('hot')"),
+        (E, 7, "instance 'm1': config.samples = 256 is out of range for u8 (0..255)"),
+        (E, 7, "instance 'm1': config.scale = 'kelvin' is not a value of "
+               "demo::pipeline::scale (its values: celsius, fahrenheit)"),
+        (E, 7, "instance 'm1': config.colour is not a field of demo::pipeline::monitor_config "
+               "(its fields: alarm_above, samples, scale, label)"),
+        (E, 9, "instance 'm2': config.alarm_above must be a number (f64), not a boolean "
+               "(True)"),
+        (E, 9, "instance 'm2': config.samples = -1 is out of range for u8 (0..255)"),
+        (E, 9, "instance 'm2': config.scale must be the name of a value: celsius, fahrenheit "
+               "(demo::pipeline::scale), not an integer (0)"),
+        (E, 9, "instance 'm2': config.label must be a string (string), not an integer (7)"),
+        (E, 11, "instance 'm3': config.alarm_above is missing (add it: "
+                "demo::pipeline::monitor_config requires every field that is not optional)"),
+        (E, 11, "instance 'm3': config.samples is missing (add it: "
+                "demo::pipeline::monitor_config requires every field that is not optional)"),
+        (E, 11, "instance 'm3': config.scale is missing (add it: "
+                "demo::pipeline::monitor_config requires every field that is not optional)"),
+        (E, 16, "instance 'm5': config.alarm_above = inf is not a finite number (f64)"),
+        (E, 16, "instance 'm5': config.samples must be an integer (u8), not a float (1.0)")],
     "syntax_error": [
         (E, 2, "syntax error: '(' was never closed (fix the Python syntax)")],
     "exception": [
@@ -172,6 +199,62 @@ class broken_manifest_test(unittest.TestCase):
                           (6, "instance 'loop' is not deployed"),
                           (7, "deploy: unknown node 'b'"),
                           (8, "export of unknown instance 'nobody'")])
+
+    def test_config_is_checked_through_every_kind_of_type(self):
+        from manifest.test_support import analyse_source
+        schema = """\
+            namespace demo::config;
+            enum mode : i8 { off = -1, on = 1 }
+            struct range { low: i16; high: u64; }
+            union source { fixed: f32; named: string; }
+            struct settings {
+                ranges: vector<range>;
+                pair: array<u32, 2>;
+                source: source;
+                mode: optional<mode>;
+                tags: vector<string>;
+            }
+            service thing { poke(); }
+            """
+        services = """\
+            thing = service(name="thing", interface="config.lidl:thing", implementation="t",
+                            config_type="config.lidl:settings")
+            """
+        good = ('{"ranges": [{"low": -32768, "high": 18446744073709551615}], "pair": [0, '
+                '4294967295], "source": {"named": "x"}, "tags": []}')
+        bad = ('{"ranges": [{"low": -32769, "high": 18446744073709551616}, {"low": 1}, 3], '
+               '"pair": [1], "source": {"fixd": 1.5}, "mode": "of", "tags": ["a", None]}')
+        result = analyse_source(f"""\
+            include("services.py")
+            instance(name="good", service=thing, config={good})
+            instance(name="bad", service=thing, config={bad})
+            instance(name="union", service=thing, config={{"ranges": [], "pair": [1, 2],
+                     "source": {{"fixed": 1e39, "named": "x"}}, "tags": [], "mode": "on"}})
+            instance(name="deep", service=thing, config={{"ranges": [], "pair": [1, 2],
+                     "source": {{"fixed": 3e38}}, "tags": [], "mode": "on"}})
+            group(name="all", services=["good", "bad", "union", "deep"])
+            node(name="n")
+            deploy(node="n", groups=["all"])
+            """, extra_files={"config.lidl": schema, "services.py": services})
+        self.assertEqual([(d.where.line, d.message) for d in result.diagnostics], [
+            (3, "instance 'bad': config.ranges[0].low = -32769 is out of range for i16 "
+                "(-32768..32767)"),
+            (3, "instance 'bad': config.ranges[0].high = 18446744073709551616 is out of range "
+                "for u64 (0..18446744073709551615)"),
+            (3, "instance 'bad': config.ranges[1].high is missing (add it: demo::config::range "
+                "requires every field that is not optional)"),
+            (3, "instance 'bad': config.ranges[2] must be a dict (demo::config::range), not an "
+                "integer (3)"),
+            (3, "instance 'bad': config.pair must be a list of 2 elements (array<u32, 2>), not "
+                "of 1"),
+            (3, "instance 'bad': config.source.fixd is not an alternative of "
+                "demo::config::source (did you mean 'fixed'? its alternatives: fixed, named)"),
+            (3, "instance 'bad': config.mode = 'of' is not a value of demo::config::mode (did "
+                "you mean 'off'? its values: off, on)"),
+            (3, "instance 'bad': config.tags[1] must be a string (string), not None (None)"),
+            (4, "instance 'union': config.source must be a dict with one key, one of fixed, "
+                "named (demo::config::source), not a dict ({'fixed': 1e+39, 'named': 'x'})")])
+        self.assertEqual(result.plan, None)
 
     def test_export_and_import_mistakes(self):
         from manifest.test_support import analyse_source

@@ -263,12 +263,15 @@ def load(directory):
 
 # --- the language ------------------------------------------------------------------------
 
-def service(name, interface, implementation, depends=None, doc="", cls="", header=""):
+def service(name, interface, implementation, depends=None, doc="", cls="", header="",
+            config_type=""):
     """Declares a service: an implementation (a CMake target) of the lidl interface
     `interface` ("path/file.lidl:namespace::name", the path relative to this manifest file;
     ":name" may be left out when the file declares one service), depending on the interfaces
     of `depends` ({slot: interface spec}). `cls` is the C++ class (qualified) and `header` the
     header declaring it, which generated node code constructs (docs/deploy.md, "Synthesis").
+    `config_type` ("path/file.lidl:name") names the lidl struct each instance's config= must
+    be; the constructor takes it first (docs/deploy.md, "Typed configuration").
     Returns a handle for instance(service=...)."""
     load_, where = _loader(), _caller()
     load_.check_name("service", name, where)
@@ -276,7 +279,7 @@ def service(name, interface, implementation, depends=None, doc="", cls="", heade
         if not isinstance(value, str) or not value:
             load_.diagnostics.error(where, f"service '{name}': {what} must be a non-empty "
                                            f"string, not {value!r}")
-    for what, value in (("cls", cls), ("header", header)):
+    for what, value in (("cls", cls), ("header", header), ("config_type", config_type)):
         if not isinstance(value, str):
             load_.diagnostics.error(where, f"service '{name}': {what} must be a string, "
                                            f"not {value!r}")
@@ -295,14 +298,16 @@ def service(name, interface, implementation, depends=None, doc="", cls="", heade
                          implementation if isinstance(implementation, str) else "",
                          {k: v for k, v in depends.items() if isinstance(v, str)},
                          str(doc), where, cls if isinstance(cls, str) else "",
-                         header if isinstance(header, str) else "")
+                         header if isinstance(header, str) else "",
+                         config_type if isinstance(config_type, str) else "")
     return load_.declare(load_.manifest.services, "service", "service", item)
 
 
 def instance(name, service, dependencies=None, config=None):
     """Declares an instance of `service` (its name or handle) named `name`, binding each
     dependency slot of the service to an instance or HTTP import ({slot: name or handle}).
-    `config` is a dict handed to the implementation as written."""
+    `config` is a dict of JSON values: a value of the service's config_type, checked against it
+    and handed to the constructor as that lidl struct."""
     load_, where = _loader(), _caller()
     load_.check_name("instance", name, where)
     service_name = load_.reference(service, model.service, "service=", where)

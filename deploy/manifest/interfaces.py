@@ -50,6 +50,15 @@ class interface:
                 for p in self.procedures]
 
 
+@dataclasses.dataclass
+class config_type:
+    """A lidl struct that a service takes as its configuration (docs/deploy.md, "Typed
+    configuration"), with every type of its schema for checking values against it."""
+    qualified_name: str
+    schema: str          # the schema file the manifest named (absolute)
+    types: dict          # qualified name -> lidlc declaration (enums, structs, unions)
+
+
 def _without_docs(value):
     if isinstance(value, dict):
         return {k: _without_docs(v) for k, v in value.items() if k != "doc"}
@@ -88,21 +97,57 @@ class catalogue:
         except json.JSONDecodeError as error:
             return None, f"lidlc printed invalid JSON: {error}"
 
-    def resolve(self, spec, base_dir):
-        """(interface, "") or (None, message saying what is wrong and how to fix it)."""
+    def _load(self, spec, base_dir, what):
+        """(schema JSON, absolute path, wanted name, path as written, "") for a spec
+        "file.lidl:name", or (None, None, None, None, message)."""
         path_part, dot, rest = spec.partition(".lidl")
         if not dot or (rest and not rest.startswith(":")) or not path_part:
-            return None, (f"interface {spec!r} is not of the form \"file.lidl:namespace::name\" "
-                          "(name the schema file, then the service)")
-        wanted = rest[1:]
+            return None, None, None, None, (
+                f"{what} {spec!r} is not of the form \"file.lidl:namespace::name\" "
+                f"(name the schema file, then the {'service' if what == 'interface' else what})")
         path = os.path.normpath(os.path.join(base_dir, path_part + ".lidl"))
         if not os.path.isfile(path):
-            return None, (f"interface file '{path_part}.lidl' not found (the path is relative "
-                          "to the directory of the manifest file that names it)")
+            return None, None, None, None, (
+                f"{what} file '{path_part}.lidl' not found (the path is relative to the "
+                "directory of the manifest file that names it)")
         schema, error = self.schema(path)
         if schema is None:
-            return None, (f"interface file '{path_part}.lidl' has errors (fix the schema; "
-                          f"lidlc's report follows)\n{error}")
+            return None, None, None, None, (
+                f"{what} file '{path_part}.lidl' has errors (fix the schema; lidlc's report "
+                f"follows)\n{error}")
+        return schema, path, rest[1:], path_part, ""
+
+    def resolve_config(self, spec, base_dir):
+        """(config_type, "") for a spec "file.lidl:name" naming a lidl struct, or (None,
+        message saying what is wrong and how to fix it)."""
+        schema, path, wanted, path_part, error = self._load(spec, base_dir, "config type")
+        if schema is None:
+            return None, error
+        if not wanted:
+            return None, (f"config type {spec!r} names no struct (write "
+                          f"\"{path_part}.lidl:namespace::name\")")
+        structs = [d for d in schema["declarations"] if d["kind"] == "struct"]
+        exact = [d for d in structs if d["qualified_name"] == wanted] or \
+            [d for d in structs if d["name"] == wanted and not d["imported"]] or \
+            [d for d in structs if d["name"] == wanted]
+        if len(exact) == 1:
+            types = {d["qualified_name"]: _without_docs(d) for d in schema["declarations"]
+                     if d["kind"] != "service"}
+            return config_type(exact[0]["qualified_name"], path, types), ""
+        if len(exact) > 1:
+            names = ", ".join(d["qualified_name"] for d in exact)
+            return None, f"config type {spec!r} is ambiguous (qualify it: {names})"
+        hint = did_you_mean(wanted, [d["qualified_name"] for d in structs] +
+                            [d["name"] for d in structs])
+        declared = ", ".join(d["qualified_name"] for d in structs) or "none"
+        return None, (f"'{path_part}.lidl' declares no struct {wanted!r} ("
+                      f"{hint + ' ' if hint else ''}declared structs: {declared})")
+
+    def resolve(self, spec, base_dir):
+        """(interface, "") or (None, message saying what is wrong and how to fix it)."""
+        schema, path, wanted, path_part, error = self._load(spec, base_dir, "interface")
+        if schema is None:
+            return None, error
         services = [d for d in schema["declarations"] if d["kind"] == "service"]
         if not wanted:
             own = [d for d in services if not d["imported"]]

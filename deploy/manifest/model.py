@@ -25,9 +25,11 @@ class service:
     where: location
     cls: str = ""                       # the C++ class implementing it (for code synthesis)
     header: str = ""                    # the header declaring `cls`
+    config_type: str = ""               # "file.lidl:name" of its config struct, or ""
     # Filled by the resolver (interfaces.py): qualified names and schema files.
     resolved_interface: object = None   # interfaces.interface or None
     resolved_depends: dict = dataclasses.field(default_factory=dict)  # slot -> interface
+    resolved_config: object = None      # interfaces.config_type or None
 
     what = "service"
 

@@ -196,6 +196,9 @@ def build(manifest, placement, graph):
             "implementation": service.implementation,
             "class": service.cls,
             "header": service.header,
+            "config_type": None if service.resolved_config is None else {
+                "name": service.resolved_config.qualified_name,
+                "schema": service.resolved_config.schema},
             "depends": {slot: add_interface(resolved)
                         for slot, resolved in service.resolved_depends.items()},
             "doc": service.doc,

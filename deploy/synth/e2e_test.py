@@ -14,6 +14,8 @@ build (amb_add_deployment); these tests create the keys and run them.
               the TCP placement in namespaces (connections from the manifest's addresses)
   http_import a node imports an external HTTP service (a small exporter process started here)
               and uses it; when the service goes away, its calls fail and the rest answers
+  config      two instances of one service, configured differently (typed config=), read
+              as their configurations ask
   tcp         three nodes over TCP links: started listener last, a connecting node killed and
               started again, the accepting node killed and started again: the links come back
               each time; connections without a valid hello are refused
@@ -544,6 +546,23 @@ class http_import(unittest.TestCase):
                 with open(path, "w", encoding="utf-8") as file:
                     file.write("\n".join(session.lines()) + "\n")
             self.assertEqual(session.running(), [])
+
+
+class config(running):
+    """Typed instance configuration: each constructor receives its instance's config=."""
+    directory = os.path.join(ROOT, "deploy", "synth", "tests", "configured")
+
+    def test_each_instance_reads_as_its_config_asks(self):
+        self.session.start_all()
+        readings = {}
+        for name in ("warm", "cold"):
+            url = self.session.http_url(name) + "/read"
+            granted = token("configured", name)
+            readings[name] = [post(url, "{}", granted)[1]["result"]["celsius"]
+                              for _ in range(4)]
+        # warm: 30 + 2 * (n mod 3); cold: -5 - 0.25 * n (cycle 0: no repetition).
+        self.assertEqual(readings, {"warm": [32.0, 34.0, 30.0, 32.0],
+                                    "cold": [-5.25, -5.5, -5.75, -6.0]})
 
 
 if __name__ == "__main__":

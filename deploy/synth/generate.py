@@ -12,6 +12,7 @@ imports (the kernel makes the HTTP calls and serves each import to the groups th
 a remote import) and HTTP exports. Everything else is in the glue library (deploy/synth/glue).
 """
 
+import json
 import keyword
 import os
 import re
@@ -316,13 +317,18 @@ class _node_writer:
         self.line("#include <deploy/glue.hpp>")
         self.line()
         headers = []
+        json_schemas = []
         for group in self.groups:
             for instance in plan["groups"][group]["instances"]:
-                header = plan["services"][plan["instances"][instance]["service"]]["header"]
-                if header not in headers:
-                    headers.append(header)
+                service = plan["services"][plan["instances"][instance]["service"]]
+                if service["header"] not in headers:
+                    headers.append(service["header"])
+                if service.get("config_type"):
+                    json_schemas.append(service["config_type"]["schema"])
+        if json_schemas:
+            self.line("#include <deploy/instance_config.hpp>")
+            self.line()
         schemas = []
-        json_schemas = []
         for key in self.channels:
             schemas.append(self.interface_of(key[2]))
         for binding in plan["bindings"]:
@@ -330,16 +336,16 @@ class _node_writer:
                 schemas.append(binding["interface"])
         for export in self.info["http_exports"]:
             schemas.append(export["interface"])
-            json_schemas.append(export["interface"])
+            json_schemas.append(plan["interfaces"][export["interface"]]["schema"])
         for imported in self.info["http_imports"]:
-            json_schemas.append(imported["interface"])
+            json_schemas.append(plan["interfaces"][imported["interface"]]["schema"])
         stems = []
         for interface in schemas:
             stem = os.path.basename(plan["interfaces"][interface]["schema"])[:-len(".lidl")]
             if f"{stem}.lidl.hpp" not in stems:
                 stems.append(f"{stem}.lidl.hpp")
-        for interface in json_schemas:
-            stem = os.path.basename(plan["interfaces"][interface]["schema"])[:-len(".lidl")]
+        for schema in json_schemas:
+            stem = os.path.basename(schema)[:-len(".lidl")]
             if f"{stem}.lidl.json.hpp" not in stems:
                 stems.append(f"{stem}.lidl.json.hpp")
         for header in headers + stems:
@@ -377,8 +383,16 @@ class _node_writer:
         for instance in [i for i in self.order if i in members]:
             item = plan["instances"][instance]
             service = plan["services"][item["service"]]
-            arguments = ", ".join(variable(item["dependencies"][slot])
-                                  for slot in service["depends"])
+            arguments = [variable(item["dependencies"][slot]) for slot in service["depends"]]
+            if service.get("config_type"):
+                # Typed configuration, checked by `ambience plan` (docs/deploy.md).
+                configuration = variable(f"{instance}_config")
+                self.line(f"    instance_config<{cxx_type(service['config_type']['name'])}> "
+                          f"{configuration}(")
+                self.line(f'        context.name(), "{instance}", '
+                          f"{cxx_string(json.dumps(item['config']))});")
+                arguments.insert(0, f"{configuration}.value()")
+            arguments = ", ".join(arguments)
             self.line(f"    {service['class']} {variable(instance)}"
                       f"{'(' + arguments + ')' if arguments else ''};")
         served = [key for key in self.channels if key[1] == group]

@@ -4,7 +4,7 @@
 # the sensor through the gateway: cloud -lan-> gateway -link-> field.
 include("services.py")
 
-sensor = instance(name="sensor", service=temperature_sensor)
+sensor = instance(name="sensor", service=temperature_sensor, config=probe)
 store = instance(name="store", service=log_store)
 aggregator = instance(name="aggregator", service=averager,
                       dependencies={"source": sensor, "sink": store})

@@ -17,6 +17,7 @@ monitor = service(
     name="monitor",
     interface="interfaces/monitor.lidl",
     implementation="monitor_impl",
+    config_type="interfaces/monitor.lidl:monitor_config",
     depends={"indoor": "interfaces/averager.lidl",
              "outdoor": "interfaces/sensor.lidl:temperature_sensor"})
 smoother = service(

@@ -13,7 +13,7 @@ outdoor = import_http(name="outdoor",
                       url="https://weather.example/v1/outdoor", network="web")
 watch = instance(name="watch", service=monitor,
                  dependencies={"indoor": aggregator, "outdoor": outdoor},
-                 config={"alarm_above": 30})
+                 config={"alarm_above": 30, "samples": 4, "scale": "celsius"})
 
 group(name="pipeline", services=["aggregator", "store"])
 

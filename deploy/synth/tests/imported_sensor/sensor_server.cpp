@@ -61,7 +61,9 @@ int main(int argc, char** argv) {
         return 1;
     }
     event_loop loop(**driver);
-    demo::pipeline::sensor_impl sensor;
+    // The probe of examples/pipeline/services.py, so that the import answers as a sensor
+    // instance would.
+    demo::pipeline::sensor_impl sensor(demo::pipeline::sensor_config{20.0, 0.5, 5});
     http_export::local_target<demo::pipeline::temperature_sensor> target(sensor);
     http_export::options settings;
     settings.port = static_cast<std::uint16_t>(port);

@@ -2,7 +2,7 @@
 # and the store is exported over HTTP by a node that forwards to it.
 include("../../../../examples/pipeline/services.py")
 
-sensor = instance(name="sensor", service=temperature_sensor)
+sensor = instance(name="sensor", service=temperature_sensor, config=probe)
 store = instance(name="store", service=log_store)
 aggregator = instance(name="aggregator", service=averager,
                       dependencies={"source": sensor, "sink": store})

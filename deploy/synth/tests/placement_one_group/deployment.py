@@ -1,7 +1,7 @@
 # The pipeline's services in one group on one node: every dependency is a direct call.
 include("../../../../examples/pipeline/services.py")
 
-sensor = instance(name="sensor", service=temperature_sensor)
+sensor = instance(name="sensor", service=temperature_sensor, config=probe)
 store = instance(name="store", service=log_store)
 aggregator = instance(name="aggregator", service=averager,
                       dependencies={"source": sensor, "sink": store})
