@@ -6,8 +6,8 @@
 // its TRNG here; an image without a debugger attached cannot use semihosting.
 #include <base/platform.hpp>
 
-#include <cortex_m/semihosting.hpp>
-#include <cortex_m/uart.hpp>
+#include <ports/cortex_m/semihosting.hpp>
+#include <ports/cortex_m/uart.hpp>
 
 #include <bits/functexcept.h>
 
@@ -16,8 +16,8 @@
 namespace amb::port {
 namespace {
 
-cortex_m::cmsdk_uart console() {
-    cortex_m::cmsdk_uart uart(cortex_m::mps2_uart0_base);
+ports::cortex_m::cmsdk_uart console() {
+    ports::cortex_m::cmsdk_uart uart(ports::cortex_m::mps2_uart0_base);
     uart.enable_transmit();
     return uart;
 }
@@ -32,17 +32,17 @@ void panic(const char* kind, const char* file, int line, const char* condition,
     std::snprintf(text, sizeof text, "%s:%d: %s failed: %s (%s)\n", file, line, kind, condition,
                   message);
     write_console(text);
-    cortex_m::semihosting::exit(134);
+    ports::cortex_m::semihosting::exit(134);
 }
 
 bool fill_entropy(std::span<std::uint8_t> out) {
     if (out.empty())
         return true;
-    int handle = cortex_m::semihosting::open_read("/dev/urandom");
+    int handle = ports::cortex_m::semihosting::open_read("/dev/urandom");
     if (handle < 0)
         return false;
-    bool complete = cortex_m::semihosting::read(handle, out);
-    cortex_m::semihosting::close(handle);
+    bool complete = ports::cortex_m::semihosting::read(handle, out);
+    ports::cortex_m::semihosting::close(handle);
     return complete;
 }
 
@@ -76,4 +76,4 @@ namespace std {
 }  // namespace std
 
 // abort() ends here (after raise()): report through semihosting like a failed check.
-extern "C" [[noreturn]] void _exit(int status) { amb::cortex_m::semihosting::exit(status); }
+extern "C" [[noreturn]] void _exit(int status) { amb::ports::cortex_m::semihosting::exit(status); }

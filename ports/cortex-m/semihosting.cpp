@@ -1,8 +1,8 @@
-#include <cortex_m/semihosting.hpp>
+#include <ports/cortex_m/semihosting.hpp>
 
 #include <cstring>
 
-namespace amb::cortex_m::semihosting {
+namespace amb::ports::cortex_m::semihosting {
 namespace {
 
 enum operation : std::uint32_t {
@@ -50,4 +50,4 @@ void close(int handle) {
     call(sys_close, block);
 }
 
-}  // namespace amb::cortex_m::semihosting
+}  // namespace amb::ports::cortex_m::semihosting

@@ -1,6 +1,6 @@
-#include <cortex_m/uart.hpp>
+#include <ports/cortex_m/uart.hpp>
 
-namespace amb::cortex_m {
+namespace amb::ports::cortex_m {
 namespace {
 
 struct uart_registers {
@@ -34,4 +34,4 @@ void cmsdk_uart::write(std::string_view text) {
     }
 }
 
-}  // namespace amb::cortex_m
+}  // namespace amb::ports::cortex_m

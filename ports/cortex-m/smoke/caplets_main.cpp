@@ -4,7 +4,7 @@
 // backend and no heap, then reports over UART0 and exits through semihosting.
 #include <base/platform.hpp>
 #include <caplets/caplets.hpp>
-#include <cortex_m/semihosting.hpp>
+#include <ports/cortex_m/semihosting.hpp>
 
 #include <cstdio>
 #include <cstring>
@@ -58,7 +58,7 @@ int main() {
     caplets::secret_key secret;
     if (!amb::crypto::random_bytes(secret.bytes)) {
         report(false, "secret from the entropy source");
-        amb::cortex_m::semihosting::exit(1);
+        amb::ports::cortex_m::semihosting::exit(1);
     }
     caplets::frame_spec root_spec;
     root_spec.add_root();
@@ -74,7 +74,7 @@ int main() {
     auto request_token = alice ? make(2, nullptr, &*alice, request_spec) : std::nullopt;
     report(request_token.has_value(), "mint, derive and request into static buffers");
     if (!request_token)
-        amb::cortex_m::semihosting::exit(1);
+        amb::ports::cortex_m::semihosting::exit(1);
     const caplets::token_view& request = *request_token;
 
     caplets::verify_context context;
@@ -102,5 +102,5 @@ int main() {
     char summary[64];
     std::snprintf(summary, sizeof summary, "%d failures\n", failures);
     amb::port::write_console(summary);
-    amb::cortex_m::semihosting::exit(failures == 0 ? 0 : 1);
+    amb::ports::cortex_m::semihosting::exit(failures == 0 ? 0 : 1);
 }

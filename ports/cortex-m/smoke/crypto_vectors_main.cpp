@@ -2,7 +2,7 @@
 // over UART0 and passes the number of failures back to the host as the exit status through
 // semihosting, so that CTest sees pass or fail.
 #include <base/platform.hpp>
-#include <cortex_m/semihosting.hpp>
+#include <ports/cortex_m/semihosting.hpp>
 
 #include "crypto_vectors.hpp"
 
@@ -23,5 +23,5 @@ int main() {
     char summary[96];
     std::snprintf(summary, sizeof summary, "%d of %d checks passed\n", total - failures, total);
     amb::port::write_console(summary);
-    amb::cortex_m::semihosting::exit(failures == 0 ? 0 : 1);
+    amb::ports::cortex_m::semihosting::exit(failures == 0 ? 0 : 1);
 }

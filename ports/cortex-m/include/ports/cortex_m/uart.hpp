@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace amb::cortex_m {
+namespace amb::ports::cortex_m {
 
 class cmsdk_uart {
 public:
@@ -22,4 +22,4 @@ private:
 
 inline constexpr std::uintptr_t mps2_uart0_base = 0x40004000;
 
-}  // namespace amb::cortex_m
+}  // namespace amb::ports::cortex_m

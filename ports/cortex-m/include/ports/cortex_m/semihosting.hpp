@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <span>
 
-namespace amb::cortex_m::semihosting {
+namespace amb::ports::cortex_m::semihosting {
 
 /// Stops the machine and makes QEMU exit with `status` (SYS_EXIT_EXTENDED).
 [[noreturn]] void exit(int status);
@@ -22,4 +22,4 @@ bool read(int handle, std::span<std::uint8_t> out);
 
 void close(int handle);
 
-}  // namespace amb::cortex_m::semihosting
+}  // namespace amb::ports::cortex_m::semihosting
