@@ -21,15 +21,14 @@ build (amb_add_deployment); these tests create the keys and run them.
               each time; connections without a valid hello are refused
 """
 
+import json
 import os
 import subprocess
 import socket
-import struct
 import subprocess
 import threading
 import time
 import unittest
-import zlib
 from unittest import mock
 
 from synth import demo as demo_module, keys, run as deployment_run
@@ -38,10 +37,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BINARY_DIR = os.environ.get("AMBIENCE_BINARY_DIR", os.path.join(ROOT, "build", "default"))
 CAPLETS = os.path.join(BINARY_DIR, "caplets", "caplets")
 KEY_TOOL = os.path.join(BINARY_DIR, "ports", "hosted", "remote", "amb-remote-keys")
+# Crafts and reads link packets with the nodes' own protocol code (hosted/net/tools): no wire
+# format is written a second time here.
+PACKET_TOOL = os.path.join(BINARY_DIR, "hosted", "net", "amb_packet")
 # Bound on one HTTP answer read by raw_http (the server closes or ends its header long before).
 RAW_HTTP_DEADLINE_SECONDS = 30
 
 post = demo_module.post
+
+
+def packet(*args):
+    """The bytes `amb_packet ARGS` writes (one packet, as hex)."""
+    out = subprocess.run([PACKET_TOOL, *args], capture_output=True, text=True, check=True)
+    return bytes.fromhex(out.stdout.strip())
+
+
+def decode_datagrams(datagrams):
+    """`amb_packet decode` of each datagram: its fields and payload, or {"error": ...}."""
+    lines = "".join(data.hex() + "\n" for data in datagrams)
+    out = subprocess.run([PACKET_TOOL, "decode"], input=lines, capture_output=True, text=True,
+                         check=True)
+    return [json.loads(line) for line in out.stdout.splitlines()]
 
 
 def use_kernel_chosen_ports(session):
@@ -233,11 +249,10 @@ class udp_middle:
 
     def request_message(self, marker):
         """The message of the last single-fragment data datagram from cloud holding `marker`."""
-        for data in reversed(self.from_cloud):
-            if data[0] == 0xAD and data[2] == 1 and marker in data:
-                (length,) = struct.unpack(">I", data[12:16])
-                if struct.unpack(">H", data[18:20])[0] == 1:
-                    return data[22:22 + length]
+        for decoded in reversed(decode_datagrams(list(self.from_cloud))):
+            message = bytes.fromhex(decoded.get("payload", ""))
+            if decoded.get("count") == 1 and marker in message:
+                return message
         return None
 
     def close(self):
@@ -250,10 +265,7 @@ class udp_middle:
 
 def datagram(session, message):
     """`message` as the only message of a new reliable-datagram session (docs/net.md)."""
-    header = struct.pack(">BBBBIIIHHH", 0xAD, 1, 1, 0, session, 1, len(message), 0, 1,
-                         len(message))
-    body = header + message
-    return body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    return packet("datagram", str(session), message.hex())
 
 
 class faults(running):
@@ -315,10 +327,6 @@ class faults(running):
 PLACEMENT_TCP = os.path.join(ROOT, "deploy", "synth", "tests", "placement_tcp")
 
 
-def length_prefixed(message):
-    return struct.pack(">I", len(message)) + message
-
-
 class tcp(running):
     """deploy/synth/tests/placement_tcp: a (sensor) and b (store) connect to c (aggregator, the
     HTTP exports), which accepts (the name that sorts first connects)."""
@@ -370,10 +378,10 @@ class tcp(running):
         # hold closes the connection; neither disturbs the links.
         lan = int(session.address("lan", "c").rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", lan), timeout=10) as stranger:
-            stranger.sendall(length_prefixed(b"ambience-tcp 1 mallory c"))
+            stranger.sendall(packet("hello", "mallory", "c"))
             self.assertEqual(stranger.recv(16), b"")
         with socket.create_connection(("127.0.0.1", lan), timeout=10) as stranger:
-            stranger.sendall(struct.pack(">I", 0x7FFFFFFF) + b"x" * 16)
+            stranger.sendall(packet("prefix", str(0x7FFFFFFF)) + b"x" * 16)
             self.assertEqual(stranger.recv(16), b"")
         self.wait_for("c", "refused a connection from 127.0.0.1", 1)
         self.assertEqual(post(average, '{"count": 1}', granted), (200, {"result": 21.5}))

@@ -12,6 +12,14 @@
 
 namespace amb::hosted::net {
 
+std::string tcp_hello(std::string_view from, std::string_view to) {
+    std::string hello = "ambience-tcp 1 ";
+    hello += from;
+    hello += ' ';
+    hello += to;
+    return hello;
+}
+
 namespace {
 
 sockaddr_in to_sockaddr(ipv4_endpoint endpoint) {

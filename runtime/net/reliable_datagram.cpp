@@ -735,27 +735,85 @@ void reliable_endpoint::want_ack(loop_clock::time_point now, bool at_once) noexc
         ack_due_ = now < ack_due_ ? now : ack_due_;
 }
 
+namespace {
+
+// The checks every datagram passes before its kind is looked at.
+std::optional<datagram_error> check_datagram(std::span<const std::uint8_t> datagram) noexcept {
+    if (datagram.size() < datagram_common_header_size + datagram_trailer_size)
+        return datagram_error::too_short;
+    if (datagram[0] != datagram_magic)
+        return datagram_error::bad_magic;
+    if (datagram[1] != datagram_version)
+        return datagram_error::bad_version;
+    if ((datagram[3] & ~unsigned{datagram_flag_ack}) != 0)
+        return datagram_error::bad_kind;
+    std::size_t body = datagram.size() - datagram_trailer_size;
+    if (crc32(datagram.first(body)) != read_u32(datagram, body))
+        return datagram_error::bad_crc;
+    return std::nullopt;
+}
+
+// The fields of a data datagram that passed check_datagram: the header must describe a
+// possible message, whatever the receiver can accept.
+result<decoded_data_datagram, datagram_error> read_data(std::span<const std::uint8_t> datagram) noexcept {
+    if (datagram.size() < data_overhead)
+        return failure{datagram_error::too_short};
+    decoded_data_datagram data;
+    data_fields& fields = data.fields;
+    fields.session = read_u32(datagram, 4);
+    fields.sequence = read_u32(datagram, 8);
+    fields.length = read_u32(datagram, 12);
+    fields.index = read_u16(datagram, 16);
+    fields.count = read_u16(datagram, 18);
+    fields.chunk = read_u16(datagram, 20);
+    std::size_t after_header = datagram.size() - data_header_size - datagram_trailer_size;
+    if (fields.count == 0 || fields.index >= fields.count || fields.chunk == 0)
+        return failure{datagram_error::bad_fragment};
+    std::uint64_t expected_count =
+        fields.length == 0 ? 1 : (std::uint64_t{fields.length} + fields.chunk - 1) / fields.chunk;
+    if (expected_count != fields.count)
+        return failure{datagram_error::bad_fragment};
+    std::size_t payload_size = fields.index + 1u < fields.count
+                                   ? fields.chunk
+                                   : fields.length - std::size_t{fields.count - 1u} * fields.chunk;
+    if (after_header < payload_size + data_base_size)
+        return failure{datagram_error::bad_length};
+    data.payload = datagram.subspan(data_header_size, payload_size);
+    fields.base = read_u32(datagram, data_header_size + payload_size);
+    data.ack_body = datagram.subspan(data_header_size + payload_size + data_base_size,
+                                     after_header - payload_size - data_base_size);
+    bool flagged = (datagram[3] & datagram_flag_ack) != 0;
+    if (flagged == data.ack_body.empty())
+        return failure{datagram_error::bad_length};
+    if (sequence_distance(fields.sequence, fields.base) < 0)
+        return failure{datagram_error::bad_fragment};
+    return data;
+}
+
+} // namespace
+
+result<decoded_data_datagram, datagram_error>
+decode_data_datagram(std::span<const std::uint8_t> datagram) noexcept {
+    if (auto error = check_datagram(datagram))
+        return failure{*error};
+    if (datagram[2] != static_cast<std::uint8_t>(datagram_kind::data))
+        return failure{datagram_error::bad_kind};
+    return read_data(datagram);
+}
+
 datagram_outcome reliable_endpoint::on_datagram(std::span<const std::uint8_t> datagram,
                                                 loop_clock::time_point now) noexcept {
     ++counters_.datagrams_received;
     release_delivered();
-    if (datagram.size() < datagram_common_header_size + datagram_trailer_size)
-        return drop(datagram_error::too_short);
-    if (datagram[0] != datagram_magic)
-        return drop(datagram_error::bad_magic);
-    bool version_1 = datagram[1] == datagram_version_1;
-    if (datagram[1] != datagram_version && !version_1)
-        return drop(datagram_error::bad_version);
-    if ((datagram[3] & ~(version_1 ? 0u : unsigned{datagram_flag_ack})) != 0)
-        return drop(datagram_error::bad_kind);
-    std::size_t body = datagram.size() - datagram_trailer_size;
-    if (crc32(datagram.first(body)) != read_u32(datagram, body))
-        return drop(datagram_error::bad_crc);
-    if (datagram[2] == static_cast<std::uint8_t>(datagram_kind::data))
-        return on_data(datagram, version_1, now);
+    if (auto error = check_datagram(datagram))
+        return drop(*error);
+    if (datagram[2] == static_cast<std::uint8_t>(datagram_kind::data)) {
+        auto data = read_data(datagram);
+        if (!data)
+            return drop(data.error());
+        return on_data(*data, now);
+    }
     if (datagram[2] == static_cast<std::uint8_t>(datagram_kind::ack)) {
-        if (version_1)
-            return drop(datagram_error::bad_version);
         if (datagram[3] != 0)
             return drop(datagram_error::bad_kind);
         return on_ack(datagram, now);
@@ -763,47 +821,9 @@ datagram_outcome reliable_endpoint::on_datagram(std::span<const std::uint8_t> da
     return drop(datagram_error::bad_kind);
 }
 
-datagram_outcome reliable_endpoint::on_data(std::span<const std::uint8_t> datagram, bool version_1,
+datagram_outcome reliable_endpoint::on_data(const decoded_data_datagram& data,
                                             loop_clock::time_point now) noexcept {
-    std::size_t minimum =
-        data_header_size + (version_1 ? 0 : data_base_size) + datagram_trailer_size;
-    if (datagram.size() < minimum)
-        return drop(datagram_error::too_short);
-    std::uint32_t sequence = read_u32(datagram, 8);
-    std::uint32_t length = read_u32(datagram, 12);
-    std::uint16_t index = read_u16(datagram, 16);
-    std::uint16_t count = read_u16(datagram, 18);
-    std::uint16_t chunk = read_u16(datagram, 20);
-    std::size_t after_header = datagram.size() - data_header_size - datagram_trailer_size;
-
-    // The header must describe a possible message, whatever we can accept.
-    if (count == 0 || index >= count || chunk == 0)
-        return drop(datagram_error::bad_fragment);
-    std::uint64_t expected_count = length == 0 ? 1 : (std::uint64_t{length} + chunk - 1) / chunk;
-    if (expected_count != count)
-        return drop(datagram_error::bad_fragment);
-    std::size_t payload_size =
-        index + 1u < count ? chunk : length - std::size_t{count - 1u} * chunk;
-
-    std::uint32_t base = sequence;
-    std::span<const std::uint8_t> ack_part;
-    if (version_1) {
-        // Version 1: one message in flight, so everything before it was finished.
-        if (after_header != payload_size)
-            return drop(datagram_error::bad_length);
-    } else {
-        if (after_header < payload_size + data_base_size)
-            return drop(datagram_error::bad_length);
-        base = read_u32(datagram, data_header_size + payload_size);
-        ack_part = datagram.subspan(data_header_size + payload_size + data_base_size,
-                                    after_header - payload_size - data_base_size);
-        bool flagged = (datagram[3] & datagram_flag_ack) != 0;
-        if (flagged == ack_part.empty())
-            return drop(datagram_error::bad_length);
-        if (sequence_distance(sequence, base) < 0)
-            return drop(datagram_error::bad_fragment);
-    }
-
+    const std::span<const std::uint8_t> ack_part = data.ack_body;
     // The acknowledgement it carries: checked in full before anything changes.
     ack_view view;
     bool apply = false;
@@ -820,7 +840,7 @@ datagram_outcome reliable_endpoint::on_data(std::span<const std::uint8_t> datagr
         }
     }
 
-    std::optional<datagram_error> data_error = receive_data(datagram, payload_size, base, now);
+    std::optional<datagram_error> data_error = receive_data(data, now);
     if (data_error)
         ++counters_.dropped[static_cast<std::size_t>(*data_error)];
     if (apply)
@@ -831,14 +851,14 @@ datagram_outcome reliable_endpoint::on_data(std::span<const std::uint8_t> datagr
 }
 
 std::optional<datagram_error>
-reliable_endpoint::receive_data(std::span<const std::uint8_t> datagram, std::size_t payload_size,
-                                std::uint32_t base, loop_clock::time_point now) noexcept {
-    std::uint32_t session = read_u32(datagram, 4);
-    std::uint32_t sequence = read_u32(datagram, 8);
-    std::uint32_t length = read_u32(datagram, 12);
-    std::uint16_t index = read_u16(datagram, 16);
-    std::uint16_t count = read_u16(datagram, 18);
-    std::uint16_t chunk = read_u16(datagram, 20);
+reliable_endpoint::receive_data(const decoded_data_datagram& data, loop_clock::time_point now) noexcept {
+    const std::uint32_t session = data.fields.session;
+    const std::uint32_t sequence = data.fields.sequence;
+    const std::uint32_t length = data.fields.length;
+    const std::uint16_t index = data.fields.index;
+    const std::uint16_t count = data.fields.count;
+    const std::uint16_t chunk = data.fields.chunk;
+    const std::uint32_t base = data.fields.base;
 
     // A new session of the peer: its sequence numbers start again. Checked only now, so that a
     // malformed datagram cannot reset anything.
@@ -924,9 +944,8 @@ reliable_endpoint::receive_data(std::span<const std::uint8_t> datagram, std::siz
         want_ack(now, true);
         return datagram_error::duplicate;
     }
-    if (payload_size > 0)
-        std::memcpy(buffer + std::size_t{index} * chunk, datagram.data() + data_header_size,
-                    payload_size);
+    if (!data.payload.empty())
+        std::memcpy(buffer + std::size_t{index} * chunk, data.payload.data(), data.payload.size());
     bitmap[index / 8] = static_cast<std::uint8_t>(bitmap[index / 8] | (1u << (index % 8)));
     ++slot.received;
     want_ack(now, false);

@@ -543,11 +543,11 @@ bytes data_datagram(std::uint32_t session, std::uint32_t sequence, std::uint32_t
     return out;
 }
 
-// A version 1 data datagram (22-byte header, payload, CRC; no base), as version 1 sent them.
+// A data datagram of the retired version 1 (22-byte header, payload, CRC; no base).
 bytes version_1_datagram(std::uint32_t session, std::uint32_t sequence, const bytes& message) {
     bytes out(data_header_size + message.size() + datagram_trailer_size);
     out[0] = datagram_magic;
-    out[1] = datagram_version_1;
+    out[1] = 1;
     out[2] = static_cast<std::uint8_t>(datagram_kind::data);
     write_u32(out, 4, session);
     write_u32(out, 8, sequence);
@@ -712,7 +712,7 @@ TEST(reliable_datagram, every_bad_field_is_dropped_without_changing_delivered_st
     EXPECT_EQ(error_of(ack_datagram(ack_body(0x2222, 1, {}))), datagram_error::stale);
     EXPECT_EQ(error_of(ack_datagram(ack_body(0x2222, 5, {}))), datagram_error::inconsistent);
     EXPECT_EQ(error_of(ack_datagram(ack_body(0x9999, 1, {}))), datagram_error::wrong_session);
-    bytes old_ack = with(ack_datagram(ack_body(0x2222, 1, {})), 1, datagram_version_1);
+    bytes old_ack = with(ack_datagram(ack_body(0x2222, 1, {})), 1, 1);
     reseal(old_ack);
     EXPECT_EQ(error_of(old_ack), datagram_error::bad_version);
     bytes flagged_ack = with(ack_datagram(ack_body(0x2222, 1, {})), 3, datagram_flag_ack);
@@ -732,17 +732,51 @@ TEST(reliable_datagram, every_bad_field_is_dropped_without_changing_delivered_st
     EXPECT_EQ(b.endpoint.counters().dropped[static_cast<std::size_t>(datagram_error::bad_crc)], 1u);
 }
 
-TEST(reliable_datagram, a_version_1_data_datagram_is_accepted) {
+TEST(reliable_datagram, a_version_1_data_datagram_is_dropped) {
     peer b(config_with(0x2222));
     time_point now{};
-    EXPECT_FALSE(b.endpoint.on_datagram(version_1_datagram(7, 1, bytes(300, 4)), now).dropped);
-    EXPECT_EQ(drain(b.endpoint), std::vector<bytes>{bytes(300, 4)});
-    // Its acknowledgement is a version 2 ack.
-    auto polled = b.endpoint.poll(now + 1s, b.buffer);
-    ASSERT_GT(polled.datagram_size, 0u);
-    EXPECT_EQ(b.buffer[1], datagram_version);
-    EXPECT_EQ(b.buffer[2], static_cast<std::uint8_t>(datagram_kind::ack));
-    EXPECT_EQ(read_u32(b.buffer, 8), 2u); // expects message 2 next
+    EXPECT_EQ(b.endpoint.on_datagram(version_1_datagram(7, 1, bytes(300, 4)), now).dropped,
+              datagram_error::bad_version);
+    EXPECT_TRUE(drain(b.endpoint).empty());
+    EXPECT_EQ(decode_data_datagram(version_1_datagram(7, 1, bytes(3, 4))).error(),
+              datagram_error::bad_version);
+}
+
+TEST(reliable_datagram, decode_reads_what_encode_writes_and_refuses_what_the_endpoint_drops) {
+    data_fields fields;
+    fields.session = 0x5ec00001;
+    fields.sequence = 9;
+    fields.length = 5;
+    fields.count = 1;
+    fields.chunk = 5;
+    fields.base = 8;
+    const bytes message{1, 2, 3, 4, 5};
+    bytes out(data_overhead + message.size());
+    out.resize(encode_data_datagram(fields, message, out));
+    auto decoded = decode_data_datagram(out);
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(decoded->fields.session, fields.session);
+    EXPECT_EQ(decoded->fields.sequence, 9u);
+    EXPECT_EQ(decoded->fields.length, 5u);
+    EXPECT_EQ(decoded->fields.index, 0u);
+    EXPECT_EQ(decoded->fields.count, 1u);
+    EXPECT_EQ(decoded->fields.chunk, 5u);
+    EXPECT_EQ(decoded->fields.base, 8u);
+    EXPECT_EQ(bytes(decoded->payload.begin(), decoded->payload.end()), message);
+    EXPECT_TRUE(decoded->ack_body.empty());
+
+    bytes corrupt = out;
+    corrupt[23] ^= 1;
+    EXPECT_EQ(decode_data_datagram(corrupt).error(), datagram_error::bad_crc);
+    EXPECT_EQ(decode_data_datagram(bytes(out.begin(), out.begin() + 10)).error(),
+              datagram_error::too_short);
+    fields.base = 10; // after its own sequence number
+    out.resize(encode_data_datagram(fields, message, out));
+    EXPECT_EQ(decode_data_datagram(out).error(), datagram_error::bad_fragment);
+    peer b(config_with(0x2222));
+    EXPECT_EQ(b.endpoint.on_datagram(out, time_point{}).dropped, datagram_error::bad_fragment);
+    EXPECT_EQ(decode_data_datagram(ack_datagram(ack_body(0x2222, 1, {}))).error(),
+              datagram_error::bad_kind);
 }
 
 TEST(reliable_datagram, a_later_message_waits_for_an_earlier_one) {

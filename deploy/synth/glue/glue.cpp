@@ -416,9 +416,8 @@ public:
     tcp_bridge(const tcp_bridge&) = delete;
     tcp_bridge& operator=(const tcp_bridge&) = delete;
 
-    /// `hello` of `from` to `to`: "ambience-tcp 1 FROM TO".
     static std::string hello(std::string_view from, std::string_view to) {
-        return "ambience-tcp 1 " + std::string(from) + " " + std::string(to);
+        return hosted::net::tcp_hello(from, to);
     }
     /// True when this node connects to `neighbour` (else it accepts `neighbour`'s connection).
     bool connects_to(std::string_view neighbour) const { return self_ < neighbour; }

@@ -60,10 +60,8 @@ namespace amb::net {
 using namespace std::chrono_literals;
 
 inline constexpr std::uint8_t datagram_magic = 0xad;
-/// The version sent. Version 1 data datagrams (one message in flight, no base, no ack) are
-/// still accepted; version 1 acks are not.
+/// The version sent and the only one accepted.
 inline constexpr std::uint8_t datagram_version = 2;
-inline constexpr std::uint8_t datagram_version_1 = 1;
 /// Flag of a data datagram: an acknowledgement follows the base field.
 inline constexpr std::uint8_t datagram_flag_ack = 0x01;
 inline constexpr std::size_t datagram_common_header_size = 12;
@@ -147,7 +145,7 @@ struct send_completion {
 enum class datagram_error : std::uint8_t {
     too_short = 0, ///< shorter than its kind's header and trailer
     bad_magic,     ///< not one of ours
-    bad_version,   ///< another protocol version (or a version 1 ack)
+    bad_version,   ///< another protocol version
     bad_kind,      ///< unknown kind, flags or entry status
     bad_crc,       ///< corrupted
     bad_length,    ///< a payload, bitmap or ack length that disagrees with the header
@@ -182,6 +180,21 @@ struct data_fields {
 /// use it to build the datagrams a peer (or an attacker) would send.
 std::size_t encode_data_datagram(const data_fields& fields, std::span<const std::uint8_t> payload,
                                  std::span<std::uint8_t> out) noexcept;
+
+/// A data datagram read by `decode_data_datagram`: its header fields and base, and its payload
+/// and piggybacked acknowledgement body (empty when there is none), both inside the datagram.
+struct decoded_data_datagram {
+    data_fields fields;
+    std::span<const std::uint8_t> payload;
+    std::span<const std::uint8_t> ack_body;
+};
+
+/// Reads a data datagram with the checks the endpoint makes before it looks at its own state
+/// (length, magic, version, kind and flags, CRC-32, fragment fields, lengths, base); the
+/// acknowledgement body is returned unchecked. The endpoint reads every datagram with it; tools
+/// and tests use it to look inside captured datagrams. An ack datagram is `bad_kind`.
+result<decoded_data_datagram, datagram_error>
+decode_data_datagram(std::span<const std::uint8_t> datagram) noexcept;
 
 struct reliable_counters {
     std::uint32_t datagrams_received = 0;
@@ -315,12 +328,10 @@ private:
     };
 
     datagram_outcome drop(datagram_error error) noexcept;
-    datagram_outcome on_data(std::span<const std::uint8_t> datagram, bool version_1,
-                             loop_clock::time_point now) noexcept;
+    datagram_outcome on_data(const decoded_data_datagram& data, loop_clock::time_point now) noexcept;
     datagram_outcome on_ack(std::span<const std::uint8_t> datagram,
                             loop_clock::time_point now) noexcept;
-    std::optional<datagram_error> receive_data(std::span<const std::uint8_t> datagram,
-                                               std::size_t payload_size, std::uint32_t base,
+    std::optional<datagram_error> receive_data(const decoded_data_datagram& data,
                                                loop_clock::time_point now) noexcept;
 
     // Acknowledgements in.

@@ -25,9 +25,17 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace amb::hosted::net {
+
+/// The first message on a TCP link between two nodes of a deployment (docs/deploy.md, "TCP
+/// links"): node `from`, which connects, names itself and the node `to` it wants. The accepting
+/// node compares the first message it receives with `tcp_hello(neighbour, itself)`. The one
+/// declaration of the hello: nodes and test tools (amb_packet) write it with this function.
+std::string tcp_hello(std::string_view from, std::string_view to);
 
 struct tcp_config {
     std::size_t max_message_size = 64 * 1024;
