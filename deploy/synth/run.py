@@ -47,6 +47,7 @@ import time
 import zlib
 
 from synth import keys as key_files
+from synth import node_settings
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
@@ -465,7 +466,8 @@ class deployment_run:
                          f"{os.path.join(self.keys, f'{node}.to.{callee}.cred')}")
         if info["http_exports"]:
             lines.append(f"key.http = {os.path.join(self.keys, 'http.key')}")
-        return "\n".join(lines) + "\n"
+        # Only declared keys (synth/glue/node_settings.keys): the node refuses any other.
+        return node_settings.check("\n".join(lines) + "\n")
 
     # --- processes -------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 // The per-node glue support library: settings, group and kernel runtimes, the bridge that
 // runs HTTP exporters (amb::event_loop) from the kernel's group_loop, and the TCP links.
 #include <deploy/glue.hpp>
+#include "node_settings_keys.hpp"
 
 #include <hosted/net/serial_transport.hpp>
 #include <hosted/net/tcp_transport.hpp>
@@ -96,8 +97,12 @@ node_settings node_settings::load(int argc, char** argv, std::string_view node) 
         if (equals == std::string::npos)
             fail("kernel", std::string(path) + ":" + std::to_string(number) +
                            ": expected `key = value`");
-        settings.values_[trim(std::string_view(text).substr(0, equals))] =
-            trim(std::string_view(text).substr(equals + 1));
+        std::string key = trim(std::string_view(text).substr(0, equals));
+        if (!declared_setting(key))
+            fail("kernel", std::string(path) + ":" + std::to_string(number) + ": unknown setting `" +
+                               key + "` (not declared in " +
+                               std::string(node_settings_declaration) + ")");
+        settings.values_[key] = trim(std::string_view(text).substr(equals + 1));
     }
     if (settings.get("node") != node)
         fail("kernel", std::string(path) + " is the settings file of node '" + settings.get("node") +
@@ -106,6 +111,9 @@ node_settings node_settings::load(int argc, char** argv, std::string_view node) 
 }
 
 const std::string* node_settings::find(std::string_view key) const {
+    if (!declared_setting(key))
+        fail("kernel", "the node reads setting `" + std::string(key) + "`, which is not declared in " +
+                           std::string(node_settings_declaration));
     auto found = values_.find(key);
     return found == values_.end() ? nullptr : &found->second;
 }
