@@ -15,13 +15,13 @@ a remote import) and HTTP exports. Everything else is in the glue library (deplo
 import json
 import keyword
 import os
-import re
+
+from synth import http_names
 
 SUPPORTED_ROUTE_KINDS = ("udp", "tcp", "serial")
 # Names the generated code uses itself; an instance with one of these names gets a `_` appended.
 RESERVED = {"context", "wiring", "this_group", "node", "kernel", "settings", "main", "argc",
             "argv", "std", "amb", "channels", "group_runtime", "kernel_runtime", "start_groups"}
-HTTP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HEAP_SIZE = "16 << 20"
 
 
@@ -74,11 +74,11 @@ def cxx_string(text):
 
 def http_name(export):
     name = export["address"].strip("/")
-    if not HTTP_NAME.match(name):
+    if not http_names.valid(name):
         raise synthesis_error(
             f"{_where(export)}error: HTTP export of '{export['instance']}' at "
-            f"'{export['address']}': the path must be '/NAME' with NAME of 1-64 characters "
-            f"[A-Za-z0-9_-]")
+            f"'{export['address']}': the path must be '/NAME' with NAME of "
+            f"{http_names.rule_text()}")
     return name
 
 

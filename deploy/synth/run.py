@@ -47,6 +47,7 @@ import time
 import zlib
 
 from synth import keys as key_files
+from synth import http_names
 from synth import node_settings
 
 READY_TIMEOUT = 30.0
@@ -361,7 +362,7 @@ class deployment_run:
                     where = self.address(export["network"], node)
                     if self.netns is not None:
                         where = f"{self.netns.host_links[node][2]}:{where.rsplit(':', 1)[1]}"
-                    return f"http://{where}/{export_name}"
+                    return f"http://{where}{http_names.export_path(export_name)}"
         raise KeyError(export_name)
 
     # --- one run per deployment ------------------------------------------------------------

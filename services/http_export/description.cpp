@@ -1,5 +1,7 @@
 #include "description.hpp"
 
+#include <http_export/export_names.hpp>
+
 #include <map>
 #include <set>
 #include <vector>
@@ -36,7 +38,11 @@ json procedure_entry(std::string_view export_name, std::size_t id, std::string_v
     entry["name"] = name;
     entry["id"] = id;
     entry["method"] = "POST";
-    entry["path"] = "/" + std::string(export_name) + "/" + std::string(name);
+    std::string path(procedure_path);
+    for (auto [placeholder, value] : {std::pair{std::string_view("{export}"), export_name},
+                                      std::pair{std::string_view("{procedure}"), name}})
+        path.replace(path.find(placeholder), placeholder.size(), value);
+    entry["path"] = path;
     return entry;
 }
 

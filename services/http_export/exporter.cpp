@@ -1,4 +1,5 @@
 #include <http_export/exporter.hpp>
+#include <http_export/export_names.hpp>
 
 #include "description.hpp"
 
@@ -24,8 +25,13 @@ namespace amb::http_export {
 
 const char* describe(export_error e) {
     switch (e) {
-    case export_error::bad_name:
-        return "export names are 1-64 characters of [A-Za-z0-9_-]";
+    case export_error::bad_name: {
+        static const std::string rule = "export names are 1 to " +
+                                        std::to_string(export_name_max_length) +
+                                        " letters, digits and " +
+                                        std::string(export_name_punctuation);
+        return rule.c_str();
+    }
     case export_error::duplicate_name:
         return "an export with this name exists";
     case export_error::bad_description:
@@ -46,10 +52,11 @@ std::string dump(const json& j) {
 }
 
 bool valid_export_name(std::string_view name) {
-    if (name.empty() || name.size() > 64)
+    if (name.empty() || name.size() > export_name_max_length)
         return false;
     return std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+               export_name_punctuation.find(c) != std::string_view::npos;
     });
 }
 
@@ -339,6 +346,8 @@ struct exporter::state {
             return;
         }
         url.remove_prefix(1);
+        static_assert(procedure_path == "/{export}/{procedure}",
+                      "this parser reads the procedure path of export_names.json");
         std::size_t slash = url.find('/');
         std::string_view export_name = url.substr(0, slash);
         const export_entry* target = find_export(export_name);

@@ -2,6 +2,7 @@
 // its own event-loop thread, and real HTTP requests over TCP from the test thread (a plain socket
 // client, and curl as a subprocess), with CAPLets tokens minted by the library.
 #include <http_export/exporter.hpp>
+#include <http_export/export_names.hpp>
 
 #include "json_call_check.hpp"
 #include "lab.lidl.description.hpp"
@@ -1084,6 +1085,10 @@ TEST(library, exports_are_validated) {
     http_export::exporter server(loop, **driver, key_with(key_fill));
     EXPECT_EQ(server.add_local("bad/name", lab).error(), http_export::export_error::bad_name);
     EXPECT_EQ(server.add_local("", lab).error(), http_export::export_error::bad_name);
+    EXPECT_EQ(server.add_local(std::string(http_export::export_name_max_length + 1, 'a'), lab).error(),
+              http_export::export_error::bad_name);
+    EXPECT_EQ(server.add_local("caf\xC3\xA9", lab).error(), http_export::export_error::bad_name);
+    EXPECT_TRUE(server.add_local(std::string(http_export::export_name_max_length - 2, 'a') + "_-", lab));
     EXPECT_EQ(server.add_local("lab", lab, "{\"declarations\": []}").error(),
               http_export::export_error::bad_description);
     EXPECT_EQ(server.add_local("lab", lab, "not json").error(),

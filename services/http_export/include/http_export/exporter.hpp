@@ -83,7 +83,7 @@ struct options {
 };
 
 enum class export_error : std::uint8_t {
-    bad_name = 1,    ///< export names are 1-64 characters of [A-Za-z0-9_-]
+    bad_name = 1,    ///< not a valid export name (export_names.json, <http_export/export_names.hpp>)
     duplicate_name,  ///< an export with this name exists
     bad_description, ///< the description is not lidlc JSON describing this interface
     already_started, ///< exports are added before start()
