@@ -3,8 +3,9 @@
 //     union classes, with doc comments;
 //   - lidl::type_info specialisations: name, verification, deep copy, enum names;
 //   - per service: the abstract interface (procedures return amb::task<R>), parameter tuples,
-//     the dispatcher (by compile-time and by run-time id), the zero-copy client template over a
-//     backend, and the codec that turns tuples into call/reply messages and back.
+//     the codec that turns tuples into call/reply messages and back, the dispatcher (by
+//     compile-time and by run-time id, and `serve`: call message in, reply message out), and
+//     the zero-copy client template over a backend.
 // The JSON mapping goes into a separate header (generate_cpp_json) so that code which does not
 // need it does not pay for the JSON library's header. It covers every enum, struct and union of
 // the main file and, per service, the call messages (an object of the parameters) and wrapped
@@ -546,9 +547,9 @@ private:
         wire_messages(d);
         open_namespace(d);
         interface(d);
+        codec(d);
         dispatch(d);
         client(d);
-        codec(d);
         close_namespace(d);
     }
 
@@ -676,8 +677,57 @@ private:
         w_.line("default: AMB_REQUIRE(false, \"procedure id out of range\");");
         w_.line("}");
         w_.close();
+        serve(d);
         w_.close("};");
         w_.line();
+    }
+
+    // The one "decode call -> invoke -> encode reply" function that every server of messages
+    // uses (network exports, the HTTP export, channels carrying messages). The call is untrusted:
+    // nothing is invoked unless the id names a procedure and the message verifies.
+    void serve(const declaration& d) {
+        std::string name = id(d.name);
+        w_.line();
+        w_.line("/// Serves one call message from outside: verifies `call` as procedure `Id`'s call");
+        w_.line("/// message, runs the procedure on `implementation` and encodes its reply into");
+        w_.line("/// `response` (a struct or union result built there as the root is sent as it is)");
+        w_.line("/// or `spare`. Completes with the reply bytes (pointing into one of the two), or");
+        w_.line("/// with malformed_call (nothing invoked) or reply_too_large. `call`, `response`");
+        w_.line("/// and `spare` are distinct buffers; `call` and both builders must outlive the task.");
+        w_.line("/// One coroutine frame per call; an empty task if it could not be allocated.");
+        w_.line("template <std::uint32_t Id>");
+        w_.open("static ::amb::task<::lidl::serve_result> serve(" + name +
+                "& implementation, std::span<const std::uint8_t> call, ::lidl::builder& response, "
+                "::lidl::builder& spare) {");
+        w_.line("static_assert(Id < lidl_procedure_count, \"no such procedure\");");
+        w_.line("typename lidl_procedure<Id>::params params{};");
+        w_.line("auto decoded = lidl_codec::decode_call(Id, call, &params, &response);");
+        w_.line("if (!decoded)");
+        w_.line("    co_return ::amb::failure{::lidl::call_error{"
+                "::lidl::call_fault::malformed_call, 0, decoded.error()}};");
+        w_.line("::lidl::slot<typename lidl_procedure<Id>::result> result;");
+        w_.line("co_await invoke<Id>(implementation, &params, result.address());");
+        w_.line("std::span<const std::uint8_t> reply = lidl_codec::encode_reply(Id, "
+                "result.address(), response, spare);");
+        w_.line("if (reply.empty())");
+        w_.line("    co_return ::amb::failure{::lidl::call_error{"
+                "::lidl::call_fault::reply_too_large}};");
+        w_.line("co_return reply;");
+        w_.close();
+        w_.line();
+        w_.line("/// The same for a procedure id from outside: an id that names no procedure");
+        w_.line("/// completes with unknown_procedure.");
+        w_.open("static ::amb::task<::lidl::serve_result> serve(" + name +
+                "& implementation, std::uint32_t id, std::span<const std::uint8_t> call, "
+                "::lidl::builder& response, ::lidl::builder& spare) {");
+        w_.line("switch (id) {");
+        for (const procedure& p : d.procedures)
+            w_.line("case " + std::to_string(p.id) + ": return serve<" + std::to_string(p.id) +
+                    ">(implementation, call, response, spare);");
+        w_.line("default: return ::lidl::refuse(::lidl::call_error{"
+                "::lidl::call_fault::unknown_procedure});");
+        w_.line("}");
+        w_.close();
     }
 
     void client(const declaration& d) {

@@ -1,5 +1,6 @@
 // Writes the seed corpus of the lidl verifier fuzzer into the directory given as argument:
-// valid messages of each root type the fuzz target checks.
+// valid messages of each root type the fuzz target checks, and call messages of `calculator`
+// for the generated serve it also runs.
 #include "test_messages.hpp"
 
 #include <cstdio>
@@ -47,6 +48,25 @@ int main(int argc, char** argv) {
         lidl_test::node* tree = s != nullptr ? s->set_tree(out) : nullptr;
         ok = ok && tree != nullptr && out.set(tree->name, "t") && write(dir + "/shape", out.written());
     }
-    std::fprintf(stderr, "lidl_fuzz_seeds: %s\n", ok ? "wrote 4 seeds" : "failed");
+    {
+        lidl::builder out(buffer.bytes());
+        lidl_test::calculator::concat_params concat{"left", "right", nullptr};
+        ok = ok && lidl_test::calculator::lidl_codec::encode_call(1, &concat, out) &&
+             write(dir + "/concat_call", out.written());
+    }
+    {
+        lidl::builder out(buffer.bytes());
+        const std::uint32_t values[] = {1, 2, 3};
+        lidl_test::calculator::sum_params sum{values};
+        ok = ok && lidl_test::calculator::lidl_codec::encode_call(2, &sum, out) &&
+             write(dir + "/sum_call", out.written());
+    }
+    {
+        lidl::builder out(buffer.bytes());
+        lidl_test::calculator::make_node_params make{"n", 3, nullptr};
+        ok = ok && lidl_test::calculator::lidl_codec::encode_call(5, &make, out) &&
+             write(dir + "/make_node_call", out.written());
+    }
+    std::fprintf(stderr, "lidl_fuzz_seeds: %s\n", ok ? "wrote 7 seeds" : "failed");
     return ok ? 0 : 1;
 }

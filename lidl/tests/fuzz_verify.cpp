@@ -1,9 +1,15 @@
 // libFuzzer target: arbitrary bytes as messages of several root types. Verification must never
 // read outside the buffer (ASan), and whatever it accepts must be fully readable: it is
-// deep-copied (touching every reachable byte) and the copy must verify again.
+// deep-copied (touching every reachable byte) and the copy must verify again. The same bytes
+// are also served as a call of every procedure of `calculator` (and of one id past the last)
+// through the generated `lidl_dispatch::serve`, by an implementation that reads every argument:
+// an unknown id or a refused message must invoke nothing, and an accepted one must produce a
+// reply (the buffers are larger than any result an input can cause).
 #include "test_messages.hpp"
 
 #include <cstring>
+#include <numeric>
+#include <string>
 
 namespace {
 
@@ -21,6 +27,83 @@ void check_as(std::span<const std::uint8_t> bytes) {
         __builtin_trap();
 }
 
+// Reads every byte of its arguments; results stay small.
+class reading_calculator final : public lidl_test::calculator {
+public:
+    bool invoked = false;
+
+    amb::task<std::int64_t> add(std::int32_t a, std::int32_t b) override {
+        invoked = true;
+        co_return static_cast<std::int64_t>(a) + b;
+    }
+    amb::task<std::string_view> concat(std::string_view left, std::string_view right,
+                                       lidl::builder& response) override {
+        invoked = true;
+        co_return response.copy(std::string(left) + std::string(right));
+    }
+    amb::task<std::uint64_t> sum(std::span<const std::uint32_t> values) override {
+        invoked = true;
+        co_return std::accumulate(values.begin(), values.end(), std::uint64_t{0});
+    }
+    amb::task<lidl_test::point> scale(const lidl_test::point& p, std::int32_t factor) override {
+        invoked = true;
+        co_return lidl_test::point{p.x * factor, p.y * factor};
+    }
+    amb::task<std::string_view> describe(const lidl_test::everything& e,
+                                         lidl::builder& response) override {
+        invoked = true;
+        static lidl_test::aligned_buffer copy_buffer(1 << 22);
+        lidl::builder out(copy_buffer.bytes());
+        (void)lidl::copy_root(out, e);
+        co_return response.copy(e.text.view());
+    }
+    amb::task<const lidl_test::node*> make_node(std::string_view name, std::uint32_t children,
+                                                lidl::builder& response) override {
+        invoked = true;
+        lidl_test::node* root = response.create_root<lidl_test::node>();
+        if (root != nullptr)
+            (void)response.set(root->name, name);
+        if (root != nullptr)
+            (void)response.create_vector(root->children, children % 4);
+        co_return root;
+    }
+    amb::task<const lidl_test::shape*> pick(std::uint32_t which, lidl::builder& response) override {
+        invoked = true;
+        lidl_test::shape* result = response.create_root<lidl_test::shape>();
+        if (result != nullptr && which % 2 == 0)
+            *result->set_circle(response) = lidl_test::point{1, 2};
+        co_return result;
+    }
+    amb::task<void> reset() override {
+        invoked = true;
+        co_return;
+    }
+    amb::task<std::uint32_t> count() override {
+        invoked = true;
+        co_return 0;
+    }
+    amb::task<lidl::optional<std::uint32_t>> maybe(bool flag) override {
+        invoked = true;
+        co_return flag ? lidl::optional<std::uint32_t>(7u) : lidl::optional<std::uint32_t>();
+    }
+};
+
+void serve_as_calls(std::span<const std::uint8_t> bytes) {
+    static lidl_test::aligned_buffer response_buffer(1 << 22);
+    static lidl_test::aligned_buffer spare_buffer(1 << 22);
+    for (std::uint32_t id = 0; id <= lidl_test::calculator::lidl_procedure_count; ++id) {
+        reading_calculator implementation;
+        lidl::builder response(response_buffer.bytes());
+        lidl::builder spare(spare_buffer.bytes());
+        lidl::serve_result served = amb::sync_wait(lidl_test::calculator::lidl_dispatch::serve(
+            implementation, id, bytes, response, spare));
+        if (served.has_value() != implementation.invoked)
+            __builtin_trap();  // refused but invoked, or invoked without a reply
+        if (!served.has_value() && served.error().what == lidl::call_fault::reply_too_large)
+            __builtin_trap();
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -33,5 +116,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_as<lidl_test::node>(bytes);
     check_as<lidl_test::shape>(bytes);
     check_as<lidl_test::calculator_wire::describe_call>(bytes);
+    serve_as_calls(bytes);
     return 0;
 }

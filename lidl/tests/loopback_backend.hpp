@@ -1,7 +1,7 @@
 // A backend for tests that carries every call through the generated codec as a real message:
-// the call is encoded, copied into a separate buffer (as a network would), verified and decoded
-// on the "server" side, executed, and the reply travels back the same way. It shows that the
-// same client stub works unchanged over a direct call and over messages.
+// the call is encoded, copied into a separate buffer (as a network would), served by the
+// generated `lidl_dispatch::serve` on the "server" side, and the reply travels back the same
+// way. It shows that the same client stub works unchanged over a direct call and over messages.
 #pragma once
 
 #include "test_messages.hpp"
@@ -20,12 +20,9 @@ public:
     /// Bytes of the last call and reply messages (for tests that inspect or corrupt them).
     std::size_t last_call_size = 0;
     std::size_t last_reply_size = 0;
-    lidl::verify_error last_error{};
-    bool failed = false;
 
     template <std::uint32_t Id>
     amb::task<void> execute(const void* params, void* result) {
-        using procedure = typename Service::template lidl_procedure<Id>;
         // Client side: encode the call.
         aligned_buffer call_buffer(1 << 16);
         lidl::builder call(call_buffer.bytes());
@@ -37,25 +34,20 @@ public:
         aligned_buffer received(sent.size());
         std::memcpy(received.data(), sent.data(), sent.size());
 
-        // Server side: verify and decode into a tuple, run, encode the reply.
-        typename procedure::params server_params{};
+        // Server side: the generated serve verifies and decodes, runs, encodes the reply.
         aligned_buffer response_buffer(1 << 16);
         lidl::builder response(response_buffer.bytes());
-        auto decoded =
-            Service::lidl_codec::decode_call(Id, received.bytes(), &server_params, &response);
-        if (!decoded)
-            std::fprintf(stderr, "decode_call: %s at %u in %s.%s\n",
-                         lidl::describe(decoded.error().kind), decoded.error().offset,
-                         decoded.error().type, decoded.error().field);
-        AMB_REQUIRE(decoded.has_value(), "decode_call rejected a message encode_call produced");
-        lidl::slot<typename procedure::result> server_result;
-        co_await Service::lidl_dispatch::execute(*server_, Id, &server_params,
-                                                 server_result.address());
         aligned_buffer spare_buffer(1 << 16);
         lidl::builder spare(spare_buffer.bytes());
-        std::span<const std::uint8_t> reply = Service::lidl_codec::encode_reply(
-            Id, server_result.address(), response, spare);
-        AMB_REQUIRE(!reply.empty(), "encode_reply failed");
+        lidl::serve_result served = co_await Service::lidl_dispatch::template serve<Id>(
+            *server_, received.bytes(), response, spare);
+        if (!served)
+            std::fprintf(stderr, "serve: %s (%s at %u in %s.%s)\n",
+                         lidl::describe(served.error().what),
+                         lidl::describe(served.error().detail.kind), served.error().detail.offset,
+                         served.error().detail.type, served.error().detail.field);
+        AMB_REQUIRE(served.has_value(), "serve rejected a call message encode_call produced");
+        std::span<const std::uint8_t> reply = served.value();
         last_reply_size = reply.size();
 
         // Back to the client: decode the reply into the caller's result slot.

@@ -234,5 +234,111 @@ TEST(service, reply_larger_than_the_callers_buffer_is_an_error) {
     EXPECT_EQ(decoded.error().kind, lidl::error::truncated);
 }
 
+// The generated server function: call message in, reply message out.
+struct serve_buffers {
+    aligned_buffer call_buffer{4096};
+    aligned_buffer response_buffer{4096};
+    aligned_buffer spare_buffer{4096};
+    lidl::builder call{call_buffer.bytes()};
+    lidl::builder response{response_buffer.bytes()};
+    lidl::builder spare{spare_buffer.bytes()};
+};
+
+TEST(service, serve_runs_a_valid_call_and_encodes_its_reply) {
+    calculator_service server;
+    serve_buffers b;
+    calculator::concat_params params{"zero-", "copy", nullptr};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(1, &params, b.call));
+    lidl::serve_result served =
+        amb::sync_wait(calculator::lidl_dispatch::serve(server, 1, b.call.written(), b.response,
+                                                        b.spare));
+    ASSERT_TRUE(served.has_value());
+    EXPECT_EQ(server.calls, 1);
+    auto reply = lidl::verify<calculator_wire::concat_reply>(served.value());
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply.value()->value.view(), "zero-copy");
+
+    // A struct result built as the root of `response` is the reply itself.
+    b.call.reset();
+    b.response.reset();
+    b.spare.reset();
+    calculator::make_node_params made{"n", 2, nullptr};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(5, &made, b.call));
+    served = amb::sync_wait(
+        calculator::lidl_dispatch::serve<5>(server, b.call.written(), b.response, b.spare));
+    ASSERT_TRUE(served.has_value());
+    EXPECT_EQ(served.value().data(), b.response_buffer.data());
+    auto root = lidl::verify<node>(served.value());
+    ASSERT_TRUE(root.has_value());
+    EXPECT_EQ(root.value()->children.size(), 2u);
+}
+
+TEST(service, serve_refuses_an_unknown_procedure_without_invoking_anything) {
+    calculator_service server;
+    serve_buffers b;
+    calculator::add_params params{1, 2};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(0, &params, b.call));
+    for (std::uint32_t id : {calculator::lidl_procedure_count, 0x7fffffffu, 0xffffffffu}) {
+        lidl::serve_result served = amb::sync_wait(
+            calculator::lidl_dispatch::serve(server, id, b.call.written(), b.response, b.spare));
+        ASSERT_FALSE(served.has_value());
+        EXPECT_EQ(served.error().what, lidl::call_fault::unknown_procedure);
+    }
+    EXPECT_EQ(server.calls, 0);
+    EXPECT_EQ(server.resets, 0);
+}
+
+TEST(service, serve_refuses_truncated_and_malformed_calls_without_invoking_anything) {
+    calculator_service server;
+    serve_buffers b;
+    calculator::concat_params params{"left", "right", nullptr};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(1, &params, b.call));
+    std::span<const std::uint8_t> message = b.call.written();
+
+    // Every proper prefix of a valid call is refused.
+    for (std::size_t size = 0; size < message.size(); ++size) {
+        lidl::serve_result served = amb::sync_wait(calculator::lidl_dispatch::serve(
+            server, 1, message.first(size), b.response, b.spare));
+        ASSERT_FALSE(served.has_value()) << size;
+        EXPECT_EQ(served.error().what, lidl::call_fault::malformed_call) << size;
+    }
+
+    // A string that points outside the message: the verifier's detail says which field.
+    b.call_buffer.data()[lidl::header_size] = 0xff;
+    b.call_buffer.data()[lidl::header_size + 3] = 0x7f;
+    lidl::serve_result corrupt = amb::sync_wait(
+        calculator::lidl_dispatch::serve(server, 1, message, b.response, b.spare));
+    ASSERT_FALSE(corrupt.has_value());
+    EXPECT_EQ(corrupt.error().what, lidl::call_fault::malformed_call);
+    EXPECT_EQ(corrupt.error().detail.kind, lidl::error::bad_offset);
+    EXPECT_STREQ(corrupt.error().detail.field, "left");
+
+    // A valid add call sent as a describe call (a bigger call struct).
+    b.call.reset();
+    calculator::add_params add{1, 2};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(0, &add, b.call));
+    lidl::serve_result mismatched = amb::sync_wait(
+        calculator::lidl_dispatch::serve(server, 4, b.call.written(), b.response, b.spare));
+    ASSERT_FALSE(mismatched.has_value());
+    EXPECT_EQ(mismatched.error().detail.kind, lidl::error::object_too_small);
+    EXPECT_EQ(server.calls, 0);
+}
+
+TEST(service, serve_reports_a_reply_that_does_not_fit) {
+    calculator_service server;
+    serve_buffers b;
+    calculator::concat_params params{std::string_view("0123456789abcdef0123456789abcdef"),
+                                     std::string_view("0123456789abcdef0123456789abcdef"),
+                                     nullptr};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(1, &params, b.call));
+    aligned_buffer small(32);
+    lidl::builder spare(small.bytes());
+    lidl::serve_result served = amb::sync_wait(
+        calculator::lidl_dispatch::serve(server, 1, b.call.written(), b.response, spare));
+    ASSERT_FALSE(served.has_value());
+    EXPECT_EQ(served.error().what, lidl::call_fault::reply_too_large);
+    EXPECT_EQ(server.calls, 1);  // the procedure ran; only its reply was lost
+}
+
 }  // namespace
 }  // namespace lidl_test

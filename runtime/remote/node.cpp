@@ -121,7 +121,7 @@ struct node::pending_call {
 };
 
 struct node::serving_slot {
-    task<serve_outcome> work;
+    task<lidl::serve_result> work;
     bool busy = false;
     char source[max_node_name] = {};
     std::size_t source_size = 0;
@@ -899,19 +899,30 @@ void node::handle_request(link_id link, const envelope_view& packet) {
 }
 
 void node::finish_serving(serving_slot& slot) {
-    serve_outcome outcome = slot.work.take_result();
-    if (outcome.status != status_code::ok) {
-        incident what =
-            about(outcome.status == status_code::bad_arguments ? incident_kind::bad_arguments
-                                                               : incident_kind::service_failure);
+    lidl::serve_result served = slot.work.take_result();
+    status_code status = status_code::ok;
+    byte_view reply;
+    if (served) {
+        reply = served.value();
+    } else {
+        // handle_request checked the procedure; an export that disagrees is still answered.
+        if (served.error().what == lidl::call_fault::malformed_call)
+            status = status_code::bad_arguments;
+        else if (served.error().what == lidl::call_fault::unknown_procedure)
+            status = status_code::unknown_procedure;
+        else
+            status = status_code::service_failure;
+        incident what = about(status == status_code::bad_arguments
+                                  ? incident_kind::bad_arguments
+                                  : incident_kind::service_failure);
         what.source = slot.source_name();
         report(what);
     }
-    send_answer(slot.source_name(), slot.correlation, outcome.status, outcome.reply,
-                &slot.holder_tag, &slot.request_tag, slot.sealed ? &slot.key : nullptr);
+    send_answer(slot.source_name(), slot.correlation, status, reply, &slot.holder_tag,
+                &slot.request_tag, slot.sealed ? &slot.key : nullptr);
     crypto::secure_zero(slot.key);
     slot.sealed = false;
-    slot.work = task<serve_outcome>();
+    slot.work = task<lidl::serve_result>();
     slot.busy = false;
 }
 

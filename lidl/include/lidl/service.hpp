@@ -1,5 +1,6 @@
 // Support for generated service code: result slots, the adapter that runs a procedure and
-// stores its result, the direct backend, and deep copies into a builder.
+// stores its result, the outcome of serving a call message (`serve_result`), the direct
+// backend, and deep copies into a builder.
 //
 // A generated client `S_client<Backend>` implements interface `S` by packing each call's
 // arguments into a parameter tuple (scalars by value, views as pointer and length, structs by
@@ -11,6 +12,7 @@
 #pragma once
 
 #include <lidl/builder.hpp>
+#include <lidl/call_error.hpp>
 #include <lidl/verifier.hpp>
 
 #include <async/task.hpp>
@@ -84,6 +86,15 @@ private:
     amb::task<T> work_;
     void* result_;
 };
+
+/// The reply message of `lidl_dispatch::serve` (pointing into the `response` or `spare` builder
+/// it was given), or why there is none: unknown_procedure or malformed_call (nothing was
+/// invoked), reply_too_large.
+using serve_result = call_result<std::span<const std::uint8_t>>;
+
+/// A finished task carrying `error` (for a call refused before any work). Costs a frame like
+/// any task; an empty task if none could be allocated.
+inline amb::task<serve_result> refuse(call_error error) { co_return amb::failure{error}; }
 
 /// True for backends that hand calls straight to an implementation in the same address space
 /// (`static constexpr bool forwards_calls = true` and `implementation()`); generated clients

@@ -21,28 +21,20 @@
 
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <string_view>
-#include <utility>
 
 namespace amb::remote {
-
-/// What serving one call produced: `ok` and the reply message, or a failure status
-/// (bad_arguments, service_failure).
-struct serve_outcome {
-    status_code status = status_code::ok;
-    byte_view reply;
-};
 
 class exported_service {
 public:
     /// The id of the procedure named `name`, if the service has one.
     virtual std::optional<std::uint32_t> find_procedure(std::string_view name) const = 0;
-    /// Decodes `call` (8-byte aligned, kept alive by the caller until the task finishes), runs
-    /// procedure `id` (< procedure count: the caller checked) and encodes the reply into
-    /// `response` or `spare`. The task may be empty when no frame could be allocated.
-    virtual task<serve_outcome> serve(std::uint32_t id, byte_view call, lidl::builder& response,
-                                      lidl::builder& spare) = 0;
+    /// Verifies `call` (8-byte aligned, kept alive by the caller until the task finishes) as a
+    /// call of procedure `id`, runs it and encodes the reply into `response` or `spare`; the
+    /// generated `lidl_dispatch::serve` (an unknown id or a call that does not verify invokes
+    /// nothing). The task may be empty when no frame could be allocated.
+    virtual task<lidl::serve_result> serve(std::uint32_t id, byte_view call,
+                                           lidl::builder& response, lidl::builder& spare) = 0;
 
 protected:
     ~exported_service() = default;
@@ -60,39 +52,12 @@ public:
         return std::nullopt;
     }
 
-    task<serve_outcome> serve(std::uint32_t id, byte_view call, lidl::builder& response,
-                              lidl::builder& spare) override {
-        return dispatch(id, call, response, spare,
-                        std::make_integer_sequence<std::uint32_t, S::lidl_procedure_count>{});
+    task<lidl::serve_result> serve(std::uint32_t id, byte_view call, lidl::builder& response,
+                                   lidl::builder& spare) override {
+        return S::lidl_dispatch::serve(*implementation_, id, call, response, spare);
     }
 
 private:
-    template <std::uint32_t Id>
-    static task<serve_outcome> serve_one(S& implementation, byte_view call, lidl::builder& response,
-                                         lidl::builder& spare) {
-        using procedure = typename S::template lidl_procedure<Id>;
-        typename procedure::params params{};
-        if (!S::lidl_codec::decode_call(Id, call, &params, &response))
-            co_return serve_outcome{status_code::bad_arguments, {}};
-        lidl::slot<typename procedure::result> result;
-        co_await S::lidl_dispatch::template invoke<Id>(implementation, &params, result.address());
-        byte_view reply = S::lidl_codec::encode_reply(Id, result.address(), response, spare);
-        if (reply.empty())
-            co_return serve_outcome{status_code::service_failure, {}};
-        co_return serve_outcome{status_code::ok, reply};
-    }
-
-    template <std::uint32_t... Ids>
-    task<serve_outcome> dispatch(std::uint32_t id, byte_view call, lidl::builder& response,
-                                 lidl::builder& spare,
-                                 std::integer_sequence<std::uint32_t, Ids...>) {
-        task<serve_outcome> work;
-        (void)((id == Ids ? (work = serve_one<Ids>(*implementation_, call, response, spare), true)
-                          : false) ||
-               ...);
-        return work;
-    }
-
     S* implementation_;
 };
 
