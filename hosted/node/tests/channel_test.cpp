@@ -4,7 +4,6 @@
 #include <hosted/node/channel.hpp>
 #include <hosted/node/node_kernel.hpp>
 
-#include <groups/ring_backend.hpp>
 
 #include "probe.lidl.hpp"
 
@@ -158,8 +157,8 @@ int open_descriptors() {
 
 }  // namespace
 
-// (a) in the caller's group, (b) in another group of the same process through rings, (c) in
-// another process with the static, dynamic and user strategies: the same answers.
+// (a) in the caller's group, (b) in another process with the static, dynamic and user
+// strategies: the same answers.
 TEST(channel, the_same_service_answers_the_same_in_every_placement) {
     auto bytes = pattern(10000);
     probe_service local;
@@ -173,27 +172,7 @@ TEST(channel, the_same_service_answers_the_same_in_every_placement) {
     EXPECT_EQ(expected.total, 4000000006u);
     EXPECT_EQ(expected.weigh, 4002u);
 
-    // (b) another group in this process: rings, pointers cross.
-    {
-        std::size_t size = *amb::rings::region_size(ring_config);
-        std::vector<std::uint64_t> memory(size / 8 + 8);
-        auto* base = reinterpret_cast<std::byte*>(
-            (reinterpret_cast<std::uintptr_t>(memory.data()) + 63) / 64 * 64);
-        auto region = *amb::rings::ring_region::init({base, size}, ring_config);
-        amb::groups::ring_caller caller(region.kernel());
-        amb::groups::ring_server<probe> server(region.group(), local);
-        node_test::probe_client<amb::groups::ring_backend<probe>> remote(caller);
-        auto work = ask(remote, bytes);
-        work.start();
-        for (int i = 0; i < 100000 && !work.done(); ++i) {
-            (void)server.serve();
-            (void)caller.complete();
-        }
-        ASSERT_TRUE(work.done());
-        EXPECT_TRUE(work.take_result() == expected);
-    }
-
-    // (c) another process, each strategy.
+    // (b) another process, each strategy.
     auto in_process = [&](auto strategy_constant) {
         constexpr strategy S = decltype(strategy_constant)::value;
         node_kernel kernel;
