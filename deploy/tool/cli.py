@@ -131,7 +131,7 @@ def demo():
     status = pipeline_demo(timed)
     if status != 0:
         sys.exit(f"ambience: the deployment demo failed with status {status}")
-    timed("demo 2/4: a thermostat service called over UDP, every call authorised by CAPLets")
+    timed("demo 2/4: a thermostat called from two other nodes, every call authorised by CAPLets")
     host = build_targets("default", ["secure_call", "crypto_tour"])
     run([os.path.join(host, "examples", "secure_call", "secure_call")])
     timed("demo 3/4: the crypto layer on this machine (OpenSSL backend)")

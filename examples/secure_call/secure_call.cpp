@@ -1,58 +1,53 @@
-// The secure-call demo, run by `./ambience demo`: a thermostat service (lidl) on a node that
-// authorises every call with CAPLets, called over a real UDP socket on the loopback interface.
+// The secure-call demo, run by `./ambience demo`: a thermostat service (lidl) exported by a home
+// node and called from two other nodes through runtime/remote, the path every deployment uses
+// between nodes (DESIGN.md §3 case 3, docs/remote.md). Read it top to bottom:
 //
-// The client packs each call with the generated lidl codec, puts the call message into a CAPLets
-// request (call_request{service, procedure, arguments}) derived from the token it was given, adds
-// a time-based sequence number, and sends the token as one datagram. The node verifies the token
-// before the service sees anything, decodes the arguments in place, runs the procedure through
-// the generated dispatcher and sends back the reply message. Then an attacker tries what the
-// network allows. Exits non-zero if anything does not behave as expected (it is also a test).
+// 1. Keys as the deployment tool makes them (remote/keys.hpp): one root key per deployment that
+//    never leaves the tool, the home node's verification key derived from it, and a credential
+//    per calling node, a CAPLets token naming the caller and granting the procedures it may call.
+// 2. Three `remote::node`s: home exports the implementation (`remote::lidl_export`), owner and
+//    guest call it with the generated client over `remote::remote_backend`. Each call becomes a
+//    CAPLets request derived from the caller's credential (the lidl call inside, a fresh sequence
+//    number) in an envelope; home verifies the token before anything is decoded, then serves the
+//    call with the generated dispatcher and answers with an authenticated reply.
+// 3. Refusals: home refuses and logs the reason (its incident sink); the caller only learns that
+//    its call failed. Then an attacker on the wire replays and tampers with a captured request,
+//    and the owner's credential is revoked.
+//
+// The wire here is a queue in this process that the attacker can read and write; in a
+// deployment, hosted::remote::network_node carries the same packets over UDP, TCP or serial
+// links (examples/pipeline). Exits non-zero if any step does not behave as described, so it is
+// also a test (ctest -R examples.secure_call).
 #include "thermostat.lidl.hpp"
 
-#include <caplets/caplets.hpp>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <remote/exports.hpp>
+#include <remote/keys.hpp>
+#include <remote/node.hpp>
+#include <remote/remote_backend.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
+#include <deque>
+#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
 
 using namespace demo::home;
-
-// 8-byte aligned storage for messages and tokens.
-struct buffer {
-    std::vector<std::uint64_t> words = std::vector<std::uint64_t>(8192);
-    std::span<std::uint8_t> bytes() {
-        return {reinterpret_cast<std::uint8_t*>(words.data()), words.size() * 8};
-    }
-};
-
-std::uint64_t unix_now() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
-
-std::uint64_t micros_now() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
+using amb::remote::link_id;
+using bytes = std::vector<std::uint8_t>;
+using remote_thermostat = thermostat_client<amb::remote::remote_backend<thermostat>>;
 
 // --- the service --------------------------------------------------------------------------------
 
 class thermostat_service final : public thermostat {
 public:
+    int calls = 0; ///< calls that reached the service (a refused request never does)
+
     amb::task<const reading*> read(lidl::builder& response) override {
+        ++calls;
         reading* now = response.create_root<reading>();
         if (now == nullptr)
             co_return nullptr;
@@ -63,6 +58,7 @@ public:
         co_return now;
     }
     amb::task<bool> set_target(float celsius) override {
+        ++calls;
         if (celsius < 5 || celsius > 30)
             co_return false;
         target_ = celsius;
@@ -73,221 +69,179 @@ private:
     float target_ = 18.0F;
 };
 
-// --- the node: verify, then dispatch -------------------------------------------------------------
+// --- what the port gives a node: time, links, a log ----------------------------------------------
 
-class node {
+class system_clock final : public amb::remote::clock_source {
 public:
-    // Sequence numbers are microseconds (see the client): refuse those from before this start,
-    // minus a minute of clock skew. A node that must also refuse requests of the last minute
-    // after a restart persists a mark (remote::durable_sequence_store, docs/remote.md).
-    explicit node(const caplets::secret_key& secret)
-        : secret_(secret), sequences_((unix_now() - 60) * 1000000u) {}
-    caplets::revocation_list& revoked() { return revoked_; }
+    amb::loop_clock::time_point monotonic() override {
+        return amb::loop_clock::time_point(std::chrono::duration_cast<amb::loop_clock::duration>(
+            std::chrono::steady_clock::now().time_since_epoch()));
+    }
+    std::uint64_t unix_microseconds() override {
+        return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+    }
+};
 
-    // Handles one datagram (a request token); returns the reply datagram: 'O' + reply message,
-    // or 'R' + the reason for the rejection.
-    std::vector<std::uint8_t> handle(std::span<const std::uint8_t> datagram,
-                                     const std::uint8_t (&peer)[4]) {
-        buffer token_copy;
-        std::memcpy(token_copy.bytes().data(), datagram.data(), datagram.size());
-        auto token = caplets::token_view::parse(token_copy.bytes().first(datagram.size()));
-        if (!token)
-            return refuse(token.error());
-        caplets::verify_context context;
-        context.now = unix_now();
-        context.endpoint = peer;
-        context.revoked = &revoked_;
-        context.sequences = &sequences_;
-        // The number is recorded only once the call is known to be served (below).
-        context.defer_sequences = true;
-        caplets::verification_details details;
-        auto request = caplets::verify_request(secret_, *token, context, &details);
-        if (!request)
-            return refuse(request.error());
-        // Access control is done: from here on, only the service's own checks remain.
-        const caplets::call_request* call = (*request)->call_request();
-        if (call == nullptr || call->service.view() != "thermostat")
-            return text('R', "not a thermostat call");
-        std::uint32_t id = 0;
-        while (id < thermostat::lidl_procedure_count &&
-               thermostat::lidl_procedure_name(id) != call->procedure.view())
-            ++id;
-        buffer arguments;
-        std::memcpy(arguments.bytes().data(), call->arguments.view().data(), call->arguments.size());
-        std::span<const std::uint8_t> message = arguments.bytes().first(call->arguments.size());
-        if (id >= thermostat::lidl_procedure_count)
-            return text('R', "no such procedure");
-        if (auto recorded = caplets::commit_sequences(context, details); !recorded)
-            return refuse(recorded.error());
-        switch (id) {
-        case 0: return serve<0>(message);
-        case 1: return serve<1>(message);
-        default: return text('R', "no such procedure");
-        }
+// Node 0 is home (link 0 to owner, link 1 to guest); node 1 is owner and node 2 guest (link 0 to
+// home each).
+constexpr std::size_t home_index = 0, owner_index = 1, guest_index = 2;
+
+struct packet {
+    std::size_t from = 0;
+    link_id link = 0;
+    bytes data;
+};
+
+// A node's links: every packet it sends goes into the shared queue, in order.
+class wire final : public amb::remote::link_output {
+public:
+    wire(std::deque<packet>& queue, std::size_t from) : queue_(queue), from_(from) {}
+    bool send(link_id link, amb::remote::byte_view data) override {
+        queue_.push_back({from_, link, bytes(data.begin(), data.end())});
+        return true;
     }
 
 private:
-    template <std::uint32_t Id>
-    std::vector<std::uint8_t> serve(std::span<const std::uint8_t> call_message) {
-        typename thermostat::lidl_procedure<Id>::params params{};
-        buffer response_buffer;
-        lidl::builder response(response_buffer.bytes());
-        auto decoded = thermostat::lidl_codec::decode_call(Id, call_message, &params, &response);
-        if (!decoded)
-            return text('R', std::string("bad arguments: ") + lidl::describe(decoded.error().kind));
-        lidl::slot<typename thermostat::lidl_procedure<Id>::result> result;
-        amb::sync_wait(thermostat::lidl_dispatch::execute(service_, Id, &params, result.address()));
-        buffer spare_buffer;
-        lidl::builder spare(spare_buffer.bytes());
-        auto reply = thermostat::lidl_codec::encode_reply(Id, result.address(), response, spare);
-        std::vector<std::uint8_t> out{'O'};
-        out.insert(out.end(), reply.begin(), reply.end());
-        return out;
-    }
-
-    static std::vector<std::uint8_t> text(char kind, const std::string& message) {
-        std::vector<std::uint8_t> out{static_cast<std::uint8_t>(kind)};
-        out.insert(out.end(), message.begin(), message.end());
-        return out;
-    }
-
-    static std::vector<std::uint8_t> refuse(const caplets::reason& why) {
-        std::string message = "frame " + std::to_string(why.frame) + ": " + caplets::describe(why.what);
-        if (why.what == caplets::check::sequence_replayed)
-            message += " (last accepted " + std::to_string(why.current_sequence) + ")";
-        return text('R', message);
-    }
-
-    const caplets::secret_key& secret_;
-    thermostat_service service_;
-    caplets::revocation_list revoked_;
-    caplets::memory_sequence_store sequences_;
+    std::deque<packet>& queue_;
+    std::size_t from_;
 };
 
-// --- the network -------------------------------------------------------------------------------
-
-class udp_socket {
-public:
-    udp_socket() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
-        timeval timeout{5, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    }
-    ~udp_socket() { ::close(fd_); }
-    udp_socket(const udp_socket&) = delete;
-    udp_socket& operator=(const udp_socket&) = delete;
-
-    bool ok() const { return fd_ >= 0; }
-    sockaddr_in address() const {
-        sockaddr_in out{};
-        socklen_t length = sizeof out;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&out), &length);
-        return out;
-    }
-    bool send(std::span<const std::uint8_t> data, const sockaddr_in& to) {
-        return ::sendto(fd_, data.data(), data.size(), 0, reinterpret_cast<const sockaddr*>(&to),
-                        sizeof to) == static_cast<ssize_t>(data.size());
-    }
-    // Returns the datagram (empty on timeout) and who sent it.
-    std::vector<std::uint8_t> receive(sockaddr_in& from) {
-        std::vector<std::uint8_t> data(65536);
-        socklen_t length = sizeof from;
-        ssize_t got = ::recvfrom(fd_, data.data(), data.size(), 0,
-                                 reinterpret_cast<sockaddr*>(&from), &length);
-        data.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
-        return data;
-    }
-
-private:
-    int fd_;
-};
-
-// Serves datagrams until it receives an empty one.
-void run_node(node& home, udp_socket& socket) {
-    for (;;) {
-        sockaddr_in from{};
-        std::vector<std::uint8_t> datagram = socket.receive(from);
-        if (datagram.empty())
-            return;
-        std::uint8_t peer[4];
-        std::memcpy(peer, &from.sin_addr.s_addr, 4);
-        socket.send(home.handle(datagram, peer), from);
-    }
+// Where a packet sent by node `from` on `link` arrives: (node, link).
+std::pair<std::size_t, link_id> arrives_at(std::size_t from, link_id link) {
+    if (from == home_index)
+        return {link == 0 ? owner_index : guest_index, 0};
+    return {home_index, from == owner_index ? link_id{0} : link_id{1}};
 }
 
-// --- the client ---------------------------------------------------------------------------------
+// Home's log: every refusal, with the check and frame CAPLets names.
+class incident_log final : public amb::remote::incident_sink {
+public:
+    std::vector<amb::remote::incident_kind> kinds;
+    std::vector<caplets::check> checks; // of request_denied
 
-struct held_token {
-    buffer storage;
-    std::size_t size = 0;
-    caplets::token_view view() {
-        return *caplets::token_view::parse(storage.bytes().first(size));
+    void report(const amb::remote::incident& what) override {
+        kinds.push_back(what.kind);
+        std::string line = std::string("       home logs: ") + amb::remote::describe(what.kind) +
+                           " from " + std::string(what.source);
+        if (what.kind == amb::remote::incident_kind::request_denied) {
+            checks.push_back(what.token.what);
+            line += ": frame " + std::to_string(what.token.frame) + ", " +
+                    caplets::describe(what.token.what);
+        }
+        std::printf("%s\n", line.c_str());
+    }
+    bool last_refusal_was(caplets::check check) const {
+        return !checks.empty() && checks.back() == check;
     }
 };
 
-bool make_token(held_token& out, const caplets::secret_key* secret, held_token* parent,
-                const caplets::frame_spec& spec) {
-    buffer frame_buffer;
-    lidl::builder frame_out(frame_buffer.bytes());
-    auto frame = spec.write(frame_out);
-    if (!frame)
-        return false;
-    lidl::builder token_out(out.storage.bytes());
-    auto token = parent == nullptr ? caplets::mint(*secret, *frame, token_out)
-                                   : caplets::derive(parent->view(), *frame, token_out);
-    out.size = token ? token->size() : 0;
-    return token.has_value();
+// --- the demo -----------------------------------------------------------------------------------
+
+// A credential as bytes (mint_credential writes into an aligned builder).
+bytes credential(const caplets::secret_key& root, std::string_view caller,
+                 std::span<const amb::remote::import_rights> rights, std::uint64_t expires) {
+    std::vector<std::uint64_t> storage(1024);
+    lidl::builder out({reinterpret_cast<std::uint8_t*>(storage.data()), storage.size() * 8});
+    auto token = amb::remote::mint_credential(root, caller, "home", rights, expires, out);
+    if (!token)
+        return {};
+    return bytes(token->begin(), token->end());
 }
 
-class client {
+class deployment {
 public:
-    client(held_token& token, sockaddr_in node_address)
-        : token_(token), node_(node_address) {}
-
-    std::vector<std::uint8_t> last_datagram;
-
-    // Calls procedure Id; returns the reply message bytes, or the node's reason in `refused`.
-    template <std::uint32_t Id>
-    bool call(const void* params, void* result, std::string& refused) {
-        buffer call_buffer;
-        lidl::builder call_message(call_buffer.bytes());
-        if (!thermostat::lidl_codec::encode_call(Id, params, call_message))
-            return false;
-        caplets::frame_spec request;
-        request.add_call_request("thermostat", thermostat::lidl_procedure_name(Id),
-                                 call_message.written());
-        request.inherit_constraints(token_.view().leaf());
-        request.add_sequence(micros_now());
-        held_token request_token;
-        if (!make_token(request_token, nullptr, &token_, request))
-            return false;
-        last_datagram.assign(request_token.storage.bytes().data(),
-                             request_token.storage.bytes().data() + request_token.size);
-        std::vector<std::uint8_t> reply = exchange(last_datagram);
-        if (reply.empty() || reply[0] != 'O') {
-            refused.assign(reply.begin() + (reply.empty() ? 0 : 1), reply.end());
-            return false;
-        }
-        buffer reply_buffer;
-        std::memcpy(reply_buffer.bytes().data(), reply.data() + 1, reply.size() - 1);
-        return thermostat::lidl_codec::decode_reply(
-                   Id, reply_buffer.bytes().first(reply.size() - 1), params, result)
-            .has_value();
+    // The tool's side: the root key, home's key, the callers' credentials.
+    explicit deployment(const caplets::secret_key& root)
+        : home_key_(amb::remote::node_verification_key(root, "home")) {
+        const std::uint64_t in_an_hour = clock_.unix_microseconds() / 1000000 + 3600;
+        const amb::remote::import_rights everything[] = {{"thermostat", {}}};
+        const std::string_view read_only_procedures[] = {"read"};
+        const amb::remote::import_rights read_only[] = {{"thermostat", read_only_procedures}};
+        owner_credential = credential(root, "owner", everything, in_an_hour);
+        guest_credential = credential(root, "guest", read_only, 0);
     }
 
-    std::vector<std::uint8_t> exchange(std::span<const std::uint8_t> datagram) {
-        socket_.send(datagram, node_);
-        sockaddr_in from{};
-        return socket_.receive(from);
+    bytes owner_credential;
+    bytes guest_credential;
+    thermostat_service service;
+    caplets::revocation_list revoked;
+    incident_log home_log;
+    std::unique_ptr<amb::remote::node> home, owner, guest;
+
+    // The nodes, as the generated glue of each would make them.
+    bool start() {
+        const amb::remote::route_entry home_routes[] = {{"owner", 0}, {"guest", 1}};
+        amb::remote::node_config home_config;
+        home_config.name = "home";
+        home_config.routes = home_routes_.emplace_back(std::begin(home_routes), std::end(home_routes));
+        home_config.verification_key = &home_key_;
+        home_config.revoked = &revoked;
+        auto made = amb::remote::node::create(home_config, wires_[home_index], clock_, &home_log);
+        if (!made || !(*made)->export_service("thermostat", exported_))
+            return false;
+        home = std::move(*made);
+        return make_caller(owner, "owner", owner_index, owner_credential) &&
+               make_caller(guest, "guest", guest_index, guest_credential);
+    }
+
+    // Runs `work` to completion: delivers every packet (each seen first by `attacker`, which may
+    // keep a copy) and lets the nodes finish their requests.
+    template <class T, class Attacker>
+    T run(amb::task<T> work, Attacker attacker) {
+        work.start();
+        for (int round = 0; round < 1000 && !work.done(); ++round) {
+            while (!queue_.empty()) {
+                packet next = std::move(queue_.front());
+                queue_.pop_front();
+                attacker(next);
+                deliver(next);
+            }
+            for (auto* each : {home.get(), owner.get(), guest.get()})
+                each->poll();
+        }
+        return work.take_result();
+    }
+    template <class T>
+    T run(amb::task<T> work) {
+        return run(std::move(work), [](const packet&) {});
+    }
+
+    // The attacker: a packet of its own choosing arrives at home as if from owner's link.
+    void inject_at_home(const bytes& data) {
+        home->on_packet(0, data);
+        queue_.clear(); // home's error answer to owner, which has no call waiting for it
     }
 
 private:
-    held_token& token_;
-    sockaddr_in node_;
-    udp_socket socket_;
+    bool make_caller(std::unique_ptr<amb::remote::node>& out, std::string_view name,
+                     std::size_t index, const bytes& token) {
+        amb::remote::node_config config;
+        config.name = name;
+        config.routes = routes_.emplace_back(1, amb::remote::route_entry{"home", 0});
+        config.credentials = credentials_.emplace_back(
+            1, amb::remote::credential_entry{"home", token, false});
+        auto made = amb::remote::node::create(config, wires_[index], clock_);
+        if (!made)
+            return false;
+        out = std::move(*made);
+        return true;
+    }
+
+    void deliver(const packet& sent) {
+        auto [to, link] = arrives_at(sent.from, sent.link);
+        amb::remote::node* nodes[] = {home.get(), owner.get(), guest.get()};
+        nodes[to]->on_packet(link, sent.data);
+    }
+
+    system_clock clock_;
+    caplets::secret_key home_key_;
+    amb::remote::lidl_export<thermostat> exported_{service};
+    std::deque<packet> queue_;
+    wire wires_[3] = {{queue_, home_index}, {queue_, owner_index}, {queue_, guest_index}};
+    std::deque<std::vector<amb::remote::route_entry>> home_routes_, routes_;
+    std::deque<std::vector<amb::remote::credential_entry>> credentials_;
 };
 
 bool expect(bool condition, const std::string& what) {
@@ -295,99 +249,84 @@ bool expect(bool condition, const std::string& what) {
     return condition;
 }
 
-}  // namespace
+struct response_buffer {
+    std::vector<std::uint64_t> words = std::vector<std::uint64_t>(1024);
+    lidl::builder builder{{reinterpret_cast<std::uint8_t*>(words.data()), words.size() * 8}};
+};
+
+} // namespace
 
 int main() {
     bool ok = true;
-    caplets::secret_key secret;
-    if (!amb::crypto::random_bytes(secret.bytes))
+    caplets::secret_key root;
+    if (!amb::crypto::random_bytes(root.bytes))
         return 1;
-    node home(secret);
-    udp_socket node_socket;
-    if (!node_socket.ok())
-        return 1;
-    std::thread server([&] { run_node(home, node_socket); });
-    sockaddr_in node_address = node_socket.address();
 
-    std::printf("1. The home node mints tokens (its secret never leaves it)\n");
-    held_token root, owner, guest;
-    caplets::frame_spec root_spec;
-    root_spec.add_root();
-    const std::string_view everything[] = {"read", "set_target"};
-    const std::string_view read_only[] = {"read"};
-    caplets::frame_spec owner_spec;
-    owner_spec.add_service("thermostat", everything, false);
-    owner_spec.add_expires(unix_now() + 3600);
-    caplets::frame_spec guest_spec;
-    guest_spec.add_service("thermostat", read_only, false);
-    const std::uint8_t loopback[4] = {127, 0, 0, 1};
-    guest_spec.add_endpoint(loopback, 32);
-    bool minted = make_token(root, &secret, nullptr, root_spec) &&
-                  make_token(owner, nullptr, &root, owner_spec) &&
-                  make_token(guest, nullptr, &root, guest_spec);
-    ok &= expect(minted, "owner token: thermostat read + set_target for 1 hour (" +
-                             std::to_string(owner.size) + " bytes); guest token: read only, from "
-                             "127.0.0.1 only (" + std::to_string(guest.size) + " bytes)");
+    std::printf("1. The deployment tool derives home's key and mints the callers' credentials\n");
+    deployment net(root);
+    ok &= expect(!net.owner_credential.empty() && !net.guest_credential.empty() && net.start(),
+                 "owner: thermostat.read and .set_target for an hour (" +
+                     std::to_string(net.owner_credential.size()) +
+                     " bytes); guest: thermostat.read (" +
+                     std::to_string(net.guest_credential.size()) +
+                     " bytes); home holds only its own key");
 
-    std::printf("2. The owner calls the thermostat over UDP (lidl call inside a CAPLets request)\n");
-    client owner_client(owner, node_address);
-    std::string refused;
-    buffer response_buffer;
-    lidl::builder response(response_buffer.bytes());
-    thermostat::read_params read_params{&response};
-    lidl::slot<const reading*> now;
-    bool granted = owner_client.call<0>(&read_params, now.address(), refused);
-    ok &= expect(granted, "read() granted");
-    const reading* current = now.take();
+    std::printf("2. The owner calls the thermostat (a lidl call inside a CAPLets request)\n");
+    remote_thermostat owner_thermostat(*net.owner, "home", "thermostat");
+    response_buffer response;
+    const reading* current = net.run(owner_thermostat.read(response.builder));
+    ok &= expect(current != nullptr, "read() served");
     if (current != nullptr)
         std::printf("       %s: %.1f °C, target %.1f °C, heating %s\n",
                     std::string(current->room.view()).c_str(), static_cast<double>(current->celsius),
                     static_cast<double>(current->target), current->heating ? "on" : "off");
-    thermostat::set_target_params set_params{21.5F};
-    lidl::slot<bool> set;
-    granted = owner_client.call<1>(&set_params, set.address(), refused) && set.take();
-    ok &= expect(granted, "set_target(21.5) granted and applied");
-    std::vector<std::uint8_t> captured = owner_client.last_datagram;
+    bytes captured; // the attacker keeps the owner's set_target request
+    bool applied = net.run(owner_thermostat.set_target(21.5F), [&](const packet& sent) {
+        if (sent.from == owner_index)
+            captured = sent.data;
+    });
+    ok &= expect(applied, "set_target(21.5) served and applied");
 
     std::printf("3. The guest may read but not set\n");
-    client guest_client(guest, node_address);
-    lidl::slot<const reading*> guest_read;
-    response.reset();
-    granted = guest_client.call<0>(&read_params, guest_read.address(), refused) &&
-              guest_read.take()->target == 21.5F;
-    ok &= expect(granted, "guest read() granted, sees the new target");
-    lidl::slot<bool> guest_set;
-    granted = guest_client.call<1>(&set_params, guest_set.address(), refused);
-    ok &= expect(!granted && refused.find("not within") != std::string::npos,
-                 "guest set_target() refused by the node: " + refused);
+    remote_thermostat guest_thermostat(*net.guest, "home", "thermostat");
+    response.builder.reset();
+    const reading* seen = net.run(guest_thermostat.read(response.builder));
+    ok &= expect(seen != nullptr && seen->target == 21.5F, "guest read() served, sees the new target");
+    const int served = net.service.calls;
+    const auto failed = net.guest->counters().calls_failed;
+    bool set = net.run(guest_thermostat.set_target(25.0F));
+    ok &= expect(!set && net.guest->counters().calls_failed == failed + 1 &&
+                     net.service.calls == served &&
+                     net.home_log.last_refusal_was(caplets::check::not_a_subset),
+                 "guest set_target() refused by home before the service saw it");
 
-    std::printf("4. An attacker on the network\n");
-    std::vector<std::uint8_t> reply = owner_client.exchange(captured);
-    std::string answer(reply.begin() + 1, reply.end());
-    ok &= expect(!reply.empty() && reply[0] == 'R' && answer.find("replay") != std::string::npos,
-                 "replaying the owner's request: " + answer);
+    std::printf("4. An attacker on the wire\n");
+    net.inject_at_home(captured);
+    ok &= expect(net.service.calls == served &&
+                     net.home_log.last_refusal_was(caplets::check::sequence_replayed),
+                 "replaying the owner's set_target(21.5) request is refused");
     // Change the call's argument in a fresh copy: 21.5 (0x41ac0000) becomes 29.5 (0x41ec0000).
-    std::vector<std::uint8_t> tampered = captured;
+    bytes tampered = captured;
     const std::uint8_t target_bytes[4] = {0x00, 0x00, 0xac, 0x41};
     auto at = std::search(tampered.begin(), tampered.end(), target_bytes, target_bytes + 4);
     if (at != tampered.end())
         at[2] = 0xec;
-    reply = owner_client.exchange(tampered);
-    answer.assign(reply.begin() + 1, reply.end());
-    ok &= expect(at != tampered.end() && !reply.empty() && reply[0] == 'R' &&
-                     answer.find("tag does not match") != std::string::npos,
-                 "changing the target inside it to 29.5: " + answer);
+    net.inject_at_home(tampered);
+    ok &= expect(at != tampered.end() && net.service.calls == served &&
+                     net.home_log.last_refusal_was(caplets::check::bad_tag),
+                 "changing the target inside it to 29.5 is refused");
 
-    std::printf("5. The owner's token is revoked\n");
-    ok &= expect(home.revoked().add(owner.view().tag(), 0, unix_now()), "tag added to the list");
-    lidl::slot<bool> after;
-    granted = owner_client.call<1>(&set_params, after.address(), refused);
-    ok &= expect(!granted && refused.find("revoked") != std::string::npos,
-                 "set_target() refused: " + refused);
+    std::printf("5. The owner's credential is revoked\n");
+    const caplets::tag_bytes owner_tag =
+        caplets::token_view::parse(net.owner_credential)->tag();
+    const std::uint64_t now_seconds = system_clock().unix_microseconds() / 1000000;
+    ok &= expect(net.revoked.add(owner_tag, 0, now_seconds),
+                 "its tag added to home's revocation list");
+    set = net.run(owner_thermostat.set_target(22.0F));
+    ok &= expect(!set && net.service.calls == served &&
+                     net.home_log.last_refusal_was(caplets::check::revoked),
+                 "owner set_target() refused");
 
-    udp_socket stopper;
-    stopper.send({}, node_address);
-    server.join();
     std::printf("%s\n", ok ? "secure call demo: every step behaved as expected"
                            : "secure call demo: SOME STEPS FAILED");
     return ok ? 0 : 1;
