@@ -75,6 +75,27 @@ std::string_view trim(std::string_view text) {
     return text;
 }
 
+// The HTTP status of a call that failed with `fault` (docs/http-export.md, "Errors and status
+// codes"): a callee that could not be reached, or not in time, is a gateway's failure (503,
+// 504; 502 when it refused this node); anything the callee or its reply got wrong is 500.
+unsigned http_status_of(lidl::call_fault fault) {
+    switch (fault) {
+    case lidl::call_fault::deadline_passed: return MHD_HTTP_GATEWAY_TIMEOUT;
+    case lidl::call_fault::peer_exited:
+    case lidl::call_fault::unreachable:
+    case lidl::call_fault::busy:
+    case lidl::call_fault::no_memory: return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case lidl::call_fault::refused: return MHD_HTTP_BAD_GATEWAY;
+    case lidl::call_fault::unknown_procedure:
+    case lidl::call_fault::malformed_call:
+    case lidl::call_fault::call_too_large:
+    case lidl::call_fault::reply_too_large:
+    case lidl::call_fault::malformed_reply:
+    case lidl::call_fault::callee_error: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
 std::uint64_t system_unix_time() {
     return static_cast<std::uint64_t>(std::time(nullptr));
 }
@@ -153,7 +174,7 @@ struct exporter::state {
         request* previous_in_flight = nullptr;
         request* next_in_flight = nullptr;
         // Declared last: destroyed first, before the buffers the call points into.
-        task<call_outcome> work;
+        task<lidl::serve_result> work;
     };
 
     // Loop work items that call back into the state.
@@ -665,7 +686,7 @@ struct exporter::state {
     static void on_call_finished(void* context) noexcept {
         auto& r = *static_cast<request*>(context);
         state& self = *r.owner;
-        call_outcome outcome = r.work.take_result();
+        lidl::serve_result outcome = r.work.take_result();
         self.forget(r);
         const procedure_codec& procedure = r.target->codec->procedures[r.procedure];
         if (outcome) {
@@ -681,13 +702,12 @@ struct exporter::state {
                          lidl::describe(result.error().kind));
             }
         } else {
-            const call_failure& why = outcome.error();
-            unsigned status = why.what == call_error::unavailable ? MHD_HTTP_SERVICE_UNAVAILABLE
-                                                                  : MHD_HTTP_INTERNAL_SERVER_ERROR;
-            std::string text = describe(why.what);
-            if (why.what == call_error::bad_message)
+            const lidl::call_error& why = outcome.error();
+            std::string text = lidl::describe(why.what);
+            if (why.what == lidl::call_fault::malformed_call ||
+                why.what == lidl::call_fault::malformed_reply)
                 text += std::string(": ") + lidl::describe(why.detail.kind);
-            fail(r, status, "service_failure", text);
+            fail(r, http_status_of(why.what), lidl::name(why.what), text);
         }
         r.now = request::phase::finished;
         if (r.suspended) {
@@ -783,7 +803,7 @@ struct exporter::state {
         while (in_flight != nullptr) {
             request& r = *in_flight;
             forget(r);
-            r.work = task<call_outcome>();
+            r.work = task<lidl::serve_result>();
             r.now = request::phase::cancelled;
             if (r.suspended) {
                 r.suspended = false;

@@ -768,7 +768,7 @@ TEST(bodies, a_reply_too_large_for_its_buffer_is_500) {
     lab_server server; // max_reply_bytes 4096
     http_reply reply = post(server, "/lab/flood", R"({"size": 100000})", service_token({"flood"}));
     EXPECT_EQ(reply.status, 500) << reply.body;
-    EXPECT_EQ(reply.error_code(), "service_failure");
+    EXPECT_EQ(reply.error_code(), "reply_too_large");
     http_reply fits = post(server, "/lab/flood", R"({"size": 100})", service_token({"flood"}));
     EXPECT_EQ(fits.status, 200);
     EXPECT_EQ(fits.parsed()["result"], std::string(100, 'x'));
