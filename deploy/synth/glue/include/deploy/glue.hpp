@@ -166,61 +166,31 @@ private:
 };
 
 /// Reports a failed call of a client to the HTTP exporter: a `call_target` over a generated
-/// client `Client` (over a channel or a remote backend) that answers `unavailable` (HTTP 503)
-/// when the backend reports an error, instead of the value-initialised result the client
-/// returns. TODO(perf): `last_error` is per backend, so with calls in flight at once a failure
-/// may be reported on a neighbouring call as well.
+/// client `Client` (over a channel or a remote backend) that serves the call with the generated
+/// `lidl_dispatch::serve` and answers `unreachable` (HTTP 503) when the backend reports an
+/// error, instead of the value-initialised result the client returns. TODO(perf): `last_error`
+/// is per backend, so with calls in flight at once a failure may be reported on a neighbouring
+/// call as well; a second frame per call to read it after the call.
 template <class S, class Client>
 class client_target final : public http_export::call_target {
 public:
     explicit client_target(Client& client) : client_(client) {}
 
-    task<http_export::call_outcome> call(std::uint32_t id, std::span<const std::uint8_t> message,
-                                         lidl::builder& response, lidl::builder& reply) override {
-        if (id >= S::lidl_procedure_count)
-            return failed(http_export::call_failure{http_export::call_error::bad_procedure});
-        return runners()[id](client_, message, response, reply);
+    task<lidl::serve_result> call(std::uint32_t id, std::span<const std::uint8_t> message,
+                                  lidl::builder& response, lidl::builder& reply) override {
+        return checked(client_, S::lidl_dispatch::serve(static_cast<S&>(client_), id, message,
+                                                        response, reply));
     }
 
 private:
-    using runner = task<http_export::call_outcome> (*)(Client&, std::span<const std::uint8_t>,
-                                                       lidl::builder&, lidl::builder&);
-
-    static task<http_export::call_outcome> failed(http_export::call_failure why) {
-        co_return failure{why};
-    }
-
-    template <std::uint32_t Id>
-    static task<http_export::call_outcome> run(Client& client,
-                                               std::span<const std::uint8_t> message,
-                                               lidl::builder& response, lidl::builder& reply) {
-        using procedure = typename S::template lidl_procedure<Id>;
-        typename procedure::params params{};
-        auto decoded = S::lidl_codec::decode_call(Id, message, &params, &response);
-        if (!decoded)
-            co_return failure{
-                http_export::call_failure{http_export::call_error::bad_message, decoded.error()}};
+    static task<lidl::serve_result> checked(Client& client, task<lidl::serve_result> work) {
+        if (!work.valid())
+            co_return failure{lidl::call_error{lidl::call_fault::no_memory}};
         client.backend().last_error().reset();
-        lidl::slot<typename procedure::result> result;
-        co_await S::lidl_dispatch::template invoke<Id>(static_cast<S&>(client), &params,
-                                                       result.address());
-        if (client.backend().last_error())
-            co_return failure{http_export::call_failure{http_export::call_error::unavailable}};
-        std::span<const std::uint8_t> bytes =
-            S::lidl_codec::encode_reply(Id, result.address(), response, reply);
-        if (bytes.empty())
-            co_return failure{http_export::call_failure{http_export::call_error::reply_too_large}};
-        co_return bytes;
-    }
-
-    template <std::size_t... Ids>
-    static constexpr std::array<runner, sizeof...(Ids)> make_runners(std::index_sequence<Ids...>) {
-        return {&run<static_cast<std::uint32_t>(Ids)>...};
-    }
-    static const std::array<runner, S::lidl_procedure_count>& runners() {
-        static constexpr auto table =
-            make_runners(std::make_index_sequence<S::lidl_procedure_count>());
-        return table;
+        lidl::serve_result served = co_await work;
+        if (served && client.backend().last_error())
+            co_return failure{lidl::call_error{lidl::call_fault::unreachable}};
+        co_return served;
     }
 
     Client& client_;

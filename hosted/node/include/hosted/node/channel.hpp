@@ -755,19 +755,42 @@ private:
             mark_finished(slot);
             co_return;
         }
-        bool decoded = false;
         if (encoding == static_cast<std::uint16_t>(request_encoding::frame)) {
+            bool decoded = false;
             if constexpr (codec::frames) {
                 groups::frame_reader in{element.payload.first(length), 0, link_.caller_heap};
                 decoded = codec::read_params(params, in);
                 if constexpr (requires { params.response; })
                     params.response = &response;
             }
-        } else if (encoding == static_cast<std::uint16_t>(request_encoding::message)) {
-            // Copy before verifying: the caller could change shared bytes after the check.
-            std::span<std::uint8_t> copy = buffer(which, 1).first(length);
+            if (!decoded) {
+                answer(element, call_status::malformed_request, 0);
+                mark_finished(slot);
+                co_return;
+            }
+            co_await S::lidl_dispatch::template invoke<Id>(*implementation_, &params,
+                                                           result.address());
+            std::size_t written = 0;
+            bool fits = false;
+            if constexpr (codec::frames) {
+                if constexpr (std::is_void_v<typename codec::result_type>) {
+                    fits = true;
+                } else {
+                    groups::frame_writer out{element.payload, 0, {}, {}, 0};
+                    fits = codec::write_result(result.take(), out, written);
+                }
+            }
+            answer(element, fits ? call_status::ok : call_status::reply_too_large,
+                   fits ? written : 0);
+            mark_finished(slot);
+            co_return;
+        }
+        // A call message: copied out of shared memory first (the caller could change shared
+        // bytes after the check), then served by the generated lidl_dispatch::serve.
+        std::span<std::uint8_t> copy;
+        if (encoding == static_cast<std::uint16_t>(request_encoding::message)) {
+            copy = buffer(which, 1).first(length);
             std::memcpy(copy.data(), element.payload.data(), length);
-            decoded = static_cast<bool>(S::lidl_codec::decode_call(Id, copy, &params, &response));
         } else if (encoding == static_cast<std::uint16_t>(request_encoding::message_in_heap)) {
             // A large message in the caller's heap: copied out (user strategy: no sharing).
             groups::view_ref ref{};
@@ -780,43 +803,39 @@ private:
             if (bytes != nullptr) {
                 large_copy.reset(new (std::nothrow) std::uint64_t[ref.length / 8 + 1]);
                 if (large_copy) {
-                    std::span<std::uint8_t> copy(reinterpret_cast<std::uint8_t*>(large_copy.get()),
-                                                 ref.length);
+                    copy = {reinterpret_cast<std::uint8_t*>(large_copy.get()), ref.length};
                     std::memcpy(copy.data(), bytes, ref.length);
-                    decoded = static_cast<bool>(
-                        S::lidl_codec::decode_call(Id, copy, &params, &response));
                 }
             }
         }
-        if (!decoded) {
+        if (copy.data() == nullptr) {
             answer(element, call_status::malformed_request, 0);
             mark_finished(slot);
             co_return;
         }
-        co_await S::lidl_dispatch::execute(*implementation_, Id, &params, result.address());
-        std::size_t written = 0;
-        bool fits = false;
-        if (encoding == static_cast<std::uint16_t>(request_encoding::frame)) {
-            if constexpr (codec::frames) {
-                if constexpr (std::is_void_v<typename codec::result_type>) {
-                    fits = true;
-                } else {
-                    groups::frame_writer out{element.payload, 0, {}, {}, 0};
-                    fits = codec::write_result(result.take(), out, written);
-                }
-            }
-        } else {
-            // The request copy is no longer needed: its buffer holds the spare builder.
-            lidl::builder spare(buffer(which, 1));
-            std::span<const std::uint8_t> reply =
-                S::lidl_codec::encode_reply(Id, result.address(), response, spare);
-            fits = !reply.empty() && reply.size() <= element.payload.size();
-            if (fits) {
-                std::memcpy(element.payload.data(), reply.data(), reply.size());
-                written = reply.size();
-            }
+        // The reply is encoded straight into the element's payload (8-byte aligned: the header
+        // is 24 bytes and payload sizes are multiples of 8). A builder only writes its buffer,
+        // never reads it back, so whatever the caller writes there meanwhile garbles nothing
+        // but its own reply. A struct or union result built in `response` is copied there.
+        lidl::builder spare({reinterpret_cast<std::uint8_t*>(element.payload.data()),
+                             element.payload.size()});
+        lidl::serve_result served = co_await S::lidl_dispatch::template serve<Id>(
+            *implementation_, copy, response, spare);
+        if (!served) {
+            answer(element,
+                   served.error().what == lidl::call_fault::malformed_call
+                       ? call_status::malformed_request
+                       : call_status::reply_too_large,
+                   0);
+            mark_finished(slot);
+            co_return;
         }
-        answer(element, fits ? call_status::ok : call_status::reply_too_large, fits ? written : 0);
+        std::span<const std::uint8_t> reply = served.value();
+        const bool fits = reply.size() <= element.payload.size();
+        if (fits && reply.data() != spare.written().data())
+            std::memcpy(element.payload.data(), reply.data(), reply.size());
+        answer(element, fits ? call_status::ok : call_status::reply_too_large,
+               fits ? reply.size() : 0);
         mark_finished(slot);
     }
 
