@@ -20,6 +20,7 @@
 #include <net/reliable_datagram.hpp>
 
 #include <nlohmann/json.hpp>
+#include <text.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -32,45 +33,14 @@
 namespace {
 
 using bytes = std::vector<std::uint8_t>;
+using caplets::text::from_hex;
+using caplets::text::to_hex;
 
 int usage() {
     std::fputs("usage: amb_packet datagram SESSION MESSAGE_HEX | decode | hello FROM TO |"
                " frame MESSAGE_HEX | prefix LENGTH\n",
                stderr);
     return 2;
-}
-
-std::optional<bytes> from_hex(std::string_view text) {
-    auto digit = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    };
-    if (text.size() % 2 != 0)
-        return std::nullopt;
-    bytes out;
-    for (std::size_t i = 0; i < text.size(); i += 2) {
-        int high = digit(text[i]);
-        int low = digit(text[i + 1]);
-        if (high < 0 || low < 0)
-            return std::nullopt;
-        out.push_back(static_cast<std::uint8_t>(high * 16 + low));
-    }
-    return out;
-}
-
-std::string to_hex(std::span<const std::uint8_t> data) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (std::uint8_t byte : data) {
-        out += digits[byte >> 4];
-        out += digits[byte & 15];
-    }
-    return out;
 }
 
 std::optional<unsigned long long> number(const char* text) {
