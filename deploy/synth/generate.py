@@ -21,7 +21,8 @@ from synth import http_names
 SUPPORTED_ROUTE_KINDS = ("udp", "tcp", "serial")
 # Names the generated code uses itself; an instance with one of these names gets a `_` appended.
 RESERVED = {"context", "wiring", "this_group", "node", "kernel", "settings", "main", "argc",
-            "argv", "std", "amb", "channels", "group_runtime", "kernel_runtime", "start_groups"}
+            "argv", "std", "amb", "channels", "group_runtime", "kernel_runtime", "start_groups",
+            "services", "node_services", "heap"}
 HEAP_SIZE = "16 << 20"
 
 
@@ -315,7 +316,8 @@ class _node_writer:
     def includes(self):
         plan, node = self.plan, self.node
         self.line("#include <deploy/glue.hpp>")
-        self.line()
+        if self.groups:
+            self.line("#include <deploy/node_services.hpp>")
         headers = []
         json_schemas = []
         for group in self.groups:
@@ -325,9 +327,12 @@ class _node_writer:
                     headers.append(service["header"])
                 if service.get("config_type"):
                     json_schemas.append(service["config_type"]["schema"])
+        if any(plan["services"][plan["instances"][i]["service"]].get("shareable_heap")
+               for group in self.groups for i in plan["groups"][group]["instances"]):
+            self.line("#include <deploy/group_heap.hpp>")
         if json_schemas:
             self.line("#include <deploy/instance_config.hpp>")
-            self.line()
+        self.line()
         schemas = []
         for key in self.channels:
             schemas.append(self.interface_of(key[2]))
@@ -362,6 +367,8 @@ class _node_writer:
             why = "calls" if server else "reaches through the kernel"
             self.line(f"    channel_id {self.field(key)} = 0;  // {caller or 'kernel'} {why} "
                       f"{instance} ({where})")
+        for group in self.groups:
+            self.line(f"    node_service_channels {group}_services{{}};  // {group}'s log and clock")
         self.line("};")
         self.line()
 
@@ -370,7 +377,12 @@ class _node_writer:
         self.line(f"// Group `{group}`: its own process.")
         self.line(f"int run_{group}(group_context& context, const channels& wiring) {{")
         self.line("    group_runtime this_group(context);")
+        self.line(f"    group_node_services services(this_group, wiring.{group}_services);")
         members = plan["groups"][group]["instances"]
+        if any(plan["services"][plan["instances"][i]["service"]].get("shareable_heap")
+               for i in members):
+            self.line("    group_heap heap(context);  // the group's shareable heap, for services "
+                      "that allocate in it")
         imported = [key for key in self.channels if key[0] == group]
         if imported:
             self.line("    // Dependencies in other groups and on other nodes.")
@@ -392,6 +404,8 @@ class _node_writer:
                 self.line(f'        context.name(), "{instance}", '
                           f"{cxx_string(json.dumps(item['config']))});")
                 arguments.insert(0, f"{configuration}.value()")
+            if service.get("shareable_heap"):
+                arguments.insert(1 if service.get("config_type") else 0, "heap")
             arguments = ", ".join(arguments)
             self.line(f"    {service['class']} {variable(instance)}"
                       f"{'(' + arguments + ')' if arguments else ''};")
@@ -401,7 +415,9 @@ class _node_writer:
         for key in served:
             interface = self.interface_of(key[2])
             self.line(f"    this_group.serve<{cxx_type(interface)}>(wiring.{self.field(key)}, "
-                      f"{variable(key[2])});")
+                      f"{variable(key[2])},")
+            self.line(f"        services.logger<{cxx_type(interface)}>(\"{key[2]}\", "
+                      f"\"{key[0] or 'kernel'}\"));")
         self.line("    return this_group.run();")
         self.line("}")
         self.line()
@@ -421,11 +437,19 @@ class _node_writer:
             self.line(f"    wiring.{self.field(key)} = connect(kernel, "
                       f"{caller + '_group' if caller else 'amb::hosted::node::kernel_group'}, "
                       f"{server + '_group' if server else 'amb::hosted::node::kernel_group'});")
+        for group in self.groups:
+            self.line(f"    wiring.{group}_services = node_services_channels(kernel, {group}_group);")
         self.line()
         self.line("    // Groups start before any setting or key is read: no group ever holds one.")
         self.line("    start_groups(kernel);")
         self.line(f'    node_settings settings = node_settings::load(argc, argv, "{node}");')
         self.line("    kernel_runtime node(kernel, settings);")
+        if self.groups:
+            self.line("    // Node services (log, clock) of every group; served requests go to the "
+                      "request log.")
+            self.line("    kernel_node_services node_services(settings);")
+            for group in self.groups:
+                self.line(f'    node_services.serve(node, "{group}", wiring.{group}_services);')
         if info["links"]:
             self.line()
             self.line("    // Network: links to neighbours, and the next hop towards each node this "

@@ -21,8 +21,10 @@ below: the manifest's addresses on veth links, one bridge per udp/tcp network); 
 for library callers by default, on loopback ports, and `netns_status` says why.
 
 Logs: each node's output is shown line by line as `[node/group] text` (the glue writes `@group
-text`; other lines are shown as `[node]`). The state of the run (pids) is in
-build/deploy/NAME/run/state.json while it runs.
+text`; other lines are shown as `[node]`). Each node also appends one JSON line per request its
+groups serve to build/deploy/NAME/run/NODE.requests.jsonl (synth/logs.py; `ambience logs`),
+kept after the run and cleared when the next run claims the deployment. The state of the run
+(pids) is in build/deploy/NAME/run/state.json while it runs.
 
 One run per deployment: a run claims the deployment before it touches anything (its settings
 files, its namespaces, its state) by holding an exclusive lock on build/deploy/NAME/run/lock
@@ -48,6 +50,7 @@ import zlib
 
 from synth import keys as key_files
 from synth import http_names
+from synth import logs as request_logs
 from synth import node_settings
 
 READY_TIMEOUT = 30.0
@@ -385,6 +388,7 @@ class deployment_run:
             lock.close()  # releases the lock
             raise already_running(_refusal(self.name, live))
         self.lock = lock
+        request_logs.clear(self.state_dir)  # this run's requests only
 
     def release(self):
         """Gives the deployment up (after stop_all has removed the state)."""
@@ -443,7 +447,9 @@ class deployment_run:
         lines = [f"# settings of node {node} (written by `ambience run`)", f"node = {node}",
                  f"call_timeout_ms = {self.call_timeout_ms}",
                  # what must survive a restart (the replay marks: docs/remote.md, "Replay")
-                 f"state.dir = {self.state_dir}"]
+                 f"state.dir = {self.state_dir}",
+                 # its request log (synth/logs.py, `ambience logs`)
+                 f"log.requests = {request_logs.request_log(self.state_dir, node)}"]
         for network in info["networks"]:
             kind = self.description["networks"][network]["kind"]
             if kind in ("udp", "tcp"):

@@ -19,6 +19,9 @@
                       start every node of a built deployment on this machine, show their logs,
                       stop them all on Ctrl-C (or after S seconds)
   status [DIR]        the running deployments, their nodes and HTTP exports
+  logs DIR [--node N] [--service S] [--status ok|error|N]
+                      the request logs of the nodes of a run (running or stopped), merged in
+                      time order; DIR is the deployment or its run directory
   token issue DIR --service EXPORT [--procedures a,b] [--expires 1h]
                       print a CAPLets token for an HTTP export of deployment DIR
 """
@@ -207,6 +210,8 @@ def main(argv):
         return plan_command.run(args, build_lidlc)
     elif args.command in ("run", "status", "token"):
         return deployment_command(args)
+    elif args.command == "logs":
+        return show_logs(args)
     return 0
 
 
@@ -222,6 +227,15 @@ def add_deployment_commands(sub):
                        help="run on loopback ports even as root (no network namespaces)")
     p_status = sub.add_parser("status", help="show the running deployments")
     p_status.add_argument("directory", nargs="?")
+    p_logs = sub.add_parser("logs", help="show the request logs of a run, merged across nodes")
+    p_logs.add_argument("directory", help="the deployment directory, or its run directory")
+    p_logs.add_argument("--node", action="append", default=[],
+                        help="only this node (repeatable)")
+    p_logs.add_argument("--service", action="append", default=[],
+                        help="only this instance or interface (repeatable)")
+    p_logs.add_argument("--status", default=None,
+                        help="ok, error (any failure) or a status number")
+    p_logs.add_argument("--json", action="store_true", help="print the JSON lines themselves")
     p_token = sub.add_parser("token", help="issue a token for an HTTP export")
     token_sub = p_token.add_subparsers(dest="token_command", required=True)
     p_issue = token_sub.add_parser("issue")
@@ -266,6 +280,37 @@ def deployment_command(args):
         return 0
     return run_deployment(args.directory, args.base_port, args.seconds,
                           netns=not args.no_netns)
+
+
+def run_directory(directory):
+    """The run directory of `directory`: itself when it holds request logs or no manifest,
+    else the run directory `ambience run` keeps for that deployment."""
+    from synth import run as deployment_run
+    if not os.path.isfile(os.path.join(directory, "deployment.py")):
+        return directory
+    name = os.path.basename(os.path.normpath(os.path.abspath(directory)))
+    return deployment_run.state_directory(ROOT, name)
+
+
+def show_logs(args):
+    """`ambience logs DIR`: every node's request log, merged in time order, filtered."""
+    import json
+    from synth import logs
+    if args.status not in (None, "ok", "error") and not args.status.isdigit():
+        print(f"ambience logs: --status must be ok, error or a number, not {args.status!r}",
+              file=sys.stderr)
+        return 2
+    directory = run_directory(args.directory)
+    if not os.path.isdir(directory):
+        print(f"ambience logs: no run directory {directory} (run the deployment first: "
+              f"./ambience run {args.directory})", file=sys.stderr)
+        return 1
+    entries, unreadable = logs.read(directory)
+    for entry in logs.select(entries, args.node, args.service, args.status):
+        print(json.dumps(entry) if args.json else logs.format(entry))
+    if unreadable:
+        print(f"ambience logs: {unreadable} unreadable line(s) skipped", file=sys.stderr)
+    return 0
 
 
 def run_deployment(directory, base_port=None, seconds=None, netns=True):

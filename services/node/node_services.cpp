@@ -50,12 +50,20 @@ amb::task<void> log_service::write(amb_node::level severity, std::string_view te
 }
 
 amb::task<void> log_service::request(std::string_view service, std::string_view procedure,
-                                     std::uint16_t status, std::uint64_t duration_ns) {
-    line_ = json_line({{"group", group_},
-                       {"service", service},
-                       {"procedure", procedure},
-                       {"status", status},
-                       {"duration_ns", duration_ns}});
+                                     std::uint16_t status, std::uint64_t duration_ns,
+                                     std::string_view instance, std::string_view caller) {
+    // The request log's line (docs/deploy.md, "Request log"): declared here only.
+    auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+    line_ = json_line(
+        {{"group", group_},
+         {"service", service},
+         {"procedure", procedure},
+         {"status", status},
+         {"duration_ns", duration_ns},
+         {"instance", instance},
+         {"caller", caller},
+         {"node", node_},
+         {"time_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count()}});
     ++lines_;
     sink_(line_);
     co_return;

@@ -2,11 +2,17 @@
 // and the group-side helper that feeds the request log.
 //
 // `log_service` turns each call into one structured line (a JSON object) naming the group whose
-// channel it came from, and hands it to a sink (the node's standard error by default; tests
-// capture it):
+// channel it came from, and hands it to a sink (the node's standard error by default; generated
+// nodes append request lines to the run's request log; tests capture them):
 //
-//     {"group":"resolver","service":"demo::resolver","procedure":"resolve","status":0,"duration_ns":5120}
+//     {"group":"resolver","service":"demo::resolver","procedure":"resolve","status":0,"duration_ns":5120,
+//      "instance":"names","caller":"web","node":"cloud","time_ns":1765148400123456789}
 //     {"group":"resolver","level":"info","text":"cache warmed"}
+//
+// (one line each). A request line is the request log's format, declared here only and
+// documented in docs/deploy.md ("Request log"): `time_ns` is the node's wall clock when the
+// kernel wrote the line (just after the reply), `node` the node's name ("" when the service was
+// made without one), `status` a call_status (0: ok).
 //
 // Lines are written with nlohmann-json: text from a group is escaped (quotes, backslashes,
 // control bytes; invalid UTF-8 becomes U+FFFD) so a group cannot forge fields or lines. `clock_service` reads the node's clocks.
@@ -42,16 +48,19 @@ void write_to_stderr(std::string_view line);
 
 class log_service final : public amb_node::log {
 public:
-    log_service(std::string group, log_sink sink) : group_(std::move(group)), sink_(std::move(sink)) {}
+    log_service(std::string group, log_sink sink, std::string node = {})
+        : group_(std::move(group)), node_(std::move(node)), sink_(std::move(sink)) {}
 
     amb::task<void> write(amb_node::level severity, std::string_view text) override;
     amb::task<void> request(std::string_view service, std::string_view procedure,
-                            std::uint16_t status, std::uint64_t duration_ns) override;
+                            std::uint16_t status, std::uint64_t duration_ns,
+                            std::string_view instance, std::string_view caller) override;
 
     std::uint64_t lines() const { return lines_; }
 
 private:
     std::string group_;
+    std::string node_;
     log_sink sink_;
     std::string line_;
     std::uint64_t lines_ = 0;
@@ -104,11 +113,15 @@ private:
     std::vector<std::unique_ptr<served>> served_;
 };
 
-/// Feeds the request log of a group serving `S` (see the header comment).
+/// Feeds the request log of a group serving `S` (see the header comment): requests served to
+/// `caller` by instance `instance` (either may be "" when unknown). The strings must outlive
+/// the logger.
 template <class S>
 class request_logger {
 public:
-    explicit request_logger(hosted::node::channel_caller& log_channel) : log_(log_channel) {}
+    explicit request_logger(hosted::node::channel_caller& log_channel,
+                            std::string_view instance = {}, std::string_view caller = {})
+        : log_(log_channel), instance_(instance), caller_(caller) {}
 
     hosted::node::channel_server<S>::request_hook hook() { return {&record, this}; }
     std::uint64_t dropped() const { return dropped_; }
@@ -117,13 +130,16 @@ private:
     static void record(void* context, const hosted::node::request_record& request) {
         auto& self = *static_cast<request_logger*>(context);
         const char* procedure = S::lidl_procedure_name(request.procedure);
-        amb_node::log::request_params params{S::lidl_name, procedure ? procedure : "?",
-                                             request.status, request.duration_ns};
+        amb_node::log::request_params params{S::lidl_name,       procedure ? procedure : "?",
+                                             request.status,     request.duration_ns,
+                                             self.instance_,     self.caller_};
         if (!self.log_.template post<1>(params))
             ++self.dropped_;
     }
 
     hosted::node::channel_backend<amb_node::log> log_;
+    std::string_view instance_;
+    std::string_view caller_;
     std::uint64_t dropped_ = 0;
 };
 

@@ -133,13 +133,15 @@ public:
         return reference;
     }
 
-    /// Serves `implementation` on `channel` (this group serves).
+    /// Serves `implementation` on `channel` (this group serves); `hook` sees every request
+    /// served (the request log: deploy/node_services.hpp).
     template <class S>
-    void serve(channel_id channel, S& implementation) {
+    void serve(channel_id channel, S& implementation,
+               typename hosted::node::channel_server<S>::request_hook hook = {}) {
         auto link = context_.server_link(channel);
         if (!link)
             fail(context_.name(), "no server end for a channel of this group");
-        auto server = hosted::node::channel_server<S>::attach(*link, implementation);
+        auto server = hosted::node::channel_server<S>::attach(*link, implementation, hook);
         if (!server)
             fail(context_.name(), "cannot attach to a channel this group serves");
         auto owned = std::make_unique<hosted::node::channel_server<S>>(std::move(*server));
@@ -150,8 +152,10 @@ public:
     /// Runs the loop until the kernel stops the group (SIGTERM); returns the exit status.
     int run();
 
-private:
+    /// This group's end of `channel` (it calls), on the group's loop; fails on error.
     hosted::node::channel_caller& attach_caller(channel_id channel);
+
+private:
     template <class T>
     void keep(std::unique_ptr<T> owned) {
         kept_.push_back(std::shared_ptr<void>(owned.release(), [](void* p) {
