@@ -264,14 +264,16 @@ def load(directory):
 # --- the language ------------------------------------------------------------------------
 
 def service(name, interface, implementation, depends=None, doc="", cls="", header="",
-            config_type=""):
+            config_type="", shareable_heap=False):
     """Declares a service: an implementation (a CMake target) of the lidl interface
     `interface` ("path/file.lidl:namespace::name", the path relative to this manifest file;
     ":name" may be left out when the file declares one service), depending on the interfaces
     of `depends` ({slot: interface spec}). `cls` is the C++ class (qualified) and `header` the
     header declaring it, which generated node code constructs (docs/deploy.md, "Synthesis").
     `config_type` ("path/file.lidl:name") names the lidl struct each instance's config= must
-    be; the constructor takes it first (docs/deploy.md, "Typed configuration").
+    be; the constructor takes it first (docs/deploy.md, "Typed configuration"). With
+    `shareable_heap=True` the constructor takes, next, its group's shareable memory
+    (amb::shareable_memory&; docs/deploy.md, "Shareable heap").
     Returns a handle for instance(service=...)."""
     load_, where = _loader(), _caller()
     load_.check_name("service", name, where)
@@ -287,6 +289,9 @@ def service(name, interface, implementation, depends=None, doc="", cls="", heade
             part.isidentifier() and part.isascii() for part in cls.removeprefix("::").split("::")):
         load_.diagnostics.error(where, f"service '{name}': cls must be a C++ class name "
                                        f"such as 'demo::sensor_impl', not {cls!r}")
+    if not isinstance(shareable_heap, bool):
+        load_.diagnostics.error(where, f"service '{name}': shareable_heap must be True or "
+                                       f"False, not {shareable_heap!r}")
     depends = load_.mapping(depends, "depends", where)
     for slot, spec in depends.items():
         load_.check_name("dependency slot", slot, where)
@@ -299,7 +304,8 @@ def service(name, interface, implementation, depends=None, doc="", cls="", heade
                          {k: v for k, v in depends.items() if isinstance(v, str)},
                          str(doc), where, cls if isinstance(cls, str) else "",
                          header if isinstance(header, str) else "",
-                         config_type if isinstance(config_type, str) else "")
+                         config_type if isinstance(config_type, str) else "",
+                         shareable_heap is True)
     return load_.declare(load_.manifest.services, "service", "service", item)
 
 

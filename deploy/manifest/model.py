@@ -26,6 +26,7 @@ class service:
     cls: str = ""                       # the C++ class implementing it (for code synthesis)
     header: str = ""                    # the header declaring `cls`
     config_type: str = ""               # "file.lidl:name" of its config struct, or ""
+    shareable_heap: bool = False        # its constructor takes its group's shareable memory
     # Filled by the resolver (interfaces.py): qualified names and schema files.
     resolved_interface: object = None   # interfaces.interface or None
     resolved_depends: dict = dataclasses.field(default_factory=dict)  # slot -> interface

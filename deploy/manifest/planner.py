@@ -199,6 +199,7 @@ def build(manifest, placement, graph):
             "config_type": None if service.resolved_config is None else {
                 "name": service.resolved_config.qualified_name,
                 "schema": service.resolved_config.schema},
+            "shareable_heap": service.shareable_heap,
             "depends": {slot: add_interface(resolved)
                         for slot, resolved in service.resolved_depends.items()},
             "doc": service.doc,

@@ -16,6 +16,8 @@ build (amb_add_deployment); these tests create the keys and run them.
               and uses it; when the service goes away, its calls fail and the rest answers
   config      two instances of one service, configured differently (typed config=), read
               as their configurations ask
+  shared_view a 1 MiB view from a group's shareable heap is read in place by a service in
+              another group of the node (no copy); a private buffer as the control
   tcp         three nodes over TCP links: started listener last, a connecting node killed and
               started again, the accepting node killed and started again: the links come back
               each time; connections without a valid hello are refused
@@ -571,6 +573,37 @@ class config(running):
         # warm: 30 + 2 * (n mod 3); cold: -5 - 0.25 * n (cycle 0: no repetition).
         self.assertEqual(readings, {"warm": [32.0, 34.0, 30.0, 32.0],
                                     "cold": [-5.25, -5.5, -5.75, -6.0]})
+
+
+class shared_view(running):
+    """A 1 MiB view crosses two groups of one node without a copy (the producer allocates it in
+    its group's shareable heap); a private buffer is the control."""
+    directory = os.path.join(ROOT, "deploy", "synth", "tests", "shared_view")
+
+    def test_a_view_in_the_shareable_heap_is_read_in_place_by_the_other_group(self):
+        self.session.start_all()
+        send = self.session.http_url("maker") + "/send"
+        granted = token("shared_view", "maker")
+        size = 1 << 20
+        total = sum(i % 251 for i in range(size))
+        status, answer = post(send, f'{{"size": {size}, "from_heap": true}}', granted)
+        self.assertEqual(status, 200, answer)
+        trip = answer["result"]
+        # The viewer read the bytes where the producer wrote them: in the producer's heap,
+        # mapped read-only in the viewer's process, at the offset the producer allocated.
+        self.assertTrue(trip["in_heap"], trip)
+        self.assertEqual(trip["seen"], {"in_shared_mapping": 1, "offset": trip["heap_offset"],
+                                        "size": size, "sum": total})
+        # (A copy could not lie there: the producer's buffer holds that place during the call.)
+        # Control: a private copy of the same buffer cannot be read in place; the channel copies
+        # it into the producer's heap, at another offset, while the buffer is still held.
+        status, answer = post(send, f'{{"size": {size}, "from_heap": false}}', granted)
+        self.assertEqual(status, 200, answer)
+        trip = answer["result"]
+        self.assertTrue(trip["in_heap"], trip)
+        self.assertEqual((trip["seen"]["size"], trip["seen"]["sum"]), (size, total))
+        self.assertEqual(trip["seen"]["in_shared_mapping"], 1, trip)
+        self.assertNotEqual(trip["seen"]["offset"], trip["heap_offset"], trip)
 
 
 if __name__ == "__main__":
