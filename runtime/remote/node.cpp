@@ -8,44 +8,6 @@
 
 namespace amb::remote {
 
-const char* describe(call_error error) {
-    switch (error) {
-    case call_error::no_credential:
-        return "no credential for the destination node";
-    case call_error::no_route:
-        return "no route to the destination node";
-    case call_error::too_large:
-        return "request too large";
-    case call_error::too_many_calls:
-        return "too many calls in flight";
-    case call_error::send_failed:
-        return "the link refused the request";
-    case call_error::peer_unreachable:
-        return "the next hop is unreachable";
-    case call_error::timeout:
-        return "no answer in time";
-    case call_error::bad_reply:
-        return "the reply does not decode";
-    case call_error::remote_unknown_service:
-        return "the destination has no such service";
-    case call_error::remote_unknown_procedure:
-        return "the service has no such procedure";
-    case call_error::remote_denied:
-        return "the destination refused the request token";
-    case call_error::remote_bad_arguments:
-        return "the destination refused the arguments";
-    case call_error::remote_service_failure:
-        return "the service failed";
-    case call_error::remote_no_route:
-        return "a relay has no route to the destination";
-    case call_error::remote_hop_limit_exceeded:
-        return "hop limit exceeded on the way";
-    case call_error::remote_busy:
-        return "the destination is busy";
-    }
-    return "unknown call error";
-}
-
 const char* describe(incident_kind kind) {
     switch (kind) {
     case incident_kind::malformed_packet:
@@ -115,7 +77,7 @@ struct node::pending_call {
     outgoing_call call{};
     std::string_view service;
     std::coroutine_handle<> waiting;
-    std::optional<call_error>* error = nullptr;
+    std::optional<lidl::call_error>* error = nullptr;
     // Sent again once after an authenticated sequence refusal (see handle_answer).
     bool retried = false;
 };
@@ -157,28 +119,34 @@ constexpr std::size_t round_up(std::size_t size) {
     return (size + 7) & ~std::size_t{7};
 }
 
-std::optional<call_error> error_for(status_code status) {
+// The lidl::call_error of an error the network answered with; `code` keeps the status.
+std::optional<lidl::call_error> error_for(status_code status) {
+    lidl::call_fault fault = lidl::call_fault::malformed_reply;
     switch (status) {
     case status_code::ok:
         return std::nullopt;
     case status_code::unknown_service:
-        return call_error::remote_unknown_service;
-    case status_code::unknown_procedure:
-        return call_error::remote_unknown_procedure;
-    case status_code::denied:
-        return call_error::remote_denied;
-    case status_code::bad_arguments:
-        return call_error::remote_bad_arguments;
-    case status_code::service_failure:
-        return call_error::remote_service_failure;
     case status_code::no_route:
-        return call_error::remote_no_route;
     case status_code::hop_limit_exceeded:
-        return call_error::remote_hop_limit_exceeded;
+        fault = lidl::call_fault::unreachable;
+        break;
+    case status_code::unknown_procedure:
+        fault = lidl::call_fault::unknown_procedure;
+        break;
+    case status_code::denied:
+        fault = lidl::call_fault::refused;
+        break;
+    case status_code::bad_arguments:
+        fault = lidl::call_fault::malformed_call;
+        break;
+    case status_code::service_failure:
+        fault = lidl::call_fault::callee_error;
+        break;
     case status_code::busy:
-        return call_error::remote_busy;
+        fault = lidl::call_fault::busy;
+        break;
     }
-    return call_error::bad_reply;
+    return lidl::call_error{fault, static_cast<std::uint32_t>(status)};
 }
 
 incident about(incident_kind kind, link_id link = 0xffff, std::string_view source = {},
@@ -466,24 +434,24 @@ std::uint64_t node::next_sequence() {
 // --- calling ------------------------------------------------------------------------------------
 
 bool node::issue(std::size_t peer_index, std::string_view service, const outgoing_call& call,
-                 std::coroutine_handle<> waiting, std::optional<call_error>* error) {
-    auto fail_now = [&](call_error why) {
+                 std::coroutine_handle<> waiting, std::optional<lidl::call_error>* error) {
+    auto fail_now = [&](lidl::call_fault why) {
         call.fail(call.result_slot);
-        *error = why;
+        *error = lidl::call_error{why};
         ++counters_.calls_failed;
         return false;
     };
     if (peer_index >= config_.credentials.size())
-        return fail_now(call_error::no_credential);
+        return fail_now(lidl::call_fault::refused);
     peer& target = peers_[peer_index];
     if (!target.link)
-        return fail_now(call_error::no_route);
+        return fail_now(lidl::call_fault::unreachable);
     pending_call* slot = nullptr;
     for (std::size_t i = 0; i < config_.max_calls && slot == nullptr; ++i)
         if (!calls_[i].active)
             slot = &calls_[i];
     if (slot == nullptr)
-        return fail_now(call_error::too_many_calls);
+        return fail_now(lidl::call_fault::busy);
 
     // A sealed call is encrypted in place: the message is encoded after room for the sealed
     // header and nonce (rounded so that the message stays 8-byte aligned).
@@ -491,7 +459,7 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
     const std::size_t call_offset = target.encrypt ? sealed_room : 0;
     lidl::builder call_out(call_buffer_.subspan(call_offset));
     if (!call.encode(call.procedure, call.params, call_out) || call_out.failed())
-        return fail_now(call_error::too_large);
+        return fail_now(lidl::call_fault::call_too_large);
     byte_view call_message = call_out.written();
     if (target.encrypt) {
         auto sealed = seal_call_in_place(
@@ -500,7 +468,7 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
         if (!sealed) {
             report(about(incident_kind::sealing_failed, *target.link, config_.name,
                          target.destination, service, call.procedure_name));
-            return fail_now(call_error::send_failed);
+            return fail_now(lidl::call_fault::unreachable);
         }
         call_message = *sealed;
     }
@@ -509,11 +477,11 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
     caplets::frame_spec request;
     if (!request.add_call_request(service, call.procedure_name, call_message) ||
         !request.inherit_constraints(credential->leaf()) || !request.add_sequence(next_sequence()))
-        return fail_now(call_error::too_large);
+        return fail_now(lidl::call_fault::call_too_large);
     lidl::builder frame_out(frame_buffer_);
     auto frame = request.write(frame_out);
     if (!frame)
-        return fail_now(call_error::too_large);
+        return fail_now(lidl::call_fault::call_too_large);
 
     const std::uint64_t correlation = next_correlation_++;
     envelope_fields fields;
@@ -524,17 +492,17 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
     fields.destination = target.destination;
     envelope_writer writer;
     if (!writer.start(send_buffer_, fields))
-        return fail_now(call_error::too_large);
+        return fail_now(lidl::call_fault::call_too_large);
     lidl::builder token_out(writer.body());
     auto token = caplets::derive(*credential, *frame, token_out);
     if (!token)
-        return fail_now(call_error::too_large);
+        return fail_now(lidl::call_fault::call_too_large);
     auto sent = caplets::token_view::parse(*token);
     AMB_ASSERT(sent.has_value(), "a derived token does not parse");
     if (!links_.send(*target.link, writer.finish(token->size()))) {
         report(about(incident_kind::send_failed, *target.link, config_.name, target.destination,
                      service, call.procedure_name));
-        return fail_now(call_error::send_failed);
+        return fail_now(lidl::call_fault::unreachable);
     }
     slot->active = true;
     slot->correlation = correlation;
@@ -567,7 +535,7 @@ void node::retry(pending_call& call) {
             calls_[i].retried = true;
 }
 
-void node::complete(pending_call& call, std::optional<call_error> error) {
+void node::complete(pending_call& call, std::optional<lidl::call_error> error) {
     pending_call done = call;
     call.active = false;
     if (error) {
@@ -586,7 +554,7 @@ void node::complete(pending_call& call, std::optional<call_error> error) {
 void node::on_link_failure(link_id link) {
     for (std::size_t i = 0; i < config_.max_calls; ++i)
         if (calls_[i].active && calls_[i].link == link)
-            complete(calls_[i], call_error::peer_unreachable);
+            complete(calls_[i], lidl::call_error{lidl::call_fault::unreachable});
 }
 
 std::size_t node::poll() {
@@ -600,7 +568,7 @@ std::size_t node::poll() {
     const loop_clock::time_point now = clock_.monotonic();
     for (std::size_t i = 0; i < config_.max_calls; ++i) {
         if (calls_[i].active && calls_[i].deadline <= now) {
-            complete(calls_[i], call_error::timeout);
+            complete(calls_[i], lidl::call_error{lidl::call_fault::deadline_passed});
             ++done;
         }
     }
@@ -979,12 +947,15 @@ void node::handle_answer(link_id link, const envelope_view& packet) {
         // Authenticated above; a plaintext reply to a sealed call is refused as undecodable.
         auto opened = open_reply(target.key, call->request_tag, packet.body, call_buffer_);
         if (!opened)
-            return complete(*call, call_error::bad_reply);
+            return complete(*call, lidl::call_error{lidl::call_fault::malformed_reply});
         reply = *opened;
     }
     auto decoded = call->call.decode(call->call.procedure, reply, call->call.params,
                                      call->call.result_slot);
-    complete(*call, decoded ? std::nullopt : std::optional<call_error>(call_error::bad_reply));
+    if (!decoded)
+        return complete(*call, lidl::call_error{lidl::call_fault::malformed_reply, 0,
+                                                decoded.error()});
+    complete(*call, std::nullopt);
 }
 
 } // namespace amb::remote

@@ -264,7 +264,10 @@ TEST_F(network, the_hop_limit_stops_a_request_at_the_relay) {
     loop_over_all();
     calculator_client calculator(a.net.node(), "c", "calculator");
     EXPECT_EQ(run(calculator.add(1, 2)), 0);
-    EXPECT_EQ(calculator.backend().last_error(), ar::call_error::remote_hop_limit_exceeded);
+    ASSERT_TRUE(calculator.backend().last_error());
+    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::unreachable);
+    EXPECT_EQ(calculator.backend().last_error()->code,
+              static_cast<std::uint32_t>(ar::status_code::hop_limit_exceeded));
     EXPECT_EQ(b.log.count(ar::incident_kind::hop_limit_exceeded), 1u);
     EXPECT_EQ(c.calculator.calls, 0);
 }
@@ -336,8 +339,8 @@ TEST_F(network, a_dead_peer_fails_its_calls_and_the_caller_keeps_working) {
     calculator_client to_b(a.net.node(), "b", "calculator");
     EXPECT_EQ(run(to_dead.add(1, 1)), 0);
     ASSERT_TRUE(to_dead.backend().last_error());
-    EXPECT_TRUE(*to_dead.backend().last_error() == ar::call_error::peer_unreachable ||
-                *to_dead.backend().last_error() == ar::call_error::timeout);
+    EXPECT_TRUE(to_dead.backend().last_error()->what == lidl::call_fault::unreachable ||
+                to_dead.backend().last_error()->what == lidl::call_fault::deadline_passed);
     EXPECT_EQ(run(to_b.add(4, 5)), 9);
     EXPECT_FALSE(to_b.backend().last_error());
 }

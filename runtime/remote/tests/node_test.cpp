@@ -309,7 +309,8 @@ TEST_F(line_of_three, a_changed_argument_fails_the_tag_and_the_caller_learns_onl
         return true;
     });
     EXPECT_EQ(result, 0); // value-initialised
-    EXPECT_EQ(calculator.backend().last_error(), call_error::remote_denied);
+    ASSERT_TRUE(calculator.backend().last_error());
+    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
     EXPECT_EQ(b().calculator.calls, 0);
     ASSERT_FALSE(b().incidents.checks.empty());
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::bad_tag);
@@ -320,7 +321,8 @@ TEST_F(line_of_three, a_credential_from_another_root_is_refused) {
     build(default_hop_limit, {}, 0, &forged);
     calculator_client calculator(a(), "b", "calculator");
     EXPECT_EQ(run(calculator.add(1, 2)), 0);
-    EXPECT_EQ(calculator.backend().last_error(), call_error::remote_denied);
+    ASSERT_TRUE(calculator.backend().last_error());
+    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
     EXPECT_EQ(b().calculator.calls, 0);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::bad_tag);
 }
@@ -347,7 +349,8 @@ TEST_F(line_of_three, a_credential_for_another_node_is_refused) {
         return true;
     });
     EXPECT_EQ(result, 0);
-    EXPECT_EQ(calculator.backend().last_error(), call_error::remote_denied);
+    ASSERT_TRUE(calculator.backend().last_error());
+    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
     EXPECT_EQ(b().calculator.calls, 0);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::bad_tag);
 }
@@ -356,7 +359,8 @@ TEST_F(line_of_three, an_expired_credential_is_refused) {
     build(default_hop_limit, {}, /*expires*/ 1'700'000'000); // before the fake clock's now
     calculator_client calculator(a(), "b", "calculator");
     EXPECT_EQ(run(calculator.add(1, 2)), 0);
-    EXPECT_EQ(calculator.backend().last_error(), call_error::remote_denied);
+    ASSERT_TRUE(calculator.backend().last_error());
+    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
     EXPECT_EQ(b().calculator.calls, 0);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::expired);
 }
@@ -371,11 +375,13 @@ TEST_F(line_of_three, a_procedure_or_service_outside_the_credential_is_refused) 
         co_await calculator.reset();
         co_return 0;
     }());
-    EXPECT_EQ(calculator.backend().last_error(), call_error::remote_denied);
+    ASSERT_TRUE(calculator.backend().last_error());
+    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::not_a_subset);
     other_client other(a(), "b", "other");
     EXPECT_EQ(run(other.ping()), 0u);
-    EXPECT_EQ(other.backend().last_error(), call_error::remote_denied);
+    ASSERT_TRUE(other.backend().last_error());
+    EXPECT_EQ(other.backend().last_error()->what, lidl::call_fault::refused);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::not_a_subset);
     EXPECT_EQ(b().calculator.calls, 1);
     EXPECT_EQ(b().other.calls, 0);
@@ -394,7 +400,10 @@ TEST_F(line_of_three, an_unknown_service_or_procedure_gets_an_authenticated_erro
                       return true;
                   }),
               0);
-    EXPECT_EQ(calculator.backend().last_error(), call_error::remote_unknown_service);
+    ASSERT_TRUE(calculator.backend().last_error());
+    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::unreachable);
+    EXPECT_EQ(calculator.backend().last_error()->code,
+              static_cast<std::uint32_t>(status_code::unknown_service));
     EXPECT_TRUE(authenticated);
     EXPECT_EQ(b().incidents.count(incident_kind::unknown_service), 1);
 }
@@ -434,7 +443,8 @@ TEST_F(line_of_three, a_forged_reply_is_dropped_and_the_call_waits_for_its_deadl
     a().poll();
     ASSERT_TRUE(call.done());
     EXPECT_EQ(call.take_result(), 0);
-    EXPECT_EQ(calculator.backend().last_error(), call_error::timeout);
+    ASSERT_TRUE(calculator.backend().last_error());
+    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::deadline_passed);
 }
 
 TEST_F(line_of_three, a_routing_loop_ends_at_the_hop_limit_with_an_error) {
@@ -445,7 +455,10 @@ TEST_F(line_of_three, a_routing_loop_ends_at_the_hop_limit_with_an_error) {
         build(hop_limit);
         calculator_client calculator(a(), "c", "calculator");
         EXPECT_EQ(run(calculator.add(1, 2)), 0);
-        EXPECT_EQ(calculator.backend().last_error(), call_error::remote_hop_limit_exceeded);
+        ASSERT_TRUE(calculator.backend().last_error());
+        EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::unreachable);
+        EXPECT_EQ(calculator.backend().last_error()->code,
+                  static_cast<std::uint32_t>(status_code::hop_limit_exceeded));
         EXPECT_EQ(c().calculator.calls, 0);
         EXPECT_EQ(b().incidents.count(incident_kind::hop_limit_exceeded) +
                       members_[0].incidents.count(incident_kind::hop_limit_exceeded),
@@ -459,7 +472,10 @@ TEST_F(line_of_three, a_hop_limit_of_one_stops_at_the_first_relay) {
     EXPECT_EQ(run(direct.add(1, 2)), 3);
     calculator_client relayed(a(), "c", "calculator");
     EXPECT_EQ(run(relayed.add(1, 2)), 0);
-    EXPECT_EQ(relayed.backend().last_error(), call_error::remote_hop_limit_exceeded);
+    ASSERT_TRUE(relayed.backend().last_error());
+    EXPECT_EQ(relayed.backend().last_error()->what, lidl::call_fault::unreachable);
+    EXPECT_EQ(relayed.backend().last_error()->code,
+              static_cast<std::uint32_t>(status_code::hop_limit_exceeded));
     EXPECT_EQ(b().incidents.count(incident_kind::hop_limit_exceeded), 1);
     EXPECT_EQ(c().calculator.calls, 0);
 }
@@ -468,7 +484,8 @@ TEST_F(line_of_three, no_route_and_no_credential_fail_at_once) {
     build();
     calculator_client nowhere(a(), "d", "calculator");
     EXPECT_EQ(run(nowhere.add(1, 2)), 0);
-    EXPECT_EQ(nowhere.backend().last_error(), call_error::no_credential);
+    ASSERT_TRUE(nowhere.backend().last_error());
+    EXPECT_EQ(nowhere.backend().last_error()->what, lidl::call_fault::refused);
     // c has no route to "z": a request from a to z through b... a has no credential for z.
     // A relay without a route answers no_route:
     envelope_fields fields;
@@ -499,7 +516,8 @@ TEST_F(line_of_three, a_call_to_a_silent_node_times_out_and_others_still_work) {
     a().poll();
     ASSERT_TRUE(lost.done());
     EXPECT_EQ(lost.take_result(), 0);
-    EXPECT_EQ(to_c.backend().last_error(), call_error::timeout);
+    ASSERT_TRUE(to_c.backend().last_error());
+    EXPECT_EQ(to_c.backend().last_error()->what, lidl::call_fault::deadline_passed);
     EXPECT_EQ(run(to_b.add(2, 2)), 4);
 }
 
@@ -661,7 +679,8 @@ TEST_F(line_of_three, a_changed_encrypted_argument_fails_the_tag_before_anything
         return true;
     });
     EXPECT_EQ(result, nullptr);
-    EXPECT_EQ(calculator.backend().last_error(), call_error::remote_denied);
+    ASSERT_TRUE(calculator.backend().last_error());
+    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
     EXPECT_EQ(b().calculator.calls, 0);
     ASSERT_FALSE(b().incidents.checks.empty());
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::bad_tag);
@@ -685,7 +704,8 @@ TEST_F(line_of_three, a_changed_encrypted_reply_is_dropped_and_the_call_waits) {
     a().poll();
     ASSERT_TRUE(call.done());
     EXPECT_EQ(call.take_result(), 0);
-    EXPECT_EQ(calculator.backend().last_error(), call_error::timeout);
+    ASSERT_TRUE(calculator.backend().last_error());
+    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::deadline_passed);
 }
 
 TEST_F(line_of_three, a_replayed_encrypted_request_never_reaches_the_service) {
@@ -712,7 +732,8 @@ TEST_F(line_of_three, a_plaintext_request_from_a_caller_that_must_encrypt_is_ref
     build();
     calculator_client to_b(a(), "b", "calculator");
     EXPECT_EQ(run(to_b.add(1, 2)), 0);
-    EXPECT_EQ(to_b.backend().last_error(), call_error::remote_denied);
+    ASSERT_TRUE(to_b.backend().last_error());
+    EXPECT_EQ(to_b.backend().last_error()->what, lidl::call_fault::refused);
     EXPECT_EQ(b().incidents.count(incident_kind::unencrypted_request), 1);
     EXPECT_EQ(b().calculator.calls, 0);
     calculator_client to_c(a(), "c", "calculator");

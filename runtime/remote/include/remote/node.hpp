@@ -70,28 +70,12 @@ struct credential_entry {
     bool encrypt = false;
 };
 
-/// Why an outgoing call failed (the caller's `last_error()`).
-enum class call_error : std::uint8_t {
-    // Found here, before or after sending.
-    no_credential = 1, ///< this node has no credential for the destination
-    no_route,          ///< no route to the destination (or it is this node)
-    too_large,         ///< the request does not fit max_message_size
-    too_many_calls,    ///< max_calls calls are already in flight
-    send_failed,       ///< the link refused the packet
-    peer_unreachable,  ///< the link to the next hop gave up (dead peer)
-    timeout,           ///< no answer within call_timeout
-    bad_reply,         ///< an authenticated reply that does not decode as the result
-    // Answered by the network (remote node or a relay).
-    remote_unknown_service,
-    remote_unknown_procedure,
-    remote_denied, ///< the serving node refused the request token
-    remote_bad_arguments,
-    remote_service_failure,
-    remote_no_route,
-    remote_hop_limit_exceeded,
-    remote_busy,
-};
-const char* describe(call_error error);
+// An outgoing call that fails completes with a `lidl::call_error` (the caller's
+// `last_error()`): found here, no_credential and refused, no link or route and unreachable, the
+// request or token too large and call_too_large, max_calls in flight and busy, the link
+// refusing the packet or giving up and unreachable, no answer by the deadline and
+// deadline_passed, a reply that does not decode and malformed_reply. An error answered by the
+// network keeps the envelope's status in `code` (docs/remote.md, "Errors seen by the caller").
 
 /// Something worth a log line. The node reports; the port decides where it goes.
 enum class incident_kind : std::uint8_t {
@@ -280,7 +264,7 @@ public:
     /// at once (error set, slot filled; the caller must not suspend). `params`, `result`,
     /// `error` and `service` must stay valid until completion.
     bool issue(std::size_t peer, std::string_view service, const outgoing_call& call,
-               std::coroutine_handle<> waiting, std::optional<call_error>* error);
+               std::coroutine_handle<> waiting, std::optional<lidl::call_error>* error);
 
     /// Handles one packet that arrived on `link` (copied first; any alignment, any content).
     void on_packet(link_id link, byte_view packet);
@@ -337,7 +321,7 @@ private:
     // least recently verified); null when the cache is off.
     verified_caller* verified_slot(std::string_view caller);
     byte_span scratch();
-    void complete(pending_call& call, std::optional<call_error> error);
+    void complete(pending_call& call, std::optional<lidl::call_error> error);
     void report(incident what);
     std::uint64_t next_sequence();
 

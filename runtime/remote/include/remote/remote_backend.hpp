@@ -31,12 +31,12 @@ template <class S>
 class remote_backend {
 public:
     /// Calls `service` (the name it is exported under) on node `destination`. Without a
-    /// credential for `destination`, every call fails with call_error::no_credential.
+    /// credential for `destination`, every call fails with `refused`.
     remote_backend(node& local, std::string_view destination, std::string_view service)
         : node_(&local), peer_(local.find_peer(destination)), service_(service) {}
 
     /// The error of the most recent call that failed (reset it yourself).
-    std::optional<call_error>& last_error() { return last_error_; }
+    std::optional<lidl::call_error>& last_error() { return last_error_; }
 
     template <std::uint32_t Id>
     struct awaiter {
@@ -55,7 +55,7 @@ public:
             call.result_slot = result;
             if (!backend->peer_) {
                 fail<Id>(result);
-                backend->last_error_ = call_error::no_credential;
+                backend->last_error_ = lidl::call_error{lidl::call_fault::refused};
                 return false;
             }
             return backend->node_->issue(*backend->peer_, backend->service_, call, waiting,
@@ -81,7 +81,7 @@ private:
     node* node_;
     std::optional<std::size_t> peer_;
     std::string_view service_;
-    std::optional<call_error> last_error_;
+    std::optional<lidl::call_error> last_error_;
 };
 
 } // namespace amb::remote
