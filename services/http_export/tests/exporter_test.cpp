@@ -179,6 +179,17 @@ http_export::options test_options() {
     return settings;
 }
 
+// A target whose calls all fail with one lidl::call_error (as a remote or channel target's
+// would), to check how the exporter answers each fault.
+class failing_target final : public http_export::call_target {
+public:
+    task<lidl::serve_result> call(std::uint32_t, std::span<const std::uint8_t>, lidl::builder&,
+                                  lidl::builder&) override {
+        return lidl::refuse(lidl::call_error{fault.load(), 0});
+    }
+    std::atomic<lidl::call_fault> fault{lidl::call_fault::deadline_passed};
+};
+
 class lab_server {
 public:
     explicit lab_server(http_export::options settings = test_options()) {
@@ -223,7 +234,10 @@ private:
         caplets::secret_key key;
         key.bytes.fill(key_fill);
         http_export::exporter server(loop, **driver, key, settings);
-        if (!server.add_local("lab", lab, lidl_descriptions::lab) || !server.start()) {
+        if (!server.add_local("lab", lab, lidl_descriptions::lab) ||
+            !server.add("failing", http_export::interface_of<http_test::lab>(), failing_,
+                        lidl_descriptions::lab) ||
+            !server.start()) {
             started.set_value(0);
             return;
         }
@@ -234,6 +248,10 @@ private:
         server.stop();
     }
 
+public:
+    failing_target failing_; // set its fault before the call
+
+private:
     std::thread thread_;
     std::uint16_t port_ = 0;
     std::atomic<int> calls_{0};
@@ -762,6 +780,30 @@ TEST(bodies, call_messages_over_the_limit_are_413) {
     EXPECT_EQ(reply.status, 413) << reply.body;
     EXPECT_EQ(reply.error_code(), "call_too_large");
     EXPECT_EQ(server.service_calls(), 0);
+}
+
+TEST(calls, a_failed_call_answers_its_fault_as_a_status_and_a_json_error) {
+    struct expectation {
+        lidl::call_fault fault;
+        int status;
+    };
+    const expectation cases[] = {
+        {lidl::call_fault::deadline_passed, 504}, {lidl::call_fault::unreachable, 503},
+        {lidl::call_fault::peer_exited, 503},     {lidl::call_fault::busy, 503},
+        {lidl::call_fault::refused, 502},         {lidl::call_fault::callee_error, 500},
+        {lidl::call_fault::malformed_reply, 500},
+    };
+    lab_server server;
+    for (const expectation& c : cases) {
+        server.failing_.fault = c.fault;
+        http_reply reply = post(server, "/failing/add", R"({"amount": 1})",
+                                service_token({"*"}, "failing"));
+        EXPECT_EQ(reply.status, c.status) << lidl::name(c.fault) << ": " << reply.body;
+        EXPECT_EQ(reply.error_code(), lidl::name(c.fault));
+        // The fault's sentence, then for malformed messages the verifier's.
+        EXPECT_EQ(reply.parsed()["error"].value("message", "").rfind(lidl::describe(c.fault), 0),
+                  0u);
+    }
 }
 
 TEST(bodies, a_reply_too_large_for_its_buffer_is_500) {
