@@ -8,7 +8,7 @@
 // anchor's child), so that the price of spinning shows; rows timed per batch also set
 // `ops_per_iteration`.
 //
-// Waiting modes (a ratio only compares rows in the same mode): Ambience's group_loops either
+// Waiting modes (a ratio only compares rows in the same mode): Ambience's process loops either
 // spin 50 µs after their last progress before they sleep (their default; rows named "spin50" in
 // part 3, and every channel row of parts 1, 2 and 4 unless named otherwise), sleep at once
 // (spin 0; "block"), or never sleep ("poll"). The anchors block (eventfd, pipe, Cap'n Proto) or
@@ -90,8 +90,8 @@ std::size_t resolver_batch() {
 // The loops' waiting modes (see the header).
 constexpr std::chrono::microseconds spin_block{0};
 constexpr std::chrono::microseconds spin_default{50};
-// "Never sleep": a spin period longer than any run (a year; group_loop adds it to
-// steady_clock::now(), so it must not overflow nanoseconds the way microseconds::max() would).
+// "Never sleep": a spin period longer than any run (a year; the loop adds it to its clock's
+// now(), so it must not overflow nanoseconds the way microseconds::max() would).
 constexpr std::chrono::microseconds spin_poll = std::chrono::hours(24 * 365);
 
 // Every process this one started and has not reaped: the children of each of its threads
@@ -538,7 +538,7 @@ void in_flight_channel(benchmark::State& state, std::size_t count, std::chrono::
     bench_support::process_cpu cpu;
     if (!count_node_cpu(state, cpu, node->server_pid()))
         return;
-    const std::uint64_t sleeps_before = node->loop().sleeps();
+    const std::uint64_t sleeps_before = node->loop().loop().sleeps();
     cpu.start();
     for (auto _ : state) {
         if (!run_in_flight<Id>(*node, params, tasks, false)) {
@@ -548,9 +548,10 @@ void in_flight_channel(benchmark::State& state, std::size_t count, std::chrono::
     }
     cpu.report(state, static_cast<double>(count));
     state.counters["ops_per_iteration"] = static_cast<double>(count);
-    // How often the caller's loop went to sleep per batch (each sleep is a poll() and a wake-up).
+    // How often the caller's loop went to sleep per batch (each sleep is an epoll_wait and a
+    // wake-up).
     state.counters["caller_sleeps_per_batch"] =
-        static_cast<double>(node->loop().sleeps() - sleeps_before) /
+        static_cast<double>(node->loop().loop().sleeps() - sleeps_before) /
         static_cast<double>(state.iterations() > 0 ? state.iterations() : 1);
     state.counters["calls_per_second"] = benchmark::Counter(
         static_cast<double>(state.iterations() * count), benchmark::Counter::kIsRate);

@@ -10,6 +10,7 @@
 
 #include <crypto/crypto.hpp>
 #include <hosted/remote/network_node.hpp>
+#include <ports/hosted/process_loop.hpp>
 #include <remote/keys.hpp>
 #include <remote/remote_backend.hpp>
 
@@ -179,7 +180,7 @@ double empty_part_ns() {
 }
 
 // The child's half: the serving node and what the control socket asks of it.
-class serving_child final : public hosted::node::loop_source {
+class serving_child final : public ports::hosted::descriptor_poller {
 public:
     serving_child(int control, control_header& header, const caplets::secret_key& key)
         : control_(control), header_(header), key_(key) {}
@@ -223,16 +224,19 @@ public:
         if (!net_.start(config, &log_).has_value() ||
             !net_.node().export_service("adder", exported_))
             return 5;
-        hosted::node::group_loop loop(options.spin);
-        loop.add(net_);
-        loop.add(*this);
-        loop.run_until([&] { return quit_; });
+        auto loop = ports::hosted::process_loop::create(options.spin);
+        if (!loop)
+            return 7;
+        loop_ = std::move(*loop);
+        if (!net_.run_on(*loop_) || !attach_to(*loop_, control_))
+            return 7;
+        loop_->run_until([&] { return quit_; });
         return failed_ ? 6 : 0;
     }
 
-    // loop_source: the control socket, read when the shared flag says a message was sent (a
-    // parent that dies without a quit message takes the child with it: PR_SET_PDEATHSIG).
-    std::size_t progress() override {
+    // A poller woken by the control socket, read when the shared flag says a message was sent
+    // (a parent that dies without a quit message takes the child with it: PR_SET_PDEATHSIG).
+    std::size_t progress() noexcept override {
         if (header_.pending.load(std::memory_order_acquire) == 0)
             return 0;
         header_.pending.store(0, std::memory_order_relaxed);
@@ -293,15 +297,14 @@ public:
         }
         return 1;
     }
-    bool prepare_sleep() override { return true; }
-    void finish_sleep() override {}
-    int wake_descriptor() const override { return control_; }
 
 private:
     int control_;
     control_header& header_;
     const caplets::secret_key& key_;
-    // The log, the service, its export and the meter outlive the node (declared before it).
+    // The loop, the log, the service, its export and the meter outlive the node (declared
+    // before it).
+    std::unique_ptr<ports::hosted::process_loop> loop_;
     hr::incident_log log_{"b"};
     adder_impl adder_;
     ar::lidl_export<deploy_schema::adder> exported_{adder_};
@@ -336,7 +339,7 @@ class udp_fixture final : public ambience_udp {
 public:
     udp_fixture(int control, pid_t child, control_header& header, std::chrono::microseconds spin,
                 std::vector<std::unique_ptr<calling_node>> callers)
-        : control_(control), child_(child), header_(header), loop_(spin),
+        : control_(control), child_(child), header_(header), spin_(spin),
           callers_(std::move(callers)) {}
 
     ~udp_fixture() override {
@@ -345,6 +348,10 @@ public:
     }
 
     std::optional<std::string> connect() {
+        auto loop = ports::hosted::process_loop::create(spin_);  // after the fork
+        if (!loop)
+            return "cannot create the event loop";
+        loop_ = std::move(*loop);
         std::uint16_t child_port = 0;
         if (receive_message(control_, &child_port, sizeof child_port) != sizeof child_port)
             return "the child did not open its UDP socket";
@@ -373,7 +380,8 @@ public:
             caller->log = std::make_unique<hr::incident_log>(caller->name);
             if (!caller->net->start(config, caller->log.get()).has_value())
                 return "node " + caller->name + " does not start";
-            loop_.add(*caller->net);
+            if (!caller->net->run_on(*loop_))
+                return "node " + caller->name + " cannot watch its socket";
             caller->client = std::make_unique<adder_client>(caller->net->node(), "b", "adder");
         }
         // One answer from every caller (which also leaves its credential remembered by b).
@@ -389,7 +397,7 @@ public:
         adder_client& client = next_client();
         task<std::uint64_t> call = client.add(a, b);
         call.start();
-        if (!loop_.run_until([&] { return call.done(); }, std::chrono::seconds(10)) ||
+        if (!loop_->run_until([&] { return call.done(); }, std::chrono::seconds(10)) ||
             client.backend().last_error()) {
             broken_ = true;
             return std::nullopt;
@@ -409,7 +417,7 @@ public:
         }
         for (auto& call : in_flight_)
             call.start();
-        const bool finished = loop_.run_until(
+        const bool finished = loop_->run_until(
             [&] {
                 for (auto& call : in_flight_)
                     if (!call.done())
@@ -480,7 +488,8 @@ private:
     int control_;
     pid_t child_;
     control_header& header_;
-    hosted::node::group_loop loop_;
+    std::chrono::microseconds spin_;
+    std::unique_ptr<ports::hosted::process_loop> loop_;  // before the callers: outlives them
     std::vector<std::unique_ptr<calling_node>> callers_;
     std::size_t next_ = 0;
     std::vector<task<std::uint64_t>> in_flight_;

@@ -4,9 +4,9 @@
 //   ambience_udp  hosted::remote::network_nodes over the UDP transport on 127.0.0.1: the callers
 //                 (this process; "a", or "a0".."aN-1" with N callers, each with its own
 //                 credential for "b") and "b" (the child, serving `adder`), with a fresh
-//                 deployment root and b's node key; every loop is a group_loop polling for
-//                 `spin` before it sleeps (0: it sleeps at once, blocking like KJ's loop; 50 µs:
-//                 the deployed default). Calls go round-robin over the callers.
+//                 deployment root and b's node key; every loop is a process loop polling
+//                 for `spin` before it sleeps (0: it sleeps at once, blocking like KJ's loop;
+//                 50 µs: the deployed default). Calls go round-robin over the callers.
 //   capnp_tcp     Cap'n Proto RPC (adder.capnp) over one TCP connection on 127.0.0.1, kj async io
 //                 (capnp_tcp.cpp, library deploy_capnp; built with g++ only, see CMakeLists.txt)
 //   rest_export   an HTTP export (services/http_export) of the same adder on 127.0.0.1, and a

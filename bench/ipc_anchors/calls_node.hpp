@@ -10,10 +10,9 @@
 // Calls go through the generated client (`calls_client<channel_backend<calls, S>>`), driven by
 // the generated dispatcher so that one function calls any procedure from its parameter tuple:
 // `lidl_dispatch::execute(client, Id, &params, result)` unpacks the tuple into the client's
-// method, which awaits the channel. `run` drives a task on the kernel group's group_loop until it
-// is done (bounded by a timeout). The node's own loop source (reaping, restarts) is not in the
-// loop: nothing exits while a benchmark runs, and its epoll_wait would add a system call to every
-// pass of a spinning loop.
+// method, which awaits the channel. `run` drives a task on the kernel group's process loop until
+// it is done (bounded by a timeout). The node kernel (reaping, restarts) is not on the loop:
+// nothing exits while a benchmark runs.
 //
 // Errors: start gives nullptr when the kernel cannot start or the channel cannot be attached;
 // a call that fails leaves `last_error()` set and the result slot value-initialised. After a
@@ -44,15 +43,14 @@ class calls_node {
 public:
     using client_type = ipc_bench::calls_client<hosted::node::channel_backend<ipc_bench::calls, S>>;
 
-    // `spin`: how long both sides' group_loops keep polling after their last progress before
-    // they sleep on their eventfds (group_loop's default: 50 µs; zero: sleep at once, as the
-    // eventfd floor does; longer than the run: never sleep, as the busy-polling floor).
+    // `spin`: how long both sides' loops keep polling after their last progress before they
+    // sleep in epoll_wait on their eventfds (the hosted default: 50 µs; zero: sleep at once, as
+    // the eventfd floor does; longer than the run: never sleep, as the busy-polling floor).
     static std::unique_ptr<calls_node> start(
         std::chrono::microseconds spin = std::chrono::microseconds(50)) {
         std::unique_ptr<calls_node> node(new calls_node);
         using namespace hosted::node;
         calls_node* raw = node.get();
-        node->loop_ = group_loop(spin);
         // Room for a 1 MiB buffer and for the user strategy's 1 MiB message copied next to it.
         node->kernel_.set_kernel_heap_size(std::size_t{8} << 20);
         const group_id server = node->kernel_.add_group(
@@ -74,14 +72,20 @@ public:
             return nullptr;
         node->caller_.emplace(std::move(*caller));
         node->client_.emplace(*node->caller_);
-        node->loop_.add(*node->caller_);
+        // After start: the serving group never holds the loop's descriptors.
+        auto loop = ports::hosted::process_loop::create(spin);
+        if (!loop)
+            return nullptr;
+        node->loop_ = std::move(*loop);
+        if (!node->caller_->run_on(*node->loop_))
+            return nullptr;
         return node;
     }
 
     ~calls_node() { kernel_.stop(); }
 
     client_type& client() { return *client_; }
-    hosted::node::group_loop& loop() { return loop_; }
+    ports::hosted::process_loop& loop() { return *loop_; }
     // The kernel group's shareable heap: buffers allocated here cross without a copy.
     hosted::node::shared_heap& heap() { return kernel_.kernel().heap(); }
     hosted::node::channel_caller& caller() { return *caller_; }
@@ -93,7 +97,7 @@ public:
     template <class T>
     bool run(amb::task<T>& work) {
         work.start();
-        return loop_.run_until([&] { return work.done(); }, std::chrono::milliseconds(10000));
+        return loop_->run_until([&] { return work.done(); }, std::chrono::milliseconds(10000));
     }
 
     // One call of procedure Id through the generated client; false when it failed.
@@ -121,18 +125,20 @@ private:
         auto server = channel_server<ipc_bench::calls, S>::attach(*link, implementation);
         if (!server)
             return 11;
-        group_loop loop(spin);
-        loop.add(*server);
-        loop.run_until([] { return false; });
+        auto loop = ports::hosted::process_loop::create(spin);
+        if (!loop || !server->run_on(**loop))
+            return 12;
+        (*loop)->run_until([] { return false; });
         return 0;
     }
 
+    // First: it outlives the channel end attached to it.
+    std::unique_ptr<ports::hosted::process_loop> loop_;
     hosted::node::node_kernel kernel_;
     hosted::node::channel_id channel_ = 0;
     hosted::node::group_id server_{};
     std::optional<hosted::node::channel_caller> caller_;
     std::optional<client_type> client_;
-    hosted::node::group_loop loop_;
 };
 
 }  // namespace amb::ipc_anchors

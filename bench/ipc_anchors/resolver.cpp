@@ -222,28 +222,12 @@ private:
     std::size_t busy_ = 0;
 };
 
-// Drives an amb::event_loop (the fibers') from a group_loop; the group_loop does the sleeping.
-class polled_driver final : public amb::loop_driver {
-public:
-    amb::loop_clock::time_point now() noexcept override {
-        return amb::loop_clock::time_point(std::chrono::duration_cast<amb::loop_clock::duration>(
-            std::chrono::steady_clock::now().time_since_epoch()));
-    }
-    void wait(amb::loop_clock::time_point) noexcept override {}
-    void wake() noexcept override {}
-};
+using ports::hosted::process_loop;
 
-class event_loop_source final : public loop_source {
-public:
-    explicit event_loop_source(amb::event_loop& loop) : loop_(loop) {}
-    std::size_t progress() override { return loop_.poll(); }
-    bool prepare_sleep() override { return !loop_.busy(); }
-    void finish_sleep() override {}
-    int wake_descriptor() const override { return -1; }
-
-private:
-    amb::event_loop& loop_;
-};
+std::unique_ptr<process_loop> make_loop() {
+    auto loop = process_loop::create();
+    return loop ? std::move(*loop) : nullptr;
+}
 
 // Counts the bytes of coroutine frames live on this thread (frames come from the usual pool).
 class counting_frame_allocator final : public amb::frame_allocator {
@@ -276,13 +260,13 @@ struct shared_memory_stats {
 
 // Samples the front's memory after each pass of its loop (see resolver.hpp).
 template <class Server>
-class memory_sampler final : public loop_source {
+class memory_sampler final : public amb::loop_poller {
 public:
     memory_sampler(Server& server, counting_frame_allocator& frames, fiber_front* fibers,
                    shared_memory_stats& out)
         : server_(server), frames_(frames), fibers_(fibers), out_(out) {}
 
-    std::size_t progress() override {
+    std::size_t progress() noexcept override {
         const std::uint64_t in_flight = server_.running();
         const std::uint64_t frames = frames_.live();
         const std::uint64_t stacks =
@@ -306,7 +290,7 @@ public:
         }
         return 0;
     }
-    bool prepare_sleep() override {
+    bool prepare_sleep() noexcept override {
         // Sleeping means the front is idle: record what the pool holds now.
         if (fibers_ != nullptr) {
             out_.stacks.store(fibers_->stacks(), std::memory_order_relaxed);
@@ -315,8 +299,6 @@ public:
         }
         return true;
     }
-    void finish_sleep() override {}
-    int wake_descriptor() const override { return -1; }
 
 private:
     Server& server_;
@@ -338,9 +320,10 @@ int serve_backend(group_context& context, channel_id channel, unsigned which) {
     auto server = channel_server<resolver>::attach(*link, implementation);
     if (!server)
         return 11;
-    group_loop loop;
-    loop.add(*server);
-    loop.run_until([] { return false; });
+    auto loop = make_loop();
+    if (!loop || !server->run_on(*loop))
+        return 12;
+    loop->run_until([] { return false; });
     return 0;
 }
 
@@ -360,8 +343,10 @@ int serve_front(group_context& context, front_kind kind, channel_id from_clients
         return 11;
     resolver_remote low(*low_caller);
     resolver_remote high(*high_caller);
-    polled_driver driver;
-    amb::event_loop events(driver);
+    auto loop = make_loop();  // the fibers' loop too: one loop in the process
+    if (!loop)
+        return 13;
+    amb::event_loop& events = loop->loop();
     std::optional<coroutine_front> coroutines;
     std::optional<fiber_front> fibers;
     resolver* front = nullptr;
@@ -372,19 +357,17 @@ int serve_front(group_context& context, front_kind kind, channel_id from_clients
     auto server = channel_server<resolver>::attach(*server_link, *front);
     if (!server)
         return 12;
-    event_loop_source event_source(events);
     memory_sampler<channel_server<resolver>> sampler(*server, frames,
                                                      fibers ? &*fibers : nullptr, *stats);
-    // The sampler runs right after the server: requests then in flight are those waiting for
-    // a backend (or, for fibers, for their fiber to run); calls the server finished in this pass
-    // are retired already.
-    group_loop loop;
-    loop.add(*server);
-    loop.add(sampler);
-    loop.add(*low_caller);
-    loop.add(*high_caller);
-    loop.add(event_source);
-    loop.run_until([] { return false; });
+    // The sampler runs right after the server (pollers run in the order they were added):
+    // requests then in flight are those waiting for a backend (or, for fibers, for their fiber
+    // to run); calls the server finished in this pass are retired already.
+    if (!server->run_on(*loop))
+        return 14;
+    events.add_poller(sampler);
+    if (!low_caller->run_on(*loop) || !high_caller->run_on(*loop))
+        return 15;
+    loop->run_until([] { return false; });
     return 0;
 }
 
@@ -404,15 +387,13 @@ amb::task<void> client(resolver& api, const std::vector<std::string>& names,
 }  // namespace
 
 struct resolver_node::state {
+    std::unique_ptr<process_loop> loop;  // first: it outlives what attaches to it
     front_placement placement;
     front_kind kind;
     node_kernel kernel;
     channel_id to_low = 0, to_high = 0, to_front = 0, front_to_low = 0, front_to_high = 0;
     shared_memory_stats* stats = nullptr;
     std::vector<std::string> names;  // every name, then one nobody knows
-    polled_driver driver;
-    amb::event_loop events{driver};
-    event_loop_source event_source{events};
     std::optional<channel_caller> callers[2];
     std::optional<resolver_remote> backends[2];
     std::optional<coroutine_front> coroutines;
@@ -421,7 +402,6 @@ struct resolver_node::state {
     std::optional<channel_caller> front_caller;
     std::optional<resolver_remote> front_remote;
     resolver* api = nullptr;
-    group_loop loop;
 
     ~state() {
         kernel.stop();
@@ -478,6 +458,9 @@ std::unique_ptr<resolver_node> resolver_node::start(front_placement placement, f
     }
     if (!s->kernel.start())
         return nullptr;
+    s->loop = make_loop();  // after start: no group holds its descriptors
+    if (!s->loop)
+        return nullptr;
     group_context& kernel = s->kernel.kernel();
     if (own) {
         auto link = kernel.caller_link(s->to_front);
@@ -489,7 +472,8 @@ std::unique_ptr<resolver_node> resolver_node::start(front_placement placement, f
         s->front_caller.emplace(std::move(*caller));
         s->front_remote.emplace(*s->front_caller);
         s->api = &*s->front_remote;
-        s->loop.add(*s->front_caller);
+        if (!s->front_caller->run_on(*s->loop))
+            return nullptr;
     } else {
         const channel_id channels[2] = {s->to_low, s->to_high};
         for (int i = 0; i < 2; ++i) {
@@ -501,16 +485,16 @@ std::unique_ptr<resolver_node> resolver_node::start(front_placement placement, f
                 return nullptr;
             s->callers[i].emplace(std::move(*caller));
             s->backends[i].emplace(*s->callers[i]);
-            s->loop.add(*s->callers[i]);
+            if (!s->callers[i]->run_on(*s->loop))
+                return nullptr;
         }
         resolver* front = nullptr;
         if (kind == front_kind::coroutine)
             front = &s->coroutines.emplace(*s->backends[0], *s->backends[1]);
         else
-            front = &s->fibers.emplace(s->events, *s->backends[0], *s->backends[1]);
+            front = &s->fibers.emplace(s->loop->loop(), *s->backends[0], *s->backends[1]);
         s->direct.emplace(*front);
         s->api = &*s->direct;
-        s->loop.add(s->event_source);
     }
     return std::unique_ptr<resolver_node>(new resolver_node(std::move(s)));
 }
@@ -530,7 +514,7 @@ batch_result resolver_node::run(std::span<const std::uint32_t> indices, std::siz
     for (auto& work : clients)
         work.start();
     std::size_t next_unfinished = 0;
-    out.completed = s.loop.run_until(
+    out.completed = s.loop->run_until(
         [&] {
             while (next_unfinished < clients.size() && clients[next_unfinished].done())
                 ++next_unfinished;

@@ -55,7 +55,7 @@ inline void cpu_pause() {
 }
 
 // One spin of a waiting side: a pause, and with `yield` every fourth spin a sched_yield (the
-// rhythm of Ambience's group_loop).
+// rhythm of Ambience's process loop while it spins).
 class spinner {
 public:
     explicit spinner(bool yield) : yield_(yield) {}

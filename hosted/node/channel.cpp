@@ -1,8 +1,6 @@
 #include <hosted/node/channel.hpp>
 
 #include <cerrno>
-#include <poll.h>
-#include <sched.h>
 #include <unistd.h>
 
 namespace amb::hosted::node {
@@ -18,6 +16,17 @@ const char* describe(call_error e) {
     case call_error::peer_exited: return "the serving group exited before it replied";
     }
     return "unknown call error";
+}
+
+lidl::call_error to_call_error(call_error e) {
+    switch (e) {
+    case call_error::too_large: return {lidl::call_fault::call_too_large};
+    case call_error::ring: return {lidl::call_fault::busy};
+    case call_error::rejected: return {lidl::call_fault::callee_error};
+    case call_error::bad_reply: return {lidl::call_fault::malformed_reply};
+    case call_error::peer_exited: return {lidl::call_fault::peer_exited};
+    }
+    return {lidl::call_fault::malformed_reply};
 }
 
 result<void, int> signal_event(int event) noexcept {
@@ -78,69 +87,6 @@ result<rings::ring_region, rings::error> attach_ring(const channel_link& link) {
         sizes.to_group_capacity != own.to_group_capacity)
         return failure{rings::error::bad_layout};
     return *region;
-}
-
-// ---------------------------------------------------------------------------------------------
-// group_loop
-
-std::size_t group_loop::poll_once() {
-    std::size_t total = 0;
-    for (loop_source* source : sources_)
-        total += source->progress();
-    return total;
-}
-
-bool group_loop::step(std::chrono::milliseconds timeout) {
-    if (poll_once() > 0)
-        return true;
-    // A loop without a spin period sleeps after the first pass that found nothing (before, it
-    // made four more passes, each asking every source's kernel objects again).
-    if (spin_.count() <= 0)
-        return sleep(timeout);
-    // Nothing ready: keep polling for the spin period before paying for a sleep and a wake-up.
-    // Each round yields the CPU: when the peer runs on the same core, spinning without yielding
-    // would hold the CPU it needs to answer (a call would cost whole spin periods).
-    const auto until = std::chrono::steady_clock::now() + spin_;
-    for (unsigned round = 0;; ++round) {
-        if (poll_once() > 0)
-            return true;
-        if ((round & 3) == 3) {
-            if (std::chrono::steady_clock::now() >= until)
-                break;
-            ::sched_yield();
-        }
-    }
-    return sleep(timeout);
-}
-
-bool group_loop::sleep(std::chrono::milliseconds timeout) {
-    std::size_t prepared = 0;
-    bool sleep_now = true;
-    for (; prepared < sources_.size(); ++prepared) {
-        if (!sources_[prepared]->prepare_sleep()) {
-            sleep_now = false;
-            break;
-        }
-    }
-    bool ok = true;
-    if (sleep_now) {
-        ++sleeps_;
-        watched_.clear();
-        for (loop_source* source : sources_)
-            if (source->wake_descriptor() >= 0)
-                watched_.push_back({source->wake_descriptor(), POLLIN, 0});
-        for (;;) {
-            int ready = ::poll(watched_.data(), watched_.size(), static_cast<int>(timeout.count()));
-            if (ready < 0 && errno == EINTR)
-                continue;
-            ok = ready > 0;
-            break;
-        }
-    }
-    // Every source that announced its sleep clears the announcement (and drains its eventfd).
-    for (std::size_t i = 0; i < prepared; ++i)
-        sources_[i]->finish_sleep();
-    return ok || !sleep_now;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,7 +283,7 @@ void channel_caller::fail_everything(call_error error) {
     }
 }
 
-std::size_t channel_caller::progress() {
+std::size_t channel_caller::progress() noexcept {
     // Calls issued since the last pass (from outside the loop, or by coroutines this pass
     // resumes) wake the server once, after the pass.
     const std::size_t done = pass();
@@ -416,7 +362,7 @@ std::size_t channel_caller::pass() {
     return done;
 }
 
-bool channel_caller::prepare_sleep() {
+bool channel_caller::prepare_sleep() noexcept {
     notify_server();  // a call issued by another source's pass must not wait for our sleep
     control().caller_sleeping.store(1, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -433,7 +379,7 @@ bool channel_caller::prepare_sleep() {
     return true;
 }
 
-void channel_caller::finish_sleep() {
+void channel_caller::finish_sleep() noexcept {
     control().caller_sleeping.store(0, std::memory_order_relaxed);
     drain_event_descriptor(link_.reply_event);
 }

@@ -24,6 +24,9 @@ struct node_kernel::group_state {
     unique_fd heap_readonly;      // the same memfd opened read-only, for the groups it calls
     pid_t pid = -1;
     unique_fd pidfd;
+    node_kernel* kernel = nullptr;
+    ports::hosted::descriptor_watch exit_watch;  // the pidfd, on the kernel's loop
+    bool exited = false;           // the pidfd became readable (the process ended)
     bool running = false;
     bool restart_pending = false;  // exited; restarts once its channels are reset
     unsigned restarts = 0;
@@ -160,6 +163,7 @@ group_id node_kernel::add_group(group_spec spec) {
     auto group = std::make_unique<group_state>();
     group->spec = std::move(spec);
     group->id = static_cast<group_id>(groups_.size());
+    group->kernel = this;
     groups_.push_back(std::move(group));
     return groups_.back()->id;
 }
@@ -186,14 +190,6 @@ result<void, int> node_kernel::start() {
     // only a process with CAP_SYS_PTRACE can. Inherited by the group image and every group.
     if (::prctl(PR_SET_DUMPABLE, 0) < 0)
         return failure{errno};
-    epoll_ = unique_fd(::epoll_create1(EPOLL_CLOEXEC));
-    if (!epoll_)
-        return failure{errno};
-    if (signals_) {
-        epoll_event event{EPOLLIN, {.u64 = UINT64_MAX}};
-        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_.get(), &event) < 0)
-            return failure{errno};
-    }
     const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     for (auto& group : groups_) {
         std::size_t size = (group->spec.heap_size + page - 1) / page * page;
@@ -312,7 +308,6 @@ void node_kernel::run_group_image(int requests) {
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != kernel_pid_)
         ::_exit(126);
     signals_.reset();
-    epoll_.reset();
     // Environment the kernel keeps to itself: zero the bytes (they may sit on the initial
     // stack, where unsetenv would leave them), then drop the variables.
     for (const std::string& prefix : withheld_environment_) {
@@ -386,9 +381,65 @@ result<void, int> node_kernel::fork_group(group_state& group) {
     }
     group.pidfd = std::move(*pidfd);
     group.running = true;
-    epoll_event event{EPOLLIN, {.u64 = group.id}};
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, group.pidfd.get(), &event) < 0)
-        return failure{errno};
+    group.exited = false;
+    return watch_exit(group);
+}
+
+result<void, int> node_kernel::watch_exit(group_state& group) {
+    if (loop_ == nullptr || !group.pidfd)
+        return {};
+    group.exit_watch.fd = group.pidfd.get();
+    group.exit_watch.context = &group;
+    group.exit_watch.ready = [](void* context, std::uint32_t) noexcept {
+        auto& exited = *static_cast<group_state*>(context);
+        exited.exited = true;
+        exited.kernel->wake_check();
+    };
+    if (auto watched = loop_->driver().watch(group.exit_watch, EPOLLIN); !watched)
+        return failure{watched.error()};
+    return {};
+}
+
+void node_kernel::unwatch_exit(group_state& group) {
+    if (loop_ != nullptr && group.pidfd && group.exit_watch.fd == group.pidfd.get())
+        loop_->driver().unwatch(group.exit_watch);
+    group.exit_watch.fd = -1;
+}
+
+void node_kernel::wake_check() {
+    if (loop_ != nullptr && !check_.pending())
+        loop_->loop().post(check_);
+}
+
+result<void, int> node_kernel::run_on(ports::hosted::process_loop& loop) {
+    AMB_REQUIRE(loop_ == nullptr, "node_kernel::run_on twice");
+    AMB_REQUIRE(started_, "node_kernel::run_on before start (make the loop after start: the "
+                          "group image must not inherit the loop's descriptors)");
+    loop_ = &loop;
+    for (auto& group : groups_)
+        if (group->running)
+            if (auto watched = watch_exit(*group); !watched)
+                return watched;
+    if (signals_)
+        if (auto watched = watch_signals(); !watched)
+            return watched;
+    // Exits that happened before: look once.
+    for (auto& group : groups_)
+        group->exited = group->running;
+    wake_check();
+    return {};
+}
+
+result<void, int> node_kernel::watch_signals() {
+    signal_watch_.fd = signals_.get();
+    signal_watch_.context = this;
+    signal_watch_.ready = [](void* context, std::uint32_t) noexcept {
+        auto& kernel = *static_cast<node_kernel*>(context);
+        kernel.signalled_ = true;
+        kernel.wake_check();
+    };
+    if (auto watched = loop_->driver().watch(signal_watch_, EPOLLIN); !watched)
+        return failure{watched.error()};
     return {};
 }
 
@@ -402,7 +453,6 @@ void node_kernel::enter_child(group_state& group, unsigned restarts) {
     ::signal(SIGTERM, SIG_DFL);
     ::signal(SIGINT, SIG_DFL);
     signals_.reset();
-    epoll_.reset();
 
     group_context context;
     context.name_ = group.spec.name;
@@ -477,43 +527,26 @@ result<void, int> node_kernel::watch_stop_signals() {
         ::pthread_sigmask(SIG_SETMASK, &saved_mask_, nullptr);
         return failure{error};
     }
-    if (epoll_) {
-        epoll_event event{EPOLLIN, {.u64 = UINT64_MAX}};
-        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_.get(), &event) < 0)
-            return failure{errno};
-    }
+    if (loop_ != nullptr)
+        return watch_signals();
     return {};
 }
 
-std::size_t node_kernel::progress() {
-    if (!epoll_)
-        return 0;
+std::size_t node_kernel::check() {
     std::size_t done = 0;
-    // Group exits and stop signals are rare: while the loop spins, look at the epoll at most
-    // once a millisecond (a system call), and at once after the loop woke from a sleep.
-    bool resetting = false;
-    for (auto& channel : channels_)
-        resetting |= channel->resetting;
-    auto now = std::chrono::steady_clock::now();
-    if (!woken_ && !resetting && now - last_check_ < std::chrono::milliseconds(1))
-        return 0;
-    woken_ = false;
-    last_check_ = now;
-    epoll_event events[16];
-    int ready = ::epoll_wait(epoll_.get(), events, 16, 0);
-    for (int i = 0; i < ready; ++i) {
-        if (events[i].data.u64 == UINT64_MAX) {
-            signalfd_siginfo received{};
-            while (::read(signals_.get(), &received, sizeof received) > 0) {
-            }
-            stop_requested_ = true;
-            ++done;
-            continue;
+    if (signalled_) {
+        signalled_ = false;
+        signalfd_siginfo received{};
+        while (::read(signals_.get(), &received, sizeof received) > 0) {
         }
-        auto id = static_cast<group_id>(events[i].data.u64);
-        if (id == kernel_group || id >= groups_.size())
-            continue;
+        stop_requested_ = true;
+        ++done;
+    }
+    for (std::size_t id = 1; id < groups_.size(); ++id) {
         group_state& group = *groups_[id];
+        if (!group.exited || !group.running)
+            continue;
+        group.exited = false;
         int status = 0;
         pid_t reaped = ::waitpid(group.pid, &status, WNOHANG);
         if (reaped != group.pid)
@@ -521,19 +554,29 @@ std::size_t node_kernel::progress() {
         mark_exited(group, status);
         ++done;
     }
+    bool resetting = false;
     for (auto& channel : channels_)
         if (channel->resetting) {
             reset_channel(*channel);
-            ++done;  // keep polling until the peers drained
+            resetting |= channel->resetting;
+            ++done;
         }
-    for (auto& group : groups_)
+    bool restarting = false;
+    for (auto& group : groups_) {
         if (group->restart_pending && try_restart(*group))
             ++done;
+        restarting |= group->restart_pending;
+    }
+    // A peer that drains writes a flag in shared memory and rings nothing the kernel watches:
+    // while a channel waits for that, look again every millisecond (only then: an idle kernel
+    // arms no timer).
+    if ((resetting || restarting) && loop_ != nullptr && !retry_.pending())
+        loop_->loop().run_at(retry_, loop_->loop().now() + std::chrono::milliseconds(1));
     return done;
 }
 
 void node_kernel::mark_exited(group_state& group, int status) {
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, group.pidfd.get(), nullptr);
+    unwatch_exit(group);
     group.pidfd.reset();
     group.running = false;
     group.pid = -1;
@@ -614,6 +657,7 @@ void node_kernel::stop_group(group_state& group) {
     group.running = false;
     group.restart_pending = false;
     group.pid = -1;
+    unwatch_exit(group);
     group.pidfd.reset();
 }
 
@@ -642,7 +686,14 @@ void node_kernel::stop() {
         group->heap.reset();
         group->heap_readonly.reset();
     }
-    epoll_.reset();
+    if (loop_ != nullptr) {
+        if (signals_ && signal_watch_.fd == signals_.get())
+            loop_->driver().unwatch(signal_watch_);
+        signal_watch_.fd = -1;
+        loop_->loop().cancel(check_);
+        loop_->loop().cancel(retry_);
+        loop_ = nullptr;
+    }
 }
 
 std::size_t node_kernel::running() const {

@@ -1,7 +1,7 @@
 #include <hosted/remote/network_node.hpp>
 
+#include <poll.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -59,45 +59,31 @@ std::uint64_t incident_log::count(ar::incident_kind kind) const {
     return index < std::size(counts_) ? counts_[index] : 0;
 }
 
-network_node::network_node()
-    : epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-      timer_(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
-    AMB_REQUIRE(epoll_ >= 0 && timer_ >= 0, "network_node: epoll or timerfd unavailable");
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.fd = timer_;
-    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, timer_, &event);
-}
+network_node::network_node() = default;
 
 network_node::~network_node() {
+    if (loop_ != nullptr && registered()) {
+        loop_->loop().cancel(deadline_);
+        loop_->loop().remove_poller(*this);
+    }
+    watches_.reset();
     node_.reset(); // before the transports it sends through
-    ::close(timer_);
-    ::close(epoll_);
-}
-
-void network_node::watch(int fd) {
-    epoll_event event{};
-    event.events = 0;
-    event.data.fd = fd;
-    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event);
-    watched_.push_back(fd);
-    interest_.push_back(0);
 }
 
 std::size_t network_node::add_udp(std::unique_ptr<net::udp_transport> transport) {
-    watch(transport->fd());
+    AMB_REQUIRE(loop_ == nullptr, "network_node: transports are added before run_on");
     udp_.push_back(std::move(transport));
     return udp_.size() - 1;
 }
 
 std::size_t network_node::add_serial(std::unique_ptr<net::serial_transport> line) {
-    watch(line->fd());
+    AMB_REQUIRE(loop_ == nullptr, "network_node: transports are added before run_on");
     serial_.push_back(std::move(line));
     return serial_.size() - 1;
 }
 
 std::size_t network_node::add_tcp(std::unique_ptr<net::tcp_connection> connection) {
-    watch(connection->fd());
+    AMB_REQUIRE(loop_ == nullptr, "network_node: transports are added before run_on");
     tcp_.push_back(std::move(connection));
     return tcp_.size() - 1;
 }
@@ -112,6 +98,29 @@ link_id network_node::add_serial_link(std::size_t serial) {
     AMB_REQUIRE(serial < serial_.size() && links_.size() < unknown_link, "bad serial index");
     links_.push_back({link_kind::serial, serial, {}});
     return static_cast<link_id>(links_.size() - 1);
+}
+
+link_id network_node::add_tcp_link() {
+    AMB_REQUIRE(loop_ == nullptr && links_.size() < unknown_link, "add_tcp_link after run_on");
+    tcp_.push_back(nullptr);
+    links_.push_back({link_kind::tcp, tcp_.size() - 1, {}});
+    links_.back().replaceable = true;
+    return static_cast<link_id>(links_.size() - 1);
+}
+
+void network_node::replace_tcp(link_id id, std::unique_ptr<net::tcp_connection> connection) {
+    AMB_REQUIRE(id < links_.size() && links_[id].replaceable, "not a replaceable TCP link");
+    link& each = links_[id];
+    std::unique_ptr<net::tcp_connection>& slot = tcp_[each.transport];
+    if (slot && watches_)
+        watches_->unwatch(slot->fd());
+    slot = std::move(connection);
+    each.open = false;
+    if (!interest_.empty())
+        interest_[udp_.size() + serial_.size() + each.transport] = -1;  // watch the new one
+    if (loop_ != nullptr)
+        update_interest();
+    check_now_ = true;
 }
 
 link_id network_node::add_tcp_link(std::size_t tcp) {
@@ -150,8 +159,18 @@ bool network_node::send(link_id id, byte_view packet) {
     }
     case link_kind::serial:
         return serial_[target.transport]->send(packet).has_value();
-    case link_kind::tcp:
-        return tcp_[target.transport]->send(packet).has_value();
+    case link_kind::tcp: {
+        link& each = links_[id];
+        if (!each.replaceable)
+            return tcp_[target.transport]->send(packet).has_value();
+        if (each.open)
+            return tcp_[target.transport]->send(packet).has_value();
+        each.waiting.push_back({std::vector<std::uint8_t>(packet.begin(), packet.end()),
+                                net::monotonic_now()});
+        if (each.waiting.size() > max_waiting_)
+            each.waiting.pop_front();
+        return true;
+    }
     }
     return false;
 }
@@ -164,7 +183,26 @@ link_id network_node::udp_link_of(std::size_t udp, net::ipv4_endpoint from) cons
     return unknown_link;
 }
 
-std::size_t network_node::progress() {
+result<void, int> network_node::run_on(ports::hosted::process_loop& loop) {
+    AMB_REQUIRE(node_ != nullptr && loop_ == nullptr, "network_node::run_on before start or twice");
+    watches_ = std::make_unique<ports::hosted::descriptor_set>(loop.driver(), &on_ready, this);
+    loop_ = &loop;
+    interest_.assign(udp_.size() + serial_.size() + tcp_.size(), -1);
+    update_interest();
+    loop.loop().add_poller(*this);
+    return {};
+}
+
+void network_node::on_ready(void* owner, void*, std::uint32_t) noexcept {
+    // From inside the loop's wait: the next pass asks the transports.
+    static_cast<network_node*>(owner)->check_now_ = true;
+}
+
+void network_node::on_deadline(loop_work& work) noexcept {
+    static_cast<deadline_work&>(work).node.check_now_ = true;
+}
+
+std::size_t network_node::progress() noexcept {
     AMB_REQUIRE(node_ != nullptr, "network_node used before start");
     const loop_clock::time_point now = net::monotonic_now();
     // Asking the kernel costs a system call: right after a wake-up or after work, at once;
@@ -185,7 +223,8 @@ std::size_t network_node::progress() {
             for (auto& line : serial_)
                 fds.push_back({line->fd(), line->wanted_events(), 0});
             for (auto& connection : tcp_)
-                fds.push_back({connection->fd(), connection->wanted_events(), 0});
+                fds.push_back({connection ? connection->fd() : -1,
+                               connection ? connection->wanted_events() : short{0}, 0});
             int ready;
             do {
                 ready = ::poll(fds.data(), fds.size(), 0);
@@ -193,8 +232,12 @@ std::size_t network_node::progress() {
             std::size_t index = 0;
             for (auto& line : serial_)
                 line->on_events(ready > 0 ? fds[index++].revents : 0, now);
-            for (auto& connection : tcp_)
-                connection->on_events(ready > 0 ? fds[index++].revents : 0, now);
+            for (auto& connection : tcp_) {
+                short revents = ready > 0 ? fds[index].revents : 0;
+                ++index;
+                if (connection)
+                    connection->on_events(revents, now);
+            }
             if (ready > 0)
                 ++arrived;
         }
@@ -224,16 +267,7 @@ std::size_t network_node::progress() {
                 ++done;
             }
         } else if (each.kind == link_kind::tcp) {
-            net::tcp_connection& connection = *tcp_[each.transport];
-            while (auto message = connection.receive()) {
-                node_->on_packet(static_cast<link_id>(i), *message);
-                ++done;
-            }
-            if (connection.current_state() == net::tcp_connection::state::closed && !each.failed) {
-                each.failed = true;
-                node_->on_link_failure(static_cast<link_id>(i));
-                ++done;
-            }
+            done += serve_tcp_link(static_cast<link_id>(i), each, now);
         }
     }
     done += node_->poll();
@@ -260,6 +294,48 @@ std::size_t network_node::progress() {
     return done;
 }
 
+std::size_t network_node::serve_tcp_link(link_id id, link& each, loop_clock::time_point now) {
+    std::size_t done = 0;
+    // Waiting messages older than stale_after_ are dropped (their calls have failed).
+    while (!each.waiting.empty() && now - each.waiting.front().since > stale_after_)
+        each.waiting.pop_front();
+    std::unique_ptr<net::tcp_connection>& slot = tcp_[each.transport];
+    if (!slot)
+        return done;
+    net::tcp_connection& connection = *slot;
+    if (each.replaceable && !each.open &&
+        connection.current_state() == net::tcp_connection::state::open) {
+        each.open = true;
+        for (auto& message : each.waiting)
+            (void)connection.send(message.bytes);
+        each.waiting.clear();
+        if (tcp_observer_ != nullptr)
+            tcp_observer_->opened(id);
+        ++done;
+    }
+    while (auto message = connection.receive()) {
+        node_->on_packet(id, *message);
+        ++done;
+    }
+    if (connection.current_state() != net::tcp_connection::state::closed)
+        return done;
+    if (each.replaceable) {
+        if (tcp_observer_ != nullptr)
+            tcp_observer_->closed(id, connection);
+        if (watches_)
+            watches_->unwatch(connection.fd());
+        slot.reset();
+        each.open = false;
+        return done + 1;
+    }
+    if (!each.failed) {
+        each.failed = true;
+        node_->on_link_failure(id);
+        ++done;
+    }
+    return done;
+}
+
 loop_clock::time_point network_node::next_deadline() const {
     loop_clock::time_point earliest = node_->next_deadline();
     for (auto& transport : udp_)
@@ -273,75 +349,48 @@ void network_node::update_interest() {
         short& current = interest_[index++];
         if (current == wanted)
             return;
-        epoll_event event{};
-        event.events =
+        // A watch with no events stays registered (EPOLLERR and EPOLLHUP still report).
+        std::uint32_t events =
             ((wanted & POLLIN) != 0 ? EPOLLIN : 0u) | ((wanted & POLLOUT) != 0 ? EPOLLOUT : 0u);
-        event.data.fd = fd;
-        ::epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &event);
-        current = wanted;
+        if (watches_->watch(fd, events, nullptr))
+            current = wanted;
     };
     for (auto& transport : udp_)
         update(transport->fd(), transport->wanted_events());
     for (auto& line : serial_)
         update(line->fd(), line->wanted_events());
-    for (auto& connection : tcp_)
-        update(connection->fd(), connection->wanted_events());
+    for (auto& connection : tcp_) {
+        if (connection)
+            update(connection->fd(), connection->wanted_events());
+        else
+            ++index;
+    }
 }
 
-bool network_node::prepare_sleep() {
+bool network_node::prepare_sleep() noexcept {
     update_interest();
     const loop_clock::time_point deadline = next_deadline();
-    const loop_clock::time_point now = net::monotonic_now();
-    if (deadline <= now)
+    if (deadline <= net::monotonic_now())
         return false;
-    // An armed timer that fires no later than needed stays: it wakes the loop early at worst
-    // (finish_sleep drains it and the next sleep arms the real deadline). Re-arming for every
-    // retransmission deadline that moves later would cost a timerfd_settime per sleep.
-    if (timer_armed_ != loop_clock::time_point::max() && timer_armed_ <= deadline)
+    // The loop sleeps until its earliest timer: ours is the node's earliest deadline. A timer
+    // armed no later than needed stays (it wakes the loop early at worst, and that pass finds
+    // nothing and re-arms it), so a deadline that only moves later costs nothing per sleep.
+    if (deadline == loop_clock::time_point::max())
         return true;
-    if (deadline == loop_clock::time_point::max()) {
-        // Nothing to wake up for: an earlier arming may still fire; that wake-up finds nothing
-        // to do and sleeps again.
-        return true;
+    event_loop& loop = loop_->loop();
+    if (deadline_.pending()) {
+        if (deadline_armed_ <= deadline)
+            return true;
+        loop.cancel(deadline_);
     }
-    itimerspec timer{};
-    {
-        auto since_epoch = deadline.time_since_epoch();
-        timer.it_value.tv_sec = static_cast<time_t>(
-            std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count());
-        timer.it_value.tv_nsec = static_cast<long>((since_epoch % std::chrono::seconds(1)).count());
-        if (timer.it_value.tv_sec == 0 && timer.it_value.tv_nsec == 0)
-            timer.it_value.tv_nsec = 1;
-    }
-    ::timerfd_settime(timer_, TFD_TIMER_ABSTIME, &timer, nullptr);
-    timer_armed_ = deadline;
+    loop.run_at(deadline_, deadline);
+    deadline_armed_ = deadline;
     return true;
 }
 
-void network_node::finish_sleep() {
-    // The timer stays armed (re-armed only when the deadline changes: no system call per sleep
-    // in the common case); once its time has passed it has fired and is drained.
+void network_node::finish_sleep() noexcept {
+    // Whatever woke the loop, ask the transports on the next pass.
     check_now_ = true;
-    if (timer_armed_ != loop_clock::time_point::max() && net::monotonic_now() >= timer_armed_) {
-        std::uint64_t expirations;
-        [[maybe_unused]] ssize_t got = ::read(timer_, &expirations, sizeof expirations);
-        timer_armed_ = loop_clock::time_point::max();
-    }
-}
-
-std::size_t network_node::step(std::chrono::milliseconds max_wait) {
-    std::size_t done = progress();
-    if (done > 0)
-        return done;
-    if (prepare_sleep()) {
-        pollfd watched{epoll_, POLLIN, 0};
-        int ready;
-        do {
-            ready = ::poll(&watched, 1, static_cast<int>(max_wait.count()));
-        } while (ready < 0 && errno == EINTR);
-    }
-    finish_sleep();
-    return progress();
 }
 
 } // namespace amb::hosted::remote

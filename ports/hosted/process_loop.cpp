@@ -21,7 +21,7 @@ result<std::unique_ptr<process_loop>, int> process_loop::create(
     return made;
 }
 
-result<void, int> descriptor_poller::attach(process_loop& loop, int fd) noexcept {
+result<void, int> descriptor_poller::attach_to(process_loop& loop, int fd) noexcept {
     AMB_REQUIRE(attached_ == nullptr, "attaching a descriptor poller twice");
     watch_.fd = fd;
     watch_.context = this;
@@ -38,8 +38,11 @@ result<void, int> descriptor_poller::attach(process_loop& loop, int fd) noexcept
 void descriptor_poller::detach() noexcept {
     if (attached_ == nullptr)
         return;
-    attached_->driver().unwatch(watch_);
-    attached_->loop().remove_poller(*this);
+    // A loop destroyed first took its pollers back (and its epoll set went with it).
+    if (registered()) {
+        attached_->driver().unwatch(watch_);
+        attached_->loop().remove_poller(*this);
+    }
     attached_ = nullptr;
 }
 

@@ -27,6 +27,14 @@ result<std::unique_ptr<io_driver>, int> io_driver::create() noexcept {
     return created;
 }
 
+result<std::unique_ptr<io_driver>, int> io_driver::over(
+    ports::hosted::event_driver& driver) noexcept {
+    std::unique_ptr<io_driver> created(new (std::nothrow) io_driver(&driver));
+    if (created == nullptr)
+        return failure{ENOMEM};
+    return created;
+}
+
 io_driver::~io_driver() = default;
 
 void io_driver::ready(void*, void* handler, std::uint32_t events) noexcept {

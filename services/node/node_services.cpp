@@ -99,11 +99,14 @@ result<void, int> kernel_services::serve(const std::string& group_name,
     return {};
 }
 
-void kernel_services::add_to(hosted::node::group_loop& loop) {
+result<void, int> kernel_services::run_on(ports::hosted::process_loop& loop) {
     for (auto& entry : served_) {
-        loop.add(*entry->log_server);
-        loop.add(*entry->clock_server);
+        if (auto attached = entry->log_server->run_on(loop); !attached)
+            return attached;
+        if (auto attached = entry->clock_server->run_on(loop); !attached)
+            return attached;
     }
+    return {};
 }
 
 amb::task<std::uint64_t> clock_service::now() {

@@ -79,7 +79,7 @@ public:
 ///     kernel.start();
 ///     kernel_services services(kernel, write_to_stderr);
 ///     services.serve(group, *channels);                           // after start
-///     loop.add(services)...                                       // each server is a source
+///     services.run_on(loop);                                      // each server is a poller
 class kernel_services {
 public:
     struct group_channels {
@@ -98,8 +98,8 @@ public:
     /// Starts serving a group's channels (after the kernel started) under the group's name.
     result<void, int> serve(const std::string& group_name, const group_channels& channels);
 
-    /// Adds every server to `loop`.
-    void add_to(hosted::node::group_loop& loop);
+    /// Makes every server a poller of `loop` (a process_loop). Error: errno.
+    result<void, int> run_on(ports::hosted::process_loop& loop);
 
 private:
     struct served {

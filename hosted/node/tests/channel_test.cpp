@@ -6,6 +6,7 @@
 
 
 #include "probe.lidl.hpp"
+#include "test_loop.hpp"
 
 #include <gtest/gtest.h>
 
@@ -22,6 +23,8 @@ namespace {
 
 using namespace amb::hosted::node;
 using node_test::probe;
+using node_test::process_loop;
+using node_test::test_loop;
 
 class probe_service final : public probe {
 public:
@@ -79,7 +82,7 @@ public:
 };
 
 template <class T>
-T run(group_loop& loop, amb::task<T> work) {
+T run(process_loop& loop, amb::task<T> work) {
     work.start();
     EXPECT_TRUE(loop.run_until([&] { return work.done(); }, std::chrono::milliseconds(10000)));
     return work.take_result();
@@ -97,9 +100,10 @@ int serve_probe(group_context& context, channel_id channel) {
     auto server = channel_server<probe, S>::attach(*link, implementation);
     if (!server)
         return 11;
-    group_loop loop;
-    loop.add(*server);
-    loop.run_until([] { return false; });
+    auto loop = test_loop();
+    if (!server->run_on(*loop))
+        return 12;
+    loop->run_until([] { return false; });
     return 0;
 }
 
@@ -164,9 +168,9 @@ TEST(channel, the_same_service_answers_the_same_in_every_placement) {
     probe_service local;
 
     // (a) the caller's group: a direct call through the generated client.
-    group_loop direct_loop;
+    auto direct_loop = test_loop();
     node_test::probe_client<lidl::direct_backend<probe>> direct(local);
-    answers expected = run(direct_loop, ask(direct, bytes));
+    answers expected = run(*direct_loop, ask(direct, bytes));
     EXPECT_EQ(expected.mix, 117u);
     EXPECT_EQ(expected.echo, "hello across processes");
     EXPECT_EQ(expected.total, 4000000006u);
@@ -175,20 +179,21 @@ TEST(channel, the_same_service_answers_the_same_in_every_placement) {
     // (b) another process, each strategy.
     auto in_process = [&](auto strategy_constant) {
         constexpr strategy S = decltype(strategy_constant)::value;
+        std::unique_ptr<process_loop> loop;
         node_kernel kernel;
         channel_id channel = 0;
         group_id server = kernel.add_group(
             {"probe", [&](group_context& context) { return serve_probe<S>(context, channel); }});
         channel = *kernel.connect(kernel_group, server, ring_config);
         EXPECT_TRUE(kernel.start());
+        loop = test_loop();
         auto link = kernel.kernel().caller_link(channel);
         auto caller = channel_caller::attach(*link);
         EXPECT_TRUE(caller);
         node_test::probe_client<channel_backend<probe, S>> remote(*caller);
-        group_loop loop;
-        loop.add(*caller);
-        loop.add(kernel);
-        answers got = run(loop, ask(remote, bytes));
+        EXPECT_TRUE(caller->run_on(*loop));
+        EXPECT_TRUE(kernel.run_on(*loop));
+        answers got = run(*loop, ask(remote, bytes));
         EXPECT_FALSE(remote.backend().last_error().has_value())
             << describe(*remote.backend().last_error());
         kernel.stop();
@@ -204,11 +209,11 @@ namespace {
 
 // A node with one probe group served over a channel from the kernel, static strategy.
 struct probe_node {
+    std::unique_ptr<process_loop> loop;  // made after start; outlives what attaches to it
     node_kernel kernel{std::chrono::milliseconds(500)};
     channel_id channel = 0;
     group_id server = 0;
     std::optional<channel_caller> caller;
-    group_loop loop;
     std::vector<group_exit> exits;
 
     explicit probe_node(restart_policy restart = restart_policy::never) {
@@ -227,8 +232,9 @@ struct probe_node {
         auto attached = channel_caller::attach(*link);
         ASSERT_TRUE(attached);
         caller.emplace(std::move(*attached));
-        loop.add(*caller);
-        loop.add(kernel);
+        loop = test_loop();
+        ASSERT_TRUE(caller->run_on(*loop));
+        ASSERT_TRUE(kernel.run_on(*loop));
     }
 };
 
@@ -265,7 +271,7 @@ TEST(channel, buffers_in_the_callers_heap_cross_without_a_copy_and_read_only) {
 
     node_test::probe_client<channel_backend<probe>> remote(*node.caller);
     std::uint64_t before = node.caller->views_shared();
-    std::uint64_t sum = run(node.loop, remote.checksum(buffer));
+    std::uint64_t sum = run(*node.loop, remote.checksum(buffer));
     std::uint64_t expected = 0;
     for (std::uint8_t b : buffer)
         expected += b;
@@ -273,13 +279,13 @@ TEST(channel, buffers_in_the_callers_heap_cross_without_a_copy_and_read_only) {
     EXPECT_EQ(node.caller->views_shared(), before + 1);
 
     // The server sees the caller's bytes in place, in a mapping it can only read.
-    std::uint64_t address = run(node.loop, remote.where(buffer));
+    std::uint64_t address = run(*node.loop, remote.where(buffer));
     EXPECT_EQ(mapping_of(node.kernel.pid_of(node.server), address).substr(0, 3), "r--");
 
     // A buffer outside the heap that does not fit in the element is copied once into the heap.
     std::vector<std::uint8_t> outside(100000, 1);
     before = node.caller->views_shared();
-    EXPECT_EQ(run(node.loop, remote.checksum(outside)), 100000u);
+    EXPECT_EQ(run(*node.loop, remote.checksum(outside)), 100000u);
     EXPECT_EQ(node.caller->views_shared(), before + 1);
     EXPECT_FALSE(remote.backend().last_error());
     heap.free(block);
@@ -291,7 +297,7 @@ TEST(channel, a_callee_that_writes_into_a_shared_buffer_faults_and_the_caller_ge
     std::span<std::byte> block = node.kernel.kernel().heap().allocate(4096);
     std::memset(block.data(), 7, block.size());
     node_test::probe_client<channel_backend<probe>> remote(*node.caller);
-    run(node.loop, remote.scribble(std::span<const std::uint8_t>(
+    run(*node.loop, remote.scribble(std::span<const std::uint8_t>(
                        reinterpret_cast<const std::uint8_t*>(block.data()), block.size())));
     ASSERT_TRUE(remote.backend().last_error());
     EXPECT_EQ(*remote.backend().last_error(), call_error::peer_exited);
@@ -312,10 +318,10 @@ TEST(channel, a_group_that_crashes_mid_call_fails_the_call_and_is_restarted) {
     probe_node node(restart_policy::on_failure);
     node.start();
     node_test::probe_client<channel_backend<probe>> remote(*node.caller);
-    EXPECT_EQ(run(node.loop, remote.measure(std::vector<std::uint8_t>{1, 2, 3})), 3u + 1 + 3);
+    EXPECT_EQ(run(*node.loop, remote.measure(std::vector<std::uint8_t>{1, 2, 3})), 3u + 1 + 3);
     pid_t first = node.kernel.pid_of(node.server);
 
-    run(node.loop, remote.crash());
+    run(*node.loop, remote.crash());
     ASSERT_TRUE(remote.backend().last_error());
     EXPECT_EQ(*remote.backend().last_error(), call_error::peer_exited);
     ASSERT_EQ(node.exits.size(), 1u);
@@ -323,11 +329,11 @@ TEST(channel, a_group_that_crashes_mid_call_fails_the_call_and_is_restarted) {
     EXPECT_EQ(WEXITSTATUS(node.exits[0].wait_status), 3);
 
     // The kernel resets the channel once the caller drained it, then starts the group again.
-    ASSERT_TRUE(node.loop.run_until([&] { return node.kernel.restarts_of(node.server) == 1; },
+    ASSERT_TRUE(node.loop->run_until([&] { return node.kernel.restarts_of(node.server) == 1; },
                                     std::chrono::milliseconds(5000)));
     EXPECT_NE(node.kernel.pid_of(node.server), first);
     remote.backend().last_error().reset();
-    EXPECT_EQ(run(node.loop, remote.mix(1, 2, false, node_test::mode::plain, 1.0)), 3u);
+    EXPECT_EQ(run(*node.loop, remote.mix(1, 2, false, node_test::mode::plain, 1.0)), 3u);
     EXPECT_FALSE(remote.backend().last_error());
 }
 
@@ -344,7 +350,7 @@ TEST(channel, many_calls_in_flight_complete_with_their_own_results) {
     for (auto& w : work)
         w.start();
     EXPECT_GT(node.caller->in_flight(), 64u);
-    ASSERT_TRUE(node.loop.run_until(
+    ASSERT_TRUE(node.loop->run_until(
         [&] {
             for (auto& w : work)
                 if (!w.done())
@@ -430,7 +436,7 @@ TEST(channel, garbage_in_the_ring_is_rejected_and_the_group_keeps_serving) {
     EXPECT_EQ(answered, sent);
     // A corrupt ring index is dropped too; the group still answers proper calls afterwards.
     node_test::probe_client<channel_backend<probe>> remote(*node.caller);
-    EXPECT_EQ(run(node.loop, remote.mix(40, 2, true, node_test::mode::doubled, 1.0)), 86u);
+    EXPECT_EQ(run(*node.loop, remote.mix(40, 2, true, node_test::mode::doubled, 1.0)), 86u);
     EXPECT_FALSE(remote.backend().last_error());
     EXPECT_TRUE(node.exits.empty());
 }
@@ -444,7 +450,7 @@ TEST(node_kernel, stop_leaves_no_process_descriptor_or_shared_memory_behind) {
         server_pid = node.kernel.pid_of(node.server);
         ASSERT_GT(server_pid, 0);
         node_test::probe_client<channel_backend<probe>> remote(*node.caller);
-        EXPECT_EQ(run(node.loop, remote.mix(1, 1, false, node_test::mode::plain, 1.0)), 2u);
+        EXPECT_EQ(run(*node.loop, remote.mix(1, 1, false, node_test::mode::plain, 1.0)), 2u);
         node.kernel.stop();
         EXPECT_EQ(node.kernel.running(), 0u);
     }
@@ -462,6 +468,7 @@ TEST(node_kernel, stop_leaves_no_process_descriptor_or_shared_memory_behind) {
 }
 
 TEST(node_kernel, groups_call_each_other_without_the_kernel_in_the_path) {
+    std::unique_ptr<process_loop> loop;  // made after start; outlives the kernel
     node_kernel kernel(std::chrono::milliseconds(500));
     channel_id channel = 0;
     group_id server = kernel.add_group(
@@ -477,12 +484,13 @@ TEST(node_kernel, groups_call_each_other_without_the_kernel_in_the_path) {
              if (!caller)
                  return 21;
              node_test::probe_client<channel_backend<probe>> remote(*caller);
-             group_loop loop;
-             loop.add(*caller);
+             auto loop = test_loop();
+             if (!caller->run_on(*loop))
+                 return 23;
              // A buffer in the client's own heap crosses to the server without a copy.
              std::span<std::byte> block = context.heap().allocate(300000);
              std::memset(block.data(), 2, block.size());
-             std::uint64_t sum = run(loop, remote.checksum(std::span<const std::uint8_t>(
+             std::uint64_t sum = run(*loop, remote.checksum(std::span<const std::uint8_t>(
                                              reinterpret_cast<const std::uint8_t*>(block.data()),
                                              block.size())));
              return sum == 600000 && caller->views_shared() == 1 ? 0 : 22;
@@ -491,9 +499,9 @@ TEST(node_kernel, groups_call_each_other_without_the_kernel_in_the_path) {
     std::vector<group_exit> exits;
     kernel.on_exit = [&](const group_exit& exit) { exits.push_back(exit); };
     ASSERT_TRUE(kernel.start());
-    group_loop loop;
-    loop.add(kernel);
-    ASSERT_TRUE(loop.run_until([&] { return !exits.empty(); }, std::chrono::milliseconds(10000)));
+    loop = test_loop();
+    ASSERT_TRUE(kernel.run_on(*loop));
+    ASSERT_TRUE(loop->run_until([&] { return !exits.empty(); }, std::chrono::milliseconds(10000)));
     EXPECT_EQ(exits[0].name, "client");
     EXPECT_TRUE(WIFEXITED(exits[0].wait_status));
     EXPECT_EQ(WEXITSTATUS(exits[0].wait_status), 0);
@@ -526,12 +534,13 @@ TEST(node_kernel, sigterm_stops_the_node_cleanly) {
         pid_t pids[2] = {kernel.pid_of(1), kernel.pid_of(2)};
         if (::write(pipe_fds[1], pids, sizeof pids) != sizeof pids)
             ::_exit(42);
-        group_loop loop;
-        loop.add(kernel);
-        // Bounded: a SIGTERM the loop never sees ends the node with status 44 after 30 s of
-        // sleep (the test then fails on the status) instead of leaving the test waiting.
-        if (!loop.run_until([&] { return kernel.stop_requested(); },
-                            std::chrono::milliseconds(30000)))
+        auto loop = test_loop();
+        if (!kernel.run_on(*loop))
+            ::_exit(45);
+        // Bounded: a SIGTERM the loop never sees ends the node with status 44 after 30 s (the
+        // test then fails on the status) instead of leaving the test waiting.
+        if (!loop->run_until([&] { return kernel.stop_requested(); },
+                             std::chrono::milliseconds(30000)))
             ::_exit(44);
         kernel.stop();
         ::_exit(kernel.running() == 0 ? 0 : 43);

@@ -6,6 +6,7 @@
 #include <node_services.hpp>
 
 #include "probe.lidl.hpp"
+#include "test_loop.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -45,7 +46,7 @@ public:
 };
 
 template <class T>
-T run(group_loop& loop, amb::task<T> work) {
+T run(node_test::process_loop& loop, amb::task<T> work) {
     work.start();
     EXPECT_TRUE(loop.run_until([&] { return work.done(); }, std::chrono::milliseconds(10000)));
     return work.take_result();
@@ -54,6 +55,7 @@ T run(group_loop& loop, amb::task<T> work) {
 }  // namespace
 
 TEST(node_services, a_group_reads_the_clock_logs_and_its_requests_are_logged) {
+    std::unique_ptr<node_test::process_loop> loop;  // made after start; outlives the kernel
     node_kernel kernel(std::chrono::milliseconds(500));
     constexpr amb::rings::config ring{64, 1024, 64, 64};
     channel_id probe_channel = 0;
@@ -67,15 +69,15 @@ TEST(node_services, a_group_reads_the_clock_logs_and_its_requests_are_logged) {
                  return 30;
              amb_node::clock_client<channel_backend<amb_node::clock>> clock(*clock_caller);
              amb_node::log_client<channel_backend<amb_node::log>> log(*log_caller);
-             group_loop loop;
-             loop.add(*clock_caller);
-             loop.add(*log_caller);
-             std::uint64_t now = run(loop, clock.now());
+             auto loop = node_test::test_loop();
+             if (!clock_caller->run_on(*loop) || !log_caller->run_on(*loop))
+                 return 33;
+             std::uint64_t now = run(*loop, clock.now());
              auto wall = std::chrono::system_clock::now().time_since_epoch();
              auto wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count();
              if (now == 0 || now > static_cast<std::uint64_t>(wall_ns))
                  return 31;
-             run(loop, log.write(amb_node::level::info, "hello \"kernel\"\n"));
+             run(*loop, log.write(amb_node::level::info, "hello \"kernel\"\n"));
              // Then serve probe with every request logged.
              tiny_probe implementation;
              amb::node_services::request_logger<node_test::probe> logger(*log_caller);
@@ -83,8 +85,9 @@ TEST(node_services, a_group_reads_the_clock_logs_and_its_requests_are_logged) {
                  *context.server_link(probe_channel), implementation, logger.hook());
              if (!server)
                  return 32;
-             loop.add(*server);
-             loop.run_until([] { return false; });
+             if (!server->run_on(*loop))
+                 return 34;
+             loop->run_until([] { return false; });
              return 0;
          }});
     services = *kernel_services::connect(kernel, group);
@@ -97,13 +100,13 @@ TEST(node_services, a_group_reads_the_clock_logs_and_its_requests_are_logged) {
     auto caller = channel_caller::attach(*kernel.kernel().caller_link(probe_channel));
     ASSERT_TRUE(caller);
     node_test::probe_client<channel_backend<node_test::probe>> remote(*caller);
-    group_loop loop;
-    served.add_to(loop);
-    loop.add(*caller);
-    loop.add(kernel);
-    EXPECT_EQ(run(loop, remote.mix(9, 0, false, node_test::mode::plain, 1.0)), 9u);
-    EXPECT_EQ(run(loop, remote.measure(std::vector<std::uint8_t>(5))), 5u);
-    ASSERT_TRUE(loop.run_until([&] { return lines.size() >= 3; }, std::chrono::milliseconds(5000)));
+    loop = node_test::test_loop();
+    ASSERT_TRUE(served.run_on(*loop));
+    ASSERT_TRUE(caller->run_on(*loop));
+    ASSERT_TRUE(kernel.run_on(*loop));
+    EXPECT_EQ(run(*loop, remote.mix(9, 0, false, node_test::mode::plain, 1.0)), 9u);
+    EXPECT_EQ(run(*loop, remote.measure(std::vector<std::uint8_t>(5))), 5u);
+    ASSERT_TRUE(loop->run_until([&] { return lines.size() >= 3; }, std::chrono::milliseconds(5000)));
     EXPECT_EQ(lines[0],
               R"({"group":"sensor-group","level":"info","text":"hello \"kernel\"\n"})");
     EXPECT_EQ(lines[1].rfind(R"({"group":"sensor-group","service":"node_test::probe","procedure":"mix","status":0,"duration_ns":)", 0), 0u)

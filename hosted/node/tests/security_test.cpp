@@ -7,6 +7,7 @@
 
 #include "memory_scan.hpp"
 #include "probe.lidl.hpp"
+#include "test_loop.hpp"
 
 #include <gtest/gtest.h>
 
@@ -93,7 +94,7 @@ amb::task<std::uint64_t> measure_through(probe& api, std::span<const std::uint8_
 }
 
 template <class Done>
-bool spin_until(group_loop& loop, Done&& done) {
+bool spin_until(node_test::process_loop& loop, Done&& done) {
     return loop.run_until(std::forward<Done>(done), std::chrono::milliseconds(5000));
 }
 
@@ -135,13 +136,14 @@ int attack_kernel_channel(group_context& context, channel_id channel) {
     if (!caller)
         return no_link;
     node_test::probe_client<channel_backend<probe>> remote(*caller);
-    group_loop loop;
-    loop.add(*caller);
+    auto loop = node_test::test_loop();
+    if (!caller->run_on(*loop))
+        return no_link;
     auto call_measure = [&](std::size_t size) -> std::optional<std::uint64_t> {
         std::vector<std::uint8_t> data(size, 7);
         auto work = measure_through(remote, data);
         work.start();
-        if (!spin_until(loop, [&] { return work.done(); }))
+        if (!spin_until(*loop, [&] { return work.done(); }))
             return std::nullopt;
         std::uint64_t value = work.take_result();
         if (remote.backend().last_error())
@@ -242,10 +244,9 @@ TEST(channel, a_group_cannot_change_the_geometry_of_a_channel_the_kernel_serves)
     ASSERT_TRUE(link);
     auto server = channel_server<probe>::attach(*link, implementation);
     ASSERT_TRUE(server);
-    group_loop loop;
-    loop.add(*server);
-    loop.add(kernel);
-    ASSERT_TRUE(loop.run_until([&] { return !exits.empty(); }, std::chrono::milliseconds(10000)));
+    node_test::kernel_loop loop(kernel);
+    ASSERT_TRUE(server->run_on(*loop));
+    ASSERT_TRUE(loop->run_until([&] { return !exits.empty(); }, std::chrono::milliseconds(10000)));
     ASSERT_TRUE(WIFEXITED(exits[0].wait_status)) << exits[0].wait_status;
     EXPECT_EQ(WEXITSTATUS(exits[0].wait_status), attack_held);
     // The kernel answered the normal calls and refused the forged one.
@@ -319,13 +320,12 @@ TEST(channel, a_serving_group_cannot_change_the_geometry_of_a_channel_the_kernel
     auto caller = channel_caller::attach(*link);
     ASSERT_TRUE(caller);
     node_test::probe_client<channel_backend<probe>> remote(*caller);
-    group_loop loop;
-    loop.add(*caller);
-    loop.add(kernel);
+    node_test::kernel_loop loop(kernel);
+    ASSERT_TRUE(caller->run_on(*loop));
     std::vector<std::uint8_t> data(100, 7);
     auto work = measure_through(remote, data);
     work.start();
-    ASSERT_TRUE(loop.run_until([&] { return work.done(); }, std::chrono::milliseconds(10000)));
+    ASSERT_TRUE(loop->run_until([&] { return work.done(); }, std::chrono::milliseconds(10000)));
     EXPECT_EQ(work.take_result(), 0u);
     ASSERT_TRUE(remote.backend().last_error().has_value());
     EXPECT_EQ(*remote.backend().last_error(), call_error::bad_reply);
@@ -439,10 +439,9 @@ TEST(node_kernel, a_restarted_group_holds_no_secret_the_kernel_read) {
     ASSERT_EQ(::write(instructions[1], masked_env.data(), env_length), ssize_t(env_length));
     ASSERT_EQ(::write(instructions[1], mask_env.data(), env_length), ssize_t(env_length));
 
-    group_loop loop;
-    loop.add(kernel);
+    node_test::kernel_loop loop(kernel);
     ASSERT_TRUE(
-        loop.run_until([&] { return exits.size() == 2; }, std::chrono::milliseconds(20000)));
+        loop->run_until([&] { return exits.size() == 2; }, std::chrono::milliseconds(20000)));
     ::close(instructions[1]);
     ASSERT_TRUE(WIFEXITED(exits[0].wait_status));
     EXPECT_EQ(WEXITSTATUS(exits[0].wait_status), crashed_on_purpose);
@@ -497,9 +496,8 @@ int run_node_without_privileges() {
     pid_t pid = kernel.pid_of(sibling);
     if (::write(sibling_pid[1], &pid, sizeof pid) != sizeof pid)
         return 53;
-    group_loop loop;
-    loop.add(kernel);
-    if (!loop.run_until([&] { return !exits.empty(); }, std::chrono::milliseconds(10000)))
+    node_test::kernel_loop loop(kernel);
+    if (!loop->run_until([&] { return !exits.empty(); }, std::chrono::milliseconds(10000)))
         return 54;
     kernel.stop();
     return WIFEXITED(exits[0].wait_status) ? WEXITSTATUS(exits[0].wait_status) : 55;

@@ -1,5 +1,5 @@
 // Nodes in one process on real links: UDP sockets on 127.0.0.1 (the reliable datagram protocol)
-// and a pty pair carrying XBee-framed messages, driven by one group_loop. Keys come from a fresh
+// and a pty pair carrying XBee-framed messages, driven by one process loop. Keys come from a fresh
 // deployment root per test.
 #include "test_services.hpp"
 
@@ -76,21 +76,28 @@ protected:
     template <class T>
     T run(task<T> work) {
         work.start();
-        EXPECT_TRUE(loop_.run_until([&] { return work.done(); }, std::chrono::seconds(30)));
+        EXPECT_TRUE(loop_->run_until([&] { return work.done(); }, std::chrono::seconds(30)));
         return work.take_result();
     }
     template <class Done>
     void drive_until(Done done) {
-        EXPECT_TRUE(loop_.run_until(done, std::chrono::seconds(30)));
+        EXPECT_TRUE(loop_->run_until(done, std::chrono::seconds(30)));
     }
     void loop_over_all() {
         for (member& m : members_)
-            loop_.add(m.net);
+            ASSERT_TRUE(m.net.run_on(*loop_));
     }
 
+    static std::unique_ptr<ports::hosted::process_loop> make_loop() {
+        auto made = ports::hosted::process_loop::create();
+        AMB_REQUIRE(made.has_value(), "cannot create a process loop");
+        return std::move(*made);
+    }
+
+    // Before the members: it outlives the network nodes that run on it.
+    std::unique_ptr<ports::hosted::process_loop> loop_ = make_loop();
     caplets::secret_key root_ = random_key();
     std::deque<member> members_;
-    node::group_loop loop_;
 };
 
 struct pty_pair {
@@ -202,7 +209,7 @@ TEST_F(network, an_idle_node_asks_the_kernel_rarely_and_still_wakes_for_a_datagr
     for (int i = 0; i < 100; ++i)
         EXPECT_EQ(b.net.progress(), 0u);
     EXPECT_EQ(b.net.udp(0).counters().receive_calls - calls_between, 100u);
-    // A request still gets through: the loop sleeps on b's epoll descriptor, which wakes it,
+    // A request still gets through: the loop sleeps in epoll_wait, where b's socket is watched,
     // and a pass after a wake-up always asks the kernel.
     b.net.set_receive_check_interval(std::chrono::hours(1));
     loop_over_all();
@@ -210,7 +217,7 @@ TEST_F(network, an_idle_node_asks_the_kernel_rarely_and_still_wakes_for_a_datagr
     EXPECT_EQ(run(calculator.add(20, 22)), 42);
     EXPECT_EQ(run(calculator.add(1, 2)), 3);
     EXPECT_FALSE(calculator.backend().last_error());
-    EXPECT_GT(loop_.sleeps(), 0u);
+    EXPECT_GT(loop_->loop().sleeps(), 0u);
 }
 
 TEST_F(network, a_relay_on_udp_and_a_serial_line_forwards_without_keys) {

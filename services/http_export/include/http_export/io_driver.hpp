@@ -21,6 +21,7 @@
 #include <runtime/event_loop.hpp>
 
 #include <memory>
+#include <optional>
 
 namespace amb::http_export {
 
@@ -44,14 +45,19 @@ public:
     /// Opens the hosted driver; the error is the errno of the call that failed. The driver does
     /// not move (watches point into it), hence the unique_ptr.
     static result<std::unique_ptr<io_driver>, int> create() noexcept;
+    /// The adapter alone, over the driver of a loop that has one already (the process loop of a
+    /// node, ports/hosted/process_loop.hpp): it watches through `driver`, which must outlive
+    /// it, and owns nothing. Error: ENOMEM.
+    static result<std::unique_ptr<io_driver>, int> over(
+        ports::hosted::event_driver& driver) noexcept;
 
     io_driver(const io_driver&) = delete;
     io_driver& operator=(const io_driver&) = delete;
     ~io_driver();
 
-    loop_clock::time_point now() noexcept override { return driver_.now(); }
-    void wait(loop_clock::time_point deadline) noexcept override { driver_.wait(deadline); }
-    void wake() noexcept override { driver_.wake(); }
+    loop_clock::time_point now() noexcept override { return driver_->now(); }
+    void wait(loop_clock::time_point deadline) noexcept override { driver_->wait(deadline); }
+    void wake() noexcept override { driver_->wake(); }
 
     /// As descriptor_watcher::watch; the driver drives one loop, so every watch must name the
     /// same `loop` (EINVAL otherwise).
@@ -60,10 +66,13 @@ public:
 
 private:
     explicit io_driver(ports::hosted::event_driver driver) noexcept
-        : driver_(std::move(driver)), descriptors_(driver_, &ready, this) {}
+        : owned_(std::move(driver)), driver_(&*owned_), descriptors_(*driver_, &ready, this) {}
+    explicit io_driver(ports::hosted::event_driver* driver) noexcept
+        : driver_(driver), descriptors_(*driver_, &ready, this) {}
     static void ready(void* owner, void* work, std::uint32_t events) noexcept;
 
-    ports::hosted::event_driver driver_;
+    std::optional<ports::hosted::event_driver> owned_;  // unless made `over` another's
+    ports::hosted::event_driver* driver_;
     ports::hosted::descriptor_set descriptors_;  // item: the loop_work to post
     event_loop* loop_ = nullptr;          // the one loop every watch posts to
 };

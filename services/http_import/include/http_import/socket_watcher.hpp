@@ -3,9 +3,9 @@
 // libcurl, which makes the HTTP requests, opens and closes sockets as it goes and says for each
 // whether it waits to read, to write or both. A `socket_watcher` is the loop's side of that: it
 // watches a descriptor for the interest it was given and tells the descriptor's
-// `socket_handler` when it is ready. Two implementations exist: `http_import::io_driver`
-// (io_driver.hpp: the hosted epoll driver of an `amb::event_loop`) and the deployment glue's
-// kernel bridge (deploy/synth/glue), which watches the sockets from a `group_loop` source.
+// `socket_handler` when it is ready. `http_import::io_driver` (io_driver.hpp) implements it on
+// the hosted epoll driver of an `amb::event_loop`: its own, or (`io_driver::over`) the driver
+// of a node's process loop, as the deployment glue does.
 //
 //     class my_loop final : public http_import::socket_watcher { ... };
 //     auto client = http_import::http_client::create(loop, watcher);

@@ -37,10 +37,13 @@
 #include <hosted/node/channel.hpp>
 #include <hosted/node/node_kernel.hpp>
 #include <hosted/remote/network_node.hpp>
+#include <hosted/remote/tcp_links.hpp>
 #include <http_export/call_target.hpp>
 #include <http_export/exporter.hpp>
 #include <http_export/interface.hpp>
 #include <http_import/backend.hpp>
+#include <http_import/io_driver.hpp>
+#include <ports/hosted/process_loop.hpp>
 #include <remote/exports.hpp>
 #include <remote/remote_backend.hpp>
 
@@ -120,7 +123,8 @@ void log_line(std::string_view group, std::string_view text);
 /// A group's process: the ends of its channels and the loop that drives them.
 class group_runtime {
 public:
-    explicit group_runtime(group_context& context) : context_(context) {}
+    /// Makes the group's process loop (fails if it cannot).
+    explicit group_runtime(group_context& context);
     group_runtime(const group_runtime&) = delete;
 
     /// A client of `S` over `channel` (this group calls): an `S&` for a constructor.
@@ -145,7 +149,8 @@ public:
         if (!server)
             fail(context_.name(), "cannot attach to a channel this group serves");
         auto owned = std::make_unique<hosted::node::channel_server<S>>(std::move(*server));
-        loop_.add(*owned);
+        if (!owned->run_on(*loop_))
+            fail(context_.name(), "cannot watch a channel this group serves");
         keep(std::move(owned));
     }
 
@@ -166,15 +171,22 @@ private:
     group_context& context_;
     std::vector<std::unique_ptr<hosted::node::channel_caller>> callers_;
     std::vector<std::shared_ptr<void>> kept_;
-    hosted::node::group_loop loop_;
+    std::unique_ptr<ports::hosted::process_loop> loop_;
 };
+
+/// The backend's failure as the one error type of calls: a remote backend's already is one.
+inline lidl::call_error as_call_error(const lidl::call_error& error) { return error; }
+inline lidl::call_error as_call_error(hosted::node::call_error error) {
+    return hosted::node::to_call_error(error);
+}
 
 /// Reports a failed call of a client to the HTTP exporter: a `call_target` over a generated
 /// client `Client` (over a channel or a remote backend) that serves the call with the generated
-/// `lidl_dispatch::serve` and answers `unreachable` (HTTP 503) when the backend reports an
-/// error, instead of the value-initialised result the client returns. TODO(perf): `last_error`
-/// is per backend, so with calls in flight at once a failure may be reported on a neighbouring
-/// call as well; a second frame per call to read it after the call.
+/// `lidl_dispatch::serve` and, when the backend reports an error, completes with it as a
+/// `lidl::call_error` (the exporter answers 504 for deadline_passed, 503 for unreachable, ...)
+/// instead of the value-initialised result the client returns. TODO(perf): `last_error` is per
+/// backend, so with calls in flight at once a failure may be reported on a neighbouring call as
+/// well; a second frame per call to read it after the call.
 template <class S, class Client>
 class client_target final : public http_export::call_target {
 public:
@@ -193,16 +205,14 @@ private:
         client.backend().last_error().reset();
         lidl::serve_result served = co_await work;
         if (served && client.backend().last_error())
-            co_return failure{lidl::call_error{lidl::call_fault::unreachable}};
+            co_return failure{as_call_error(*client.backend().last_error())};
         co_return served;
     }
 
     Client& client_;
 };
 
-class http_bridge;
-class http_import_bridge;
-class tcp_bridge;
+class http_exports;
 
 /// The kernel group of a node: starts the groups, owns the network side (links, routes, keys,
 /// remote imports and exports), the HTTP exporters and the kernel's ends of channels, and runs
@@ -249,7 +259,8 @@ public:
         if (!caller)
             fail("kernel", "cannot attach to a channel of the kernel");
         auto owned = std::make_unique<hosted::node::channel_caller>(std::move(*caller));
-        loop_.add(*owned);
+        if (!owned->run_on(*loop_))
+            fail("kernel", "cannot watch a channel of the kernel");
         auto client = std::make_unique<Client<hosted::node::channel_backend<S>>>(*owned);
         auto& reference = *client;
         callers_.push_back(std::move(owned));
@@ -288,7 +299,8 @@ public:
         if (!server)
             fail("kernel", "cannot attach to a channel the kernel serves");
         auto owned = std::make_unique<hosted::node::channel_server<S>>(std::move(*server));
-        loop_.add(*owned);
+        if (!owned->run_on(*loop_))
+            fail("kernel", "cannot watch a channel the kernel serves");
         keep(std::move(owned));
     }
     /// Makes `implementation` callable from other nodes as `instance`.
@@ -328,7 +340,9 @@ private:
 
     node_kernel& kernel_;
     const node_settings& settings_;
-    hosted::node::group_loop loop_;
+    // Before everything that attaches to it (destroyed after them). Made after the groups
+    // started: they never hold its descriptors.
+    std::unique_ptr<ports::hosted::process_loop> loop_;
     hosted::remote::network_node network_;
     bool network_started_ = false;
     std::vector<remote::route_entry> routes_;
@@ -338,9 +352,10 @@ private:
     std::vector<std::string_view> encrypted_callers_;
     caplets::secret_key node_key_{};
     caplets::secret_key http_key_{};
-    std::unique_ptr<http_bridge> http_;
-    std::unique_ptr<http_import_bridge> imports_;
-    std::unique_ptr<tcp_bridge> tcp_;
+    std::unique_ptr<http_exports> http_;
+    std::unique_ptr<http_import::io_driver> import_watcher_;
+    std::unique_ptr<http_import::http_client> import_client_;
+    std::unique_ptr<hosted::remote::tcp_links> tcp_;
     std::vector<std::unique_ptr<hosted::node::channel_caller>> callers_;
     std::vector<std::shared_ptr<void>> kept_;
 };

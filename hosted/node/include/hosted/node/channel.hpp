@@ -9,8 +9,8 @@
 //     auto caller = channel_caller::attach(link);      auto server =
 //     counter_client<channel_backend<counter>>             channel_server<counter>::attach(
 //         remote(*caller);                                      link, implementation);
-//     group_loop loop; loop.add(*caller);              group_loop loop; loop.add(*server);
-//     loop.run(job_that_awaits(remote.add(5)));        loop.run_forever();
+//     caller->run_on(loop);  // a process_loop         server->run_on(loop);
+//     loop.run_until([&] { return call.done(); });     loop.run_until([] { return false; });
 //
 // Strategies (template parameter of channel_backend and channel_server):
 // - `static_types`: the caller writes the parameter tuple as a frame (groups/marshal.hpp) with
@@ -25,9 +25,10 @@
 // (groups::static_capable). The callee learns nothing about the path: it is called with the
 // same tuple either way.
 //
-// Waking (adaptive): each side polls its ring while it has work; `group_loop` keeps polling for
-// a short spin period after the last progress, then announces that it sleeps (a flag in the
-// control block) and sleeps in poll() on its eventfds. A side that submits rings the peer's
+// Waking (adaptive): each side is a poller of its process's one event loop
+// (ports/hosted/process_loop.hpp): the loop polls the ring on every pass, keeps polling for the
+// driver's spin period after the last progress, then each side announces that it sleeps (a flag
+// in the control block) and the loop sleeps in epoll_wait, where each side's eventfd is watched. A side that submits rings the peer's
 // eventfd only when that flag is set, so busy channels make no system calls and idle groups use
 // no CPU. The flag and the ring are ordered with sequentially consistent fences on both sides.
 // Doorbells are batched: the server rings once per pass for every reply it retired, the caller
@@ -51,8 +52,7 @@
 #include <rings/ring.hpp>
 
 #include <async/task.hpp>
-
-#include <poll.h>
+#include <ports/hosted/process_loop.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -88,6 +88,10 @@ enum class call_error : std::uint8_t {
 
 /// A sentence describing `e`, for error messages.
 const char* describe(call_error e);
+
+/// `e` as the one error type of calls (lidl/call_error.hpp): too_large is call_too_large, ring
+/// busy, rejected callee_error, bad_reply malformed_reply, peer_exited peer_exited.
+lidl::call_error to_call_error(call_error e);
 
 /// Wakes the peer waiting on `event` (an eventfd). Error: errno.
 result<void, int> signal_event(int event) noexcept;
@@ -168,59 +172,8 @@ struct channel_link {
 /// through this, at start and after each epoch change.
 result<rings::ring_region, rings::error> attach_ring(const channel_link& link);
 
-/// Something a `group_loop` drives: it makes progress when polled and can sleep on a descriptor.
-class loop_source {
-public:
-    /// Does whatever work is ready; returns how much (0: nothing was ready).
-    virtual std::size_t progress() = 0;
-    /// Announces that this side sleeps; false if work arrived meanwhile (do not sleep then).
-    virtual bool prepare_sleep() = 0;
-    /// Clears the announcement after waking (or after a refused prepare_sleep of another
-    /// source) and drains the descriptor.
-    virtual void finish_sleep() = 0;
-    /// The descriptor that becomes readable when there may be work (-1: none).
-    virtual int wake_descriptor() const = 0;
-
-protected:
-    ~loop_source() = default;
-};
-
-/// Runs a group's sources: polls them while they make progress, spins for `spin` after the last
-/// progress, then sleeps in poll() on their descriptors. One thread.
-class group_loop {
-public:
-    explicit group_loop(std::chrono::microseconds spin = std::chrono::microseconds(50))
-        : spin_(spin) {}
-
-    void add(loop_source& source) { sources_.push_back(&source); }
-
-    /// One pass over every source; returns the total progress.
-    std::size_t poll_once();
-    /// Runs until `done()` is true; sleeps when nothing progresses for the spin period.
-    /// `timeout` (negative: none) bounds each sleep; false if a sleep timed out or poll failed.
-    template <class Done>
-    bool run_until(Done&& done, std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) {
-        while (!done()) {
-            if (!step(timeout))
-                return false;
-        }
-        return true;
-    }
-    /// Number of times the loop went to sleep (for tests and benchmarks).
-    std::uint64_t sleeps() const { return sleeps_; }
-
-private:
-    bool step(std::chrono::milliseconds timeout);
-    bool sleep(std::chrono::milliseconds timeout);
-
-    std::chrono::microseconds spin_;
-    std::vector<loop_source*> sources_;
-    std::vector<pollfd> watched_;  // capacity kept between sleeps
-    std::uint64_t sleeps_ = 0;
-};
-
 /// The calling side of a channel.
-class channel_caller final : public loop_source {
+class channel_caller final : public ports::hosted::descriptor_poller {
 public:
     /// Calls waiting for a free element beyond this fail with call_error::ring.
     static constexpr std::size_t max_queued = 256;
@@ -258,11 +211,15 @@ public:
     bool issue(std::uint32_t procedure, const call_ops& ops, const void* params, void* result,
                std::coroutine_handle<> waiting, std::optional<call_error>* error);
 
-    // loop_source
-    std::size_t progress() override;
-    bool prepare_sleep() override;
-    void finish_sleep() override;
-    int wake_descriptor() const override { return link_.reply_event; }
+    /// Makes this caller a poller of `loop`, woken by its reply eventfd. Error: errno.
+    result<void, int> run_on(ports::hosted::process_loop& loop) {
+        return attach_to(loop, link_.reply_event);
+    }
+
+    // loop_poller
+    std::size_t progress() noexcept override;
+    bool prepare_sleep() noexcept override;
+    void finish_sleep() noexcept override;
 
     /// Calls issued and not completed.
     std::size_t in_flight() const { return in_flight_ + queued_count_; }
@@ -537,7 +494,7 @@ struct request_record {
 /// The serving side of a channel: runs calls on an implementation of `S`, up to `max_running`
 /// at once (a call that suspends does not block the others).
 template <class S, strategy Strategy = strategy::static_types>
-class channel_server final : public loop_source {
+class channel_server final : public ports::hosted::descriptor_poller {
 public:
     static constexpr std::size_t max_running = 64;
     /// Called after each answered request (may be null), for example to log it.
@@ -560,7 +517,12 @@ public:
     channel_server(channel_server&&) noexcept = default;
     channel_server(const channel_server&) = delete;
 
-    std::size_t progress() override {
+    /// Makes this server a poller of `loop`, woken by its request eventfd. Error: errno.
+    result<void, int> run_on(ports::hosted::process_loop& loop) {
+        return attach_to(loop, link_.request_event);
+    }
+
+    std::size_t progress() noexcept override {
         if (!follow_epoch())
             return 0;
         std::size_t done = retire();
@@ -582,7 +544,7 @@ public:
         return done + retire();
     }
 
-    bool prepare_sleep() override {
+    bool prepare_sleep() noexcept override {
         channel_control& shared = control();
         shared.server_sleeping.store(1, std::memory_order_seq_cst);
         std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -601,11 +563,10 @@ public:
             shared.server_sleeping.store(0, std::memory_order_relaxed);
         return !work;
     }
-    void finish_sleep() override {
+    void finish_sleep() noexcept override {
         control().server_sleeping.store(0, std::memory_order_relaxed);
         drain(link_.request_event);
     }
-    int wake_descriptor() const override { return link_.request_event; }
 
     /// Requests answered with a non-zero status, or dropped, so far.
     std::uint64_t rejected() const { return rejected_; }

@@ -11,7 +11,8 @@
 //     group_id app = kernel.add_group({"app", run_app});
 //     channel_id to_store = *kernel.connect(app, store, ring_config);
 //     kernel.start();                       // heaps, channels, then one process per group
-//     group_loop loop; loop.add(kernel);    // reaps, reports and restarts groups
+//     auto loop = process_loop::create();   // after start: groups never hold its descriptors
+//     kernel.run_on(**loop);                // reaps, reports and restarts groups
 //     ...
 //     kernel.stop();                        // SIGTERM, then SIGKILL; nothing left behind
 //
@@ -35,8 +36,12 @@
 // fail with call_error::peer_exited), reports it through the `on_exit` callback and, if its policy
 // says so, restarts it: it waits until every peer has drained the channel (acknowledged in the
 // control block), re-initialises the ring in place and forks the group again. Peers attach to
-// the fresh ring on their next call. SIGINT/SIGTERM (with `watch_stop_signals`) make the loop
-// source report `stop_requested()`; `stop()` ends every group and closes every descriptor.
+// the fresh ring on their next call. SIGINT/SIGTERM (with `watch_stop_signals`) make the kernel
+// report `stop_requested()`; `stop()` ends every group and closes every descriptor.
+//
+// On its loop (`run_on`), the kernel is descriptor watches (each group's pidfd, the signalfd) and
+// one posted work item that reaps and restarts: an idle kernel makes no system call and arms no
+// timer. Only while a channel waits for a peer to drain does a 1 ms timer look again.
 //
 // Threading: one thread (the kernel's loop). Not copyable.
 #pragma once
@@ -44,6 +49,8 @@
 #include <hosted/node/channel.hpp>
 #include <hosted/node/shared_heap.hpp>
 #include <hosted/node/shared_region.hpp>
+
+#include <ports/hosted/process_loop.hpp>
 
 #include <chrono>
 #include <csignal>
@@ -115,7 +122,7 @@ struct group_exit {
     bool restarting;   ///< the policy restarts it
 };
 
-class node_kernel final : public loop_source {
+class node_kernel final {
 public:
     explicit node_kernel(std::chrono::milliseconds stop_timeout = std::chrono::seconds(2));
     node_kernel(const node_kernel&) = delete;
@@ -151,7 +158,7 @@ public:
     result<void, int> watch_stop_signals();
     bool stop_requested() const { return stop_requested_; }
 
-    /// Called (from progress) for each group that exits.
+    /// Called (from the loop) for each group that exits.
     std::function<void(const group_exit&)> on_exit;
 
     /// Stops every group (SIGTERM, then SIGKILL after the stop timeout), reaps them and closes
@@ -168,12 +175,10 @@ public:
     /// none has ended.
     int last_wait_status_of(group_id group) const;
 
-    // loop_source: reaps exited groups, marks their channels, restarts them when their peers
-    // have drained; wakes on a stop signal or a group's exit.
-    std::size_t progress() override;
-    bool prepare_sleep() override { return true; }
-    void finish_sleep() override { woken_ = true; }
-    int wake_descriptor() const override { return epoll_.get(); }
+    /// Watches the groups' exits and the stop signals on `loop` (after start; once): the
+    /// kernel then reaps exited groups, marks their channels and restarts them when their peers
+    /// have drained, from that loop. `loop` must outlive the kernel's stop(). Error: errno.
+    result<void, int> run_on(ports::hosted::process_loop& loop);
 
 private:
     friend class group_context;
@@ -188,18 +193,34 @@ private:
     bool try_restart(group_state& group);
     void reset_channel(channel_state& channel);
     void stop_group(group_state& group);
+    result<void, int> watch_exit(group_state& group);
+    void unwatch_exit(group_state& group);
+    result<void, int> watch_signals();
+    void wake_check();
+    // Reaps, reports, resets and restarts (the work the loop runs after a watch fired).
+    std::size_t check();
 
     std::chrono::milliseconds stop_timeout_;
     std::vector<std::unique_ptr<group_state>> groups_;  // [0] is the kernel group
     std::vector<std::unique_ptr<channel_state>> channels_;
     group_context kernel_context_;
-    unique_fd epoll_;
     unique_fd signals_;
+    ports::hosted::process_loop* loop_ = nullptr;
+    ports::hosted::descriptor_watch signal_watch_{};
+    bool signalled_ = false;
+    // Loop work that runs check(): posted when a watch fires, armed while channels reset.
+    struct check_work final : loop_work {
+        explicit check_work(node_kernel& owner) noexcept : loop_work(&run), kernel(owner) {}
+        static void run(loop_work& work) noexcept {
+            (void)static_cast<check_work&>(work).kernel.check();
+        }
+        node_kernel& kernel;
+    };
+    check_work check_{*this};
+    check_work retry_{*this};
     sigset_t saved_mask_{};
     bool started_ = false;
     bool stop_requested_ = false;
-    bool woken_ = true;
-    std::chrono::steady_clock::time_point last_check_{};
     pid_t kernel_pid_;
     std::vector<std::string> withheld_environment_;
     // The group image process (a child of the kernel) and the kernel's end of its socket.

@@ -1,26 +1,29 @@
 // The hosted glue of a node's network side: a portable `remote::node` (runtime/remote) bound to
-// the hosted transports (UDP, serial lines, TCP; hosted/net) and driven from a
-// `group_loop` (hosted/node) or by hand.
+// the hosted transports (UDP, serial lines, TCP; hosted/net), run on the process's one event
+// loop (ports/hosted/process_loop.hpp).
 //
 //     hosted::remote::network_node kitchen;
 //     auto udp = kitchen.add_udp(std::move(*udp_transport::open({.bind = ...})));
 //     auto serial = kitchen.add_serial(std::move(*serial_transport::open(fd, {})));
 //     remote::link_id to_hall = kitchen.add_udp_link(udp, hall_address);
 //     remote::link_id to_garden = kitchen.add_serial_link(serial);
-//     remote::route_entry routes[] = {{"hall", to_hall}, {"garden", to_garden}, {"shed",
-//     to_garden}}; config.routes = routes; ... kitchen.start(config);                        //
-//     creates the remote::node kitchen.node().export_service("thermostat", exported); group_loop
-//     loop; loop.add(kitchen); ...       // or kitchen.progress() in your own loop
+//     remote::route_entry routes[] = {{"hall", to_hall}, {"garden", to_garden},
+//                                     {"shed", to_garden}};
+//     config.routes = routes; ...
+//     kitchen.start(config);                                   // creates the remote::node
+//     kitchen.node().export_service("thermostat", exported);
+//     kitchen.run_on(loop);                                    // a process_loop
 //
 // This is what the deployment tool's per-node glue writes (docs/remote.md, "Deployment glue").
 // Packets are accepted from any UDP address (a packet from an address that is no link gets link
 // id `unknown_link`): authenticity comes from tokens and MACs, not from addresses. A UDP peer
 // that stops acknowledging, or a TCP connection that closes, fails the calls routed through it.
 //
-// As a loop_source, the node sleeps on an epoll descriptor that holds every transport and a
-// timerfd armed for the earliest deadline (retransmissions, delayed acks, call timeouts). A pass
-// of `progress` asks the kernel for datagrams (one recvmmsg per UDP transport, poll(2) for serial
-// and TCP) right after a wake-up or after a pass that did work, and otherwise at most every
+// On the loop, the node is a poller whose transports are descriptor watches of the loop's driver
+// (with the interest each transport wants) and whose earliest deadline (retransmissions, delayed
+// acks, call timeouts) is a loop timer: no epoll or timerfd of its own. A pass of `progress`
+// asks the kernel for datagrams (one recvmmsg per UDP transport, poll(2) for serial and TCP)
+// right after a watch fired or after a pass that did work, and otherwise at most every
 // `receive_check_interval` (a spinning loop then makes no system call on most idle passes);
 // timers run on every pass from the clock alone. UDP output is held from the start of a pass
 // (or from a send outside it) to the end of the pass and then sent with sendmmsg, so that
@@ -31,11 +34,12 @@
 #include <hosted/net/serial_transport.hpp>
 #include <hosted/net/tcp_transport.hpp>
 #include <hosted/net/udp_transport.hpp>
-#include <hosted/node/channel.hpp>
+#include <ports/hosted/process_loop.hpp>
 
 #include <remote/node.hpp>
 
 #include <cstdio>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -73,7 +77,20 @@ private:
     std::optional<caplets::check> last_check_;
 };
 
-class network_node final : public node::loop_source, private amb::remote::link_output {
+/// Told about the connections of replaceable TCP links (`network_node::add_tcp_link()`): the
+/// owner of the links (tcp_links) makes and replaces them. Called from the loop.
+class tcp_link_observer {
+public:
+    /// The connection of `link` is open (messages that waited for it were sent).
+    virtual void opened(link_id link) = 0;
+    /// The connection of `link` closed; the node drops it after this returns.
+    virtual void closed(link_id link, const net::tcp_connection& connection) = 0;
+
+protected:
+    ~tcp_link_observer() = default;
+};
+
+class network_node final : public loop_poller, private amb::remote::link_output {
 public:
     network_node();
     ~network_node();
@@ -88,6 +105,21 @@ public:
     link_id add_udp_link(std::size_t udp, net::ipv4_endpoint neighbour);
     link_id add_serial_link(std::size_t serial);
     link_id add_tcp_link(std::size_t tcp);
+    /// A TCP link without a connection yet, whose connection `replace_tcp` sets and replaces
+    /// (before start). Messages sent while it has no open connection wait: at most
+    /// `max_waiting`, none older than `stale_after` (a request is not delivered after its call
+    /// failed), oldest dropped first. A closed connection is reported to `observer` (set with
+    /// set_tcp_observer), not as a link failure: calls through it fail by their timeout.
+    link_id add_tcp_link();
+    /// Gives replaceable link `link` a new connection (connecting or open); the previous one,
+    /// if any, is closed and dropped.
+    void replace_tcp(link_id link, std::unique_ptr<net::tcp_connection> connection);
+    void set_tcp_observer(tcp_link_observer* observer) { tcp_observer_ = observer; }
+    /// Messages waiting for a replaceable link's connection: how many, and for how long.
+    void set_tcp_waiting(std::size_t max_waiting, std::chrono::milliseconds stale_after) {
+        max_waiting_ = max_waiting;
+        stale_after_ = stale_after;
+    }
 
     /// Creates the portable node. `incidents` null: an incident_log on stderr.
     result<void, amb::remote::config_error> start(const amb::remote::node_config& config,
@@ -99,9 +131,10 @@ public:
     /// Called with every packet this node sends (tests capture packets with it).
     std::function<void(link_id, byte_view)> tap;
 
-    /// Runs one step by hand: waits up to `max_wait` for a transport or a deadline, then
-    /// progress(). For loops that are not a group_loop.
-    std::size_t step(std::chrono::milliseconds max_wait);
+    /// Runs the node on `loop` (after start; once): its transports become watches of the
+    /// loop's driver and the node a poller of the loop. `loop` must outlive the node. Error:
+    /// errno.
+    result<void, int> run_on(ports::hosted::process_loop& loop);
 
     /// While idle, the kernel is asked for input at most this often (default 2 µs; 0: on
     /// every pass). Bounds the extra latency a spinning loop adds to an arriving datagram.
@@ -109,38 +142,56 @@ public:
         check_interval_ = interval;
     }
 
-    // loop_source
-    std::size_t progress() override;
-    bool prepare_sleep() override;
-    void finish_sleep() override;
-    int wake_descriptor() const override { return epoll_; }
+    // loop_poller
+    std::size_t progress() noexcept override;
+    bool prepare_sleep() noexcept override;
+    void finish_sleep() noexcept override;
 
 private:
     enum class link_kind : std::uint8_t { udp, serial, tcp };
+    struct waiting_message {
+        std::vector<std::uint8_t> bytes;
+        loop_clock::time_point since;
+    };
     struct link {
+        link(link_kind kind_, std::size_t transport_, net::ipv4_endpoint neighbour_)
+            : kind(kind_), transport(transport_), neighbour(neighbour_) {}
         link_kind kind;
         std::size_t transport;
         net::ipv4_endpoint neighbour;
-        bool failed = false; // tcp: the close was reported once
+        bool failed = false;      // tcp: the close was reported once
+        bool replaceable = false; // tcp: add_tcp_link(); connections come and go
+        bool open = false;        // replaceable: its connection was seen open
+        std::deque<waiting_message> waiting;  // replaceable: sent while not open
     };
 
     bool send(link_id link, byte_view packet) override;
     loop_clock::time_point next_deadline() const;
-    void watch(int fd);
     void update_interest();
+    std::size_t serve_tcp_link(link_id id, link& each, loop_clock::time_point now);
+    static void on_ready(void* owner, void* item, std::uint32_t events) noexcept;
+    static void on_deadline(loop_work& work) noexcept;
     link_id udp_link_of(std::size_t udp, net::ipv4_endpoint from) const;
 
     std::vector<std::unique_ptr<net::udp_transport>> udp_;
     std::vector<std::unique_ptr<net::serial_transport>> serial_;
     std::vector<std::unique_ptr<net::tcp_connection>> tcp_;
     std::vector<link> links_;
-    std::vector<int> watched_;
-    std::vector<short> interest_;
+    std::vector<short> interest_;  // what each transport's watch asks for (udp, serial, tcp)
     std::vector<pollfd> poll_set_;
-    int epoll_ = -1;
-    int timer_ = -1;
-    loop_clock::time_point timer_armed_ = loop_clock::time_point::max();
+    ports::hosted::process_loop* loop_ = nullptr;
+    std::unique_ptr<ports::hosted::descriptor_set> watches_;
+    struct deadline_work final : loop_work {
+        explicit deadline_work(network_node& owner) noexcept
+            : loop_work(&on_deadline), node(owner) {}
+        network_node& node;
+    };
+    deadline_work deadline_{*this};  // armed for the earliest deadline while the loop sleeps
+    loop_clock::time_point deadline_armed_{};
     bool check_now_ = true;
+    tcp_link_observer* tcp_observer_ = nullptr;
+    std::size_t max_waiting_ = 64;
+    std::chrono::milliseconds stale_after_ = std::chrono::seconds(2);
     loop_clock::time_point last_check_{};
     std::chrono::nanoseconds check_interval_ = std::chrono::microseconds(2);
     system_clock_source clock_;

@@ -3,7 +3,7 @@
 // on a descriptor their peer rings (channels between groups).
 //
 //     auto loop = ports::hosted::process_loop::create();      // result<unique_ptr<...>, errno>
-//     caller.attach(**loop);                                  // a descriptor_poller
+//     caller.run_on(**loop);                                  // a descriptor_poller
 //     exporter ... (*loop)->loop(), (*loop)->driver() ...     // descriptors, work, timers
 //     (*loop)->loop().run_until([&] { return done; });
 //
@@ -51,15 +51,15 @@ private:
 
 /// A loop_poller that sleeps on one descriptor (level-triggered, readable): the loop polls it on
 /// every pass, and a write to the descriptor by its peer ends the loop's sleep. The subclass
-/// drains the descriptor in finish_sleep. Detached by `detach` or the destructor; only a
-/// detached poller may move.
+/// drains the descriptor in finish_sleep. Detached by `detach`, the destructor, or the loop's
+/// destruction (a poller may outlive its loop); only a detached poller may move.
 class descriptor_poller : public loop_poller {
 public:
     descriptor_poller() noexcept = default;
     descriptor_poller(descriptor_poller&& other) noexcept : loop_poller(std::move(other)) {}
 
     /// Registers this poller with `loop` and watches `fd`. Error: errno of epoll_ctl.
-    result<void, int> attach(process_loop& loop, int fd) noexcept;
+    result<void, int> attach_to(process_loop& loop, int fd) noexcept;
     /// Unregisters (nothing if not attached). Before the descriptor closes.
     void detach() noexcept;
 
