@@ -13,7 +13,7 @@ import os
 
 import networkx
 
-from manifest import config, planner
+from manifest import config, interfaces, planner
 from manifest.diagnostics import did_you_mean
 
 
@@ -115,9 +115,15 @@ class _checker:
             if service is None:
                 continue
             self.instance_config(item, service)
-            slots = list(service.depends)
+            slots = [slot for slot, spec in service.depends.items()
+                     if not interfaces.is_node_service(spec)]
             for slot in item.dependencies:
-                if slot not in service.depends:
+                if slot in service.depends and slot not in slots:
+                    self.d.error(item.where, (
+                        f"instance '{item.name}': dependency slot '{slot}' of service "
+                        f"'{service.name}' is bound by the node to its node service "
+                        f"({service.depends[slot]}) (remove it from dependencies=)"))
+                elif slot not in service.depends:
                     listed = ", ".join(slots) if slots else "none"
                     hint = did_you_mean(slot, slots)
                     self.d.error(item.where, (
@@ -133,8 +139,8 @@ class _checker:
                         f"naming an instance that implements {what})"))
             for slot, target in item.dependencies.items():
                 wanted = service.resolved_depends.get(slot)
-                if wanted is None or (target not in self.m.instances and
-                                      target not in self.m.imports):
+                if wanted is None or slot not in slots or (target not in self.m.instances and
+                                                           target not in self.m.imports):
                     continue
                 actual, description = self.target_interface(target)
                 if actual is not None and actual != wanted.qualified_name:

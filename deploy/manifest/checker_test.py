@@ -256,6 +256,42 @@ class broken_manifest_test(unittest.TestCase):
                 "named (demo::config::source), not a dict ({'fixed': 1e+39, 'named': 'x'})")])
         self.assertEqual(result.plan, None)
 
+    def test_node_service_slots_are_bound_by_the_node(self):
+        from manifest.test_support import analyse_source
+        result = analyse_source("""\
+            include(SERVICES)
+            timed = service(name="timed", interface=temperature_sensor.interface,
+                            implementation="t", depends={"clock": "node:clock", "log": "node:log"})
+            bad = service(name="bad", interface=temperature_sensor.interface, implementation="b",
+                          depends={"clock": "node:clok"})
+            instance(name="fine", service=timed)
+            instance(name="bound", service=timed, dependencies={"clock": "fine"})
+            group(name="all", services=["fine", "bound"])
+            node(name="n")
+            deploy(node="n", groups=["all"])
+            """.replace("temperature_sensor.interface", repr(os.path.join(
+                TESTDATA, "interfaces", "sensor.lidl:temperature_sensor"))))
+        self.assertEqual([(d.where.line, d.message) for d in result.diagnostics], [
+            (4, "service 'bad', dependency 'clock': 'node:clok' names no node service (did you "
+                "mean 'clock'? node services: log, clock)"),
+            (7, "instance 'bound': dependency slot 'clock' of service 'timed' is bound by the "
+                "node to its node service (node:clock) (remove it from dependencies=)")])
+        self.assertIsNone(result.plan)
+        # Without the mistakes, the plan lists the node slots' interfaces and no binding.
+        fine = analyse_source("""\
+            include(SERVICES)
+            timed = service(name="timed", interface=INTERFACE, implementation="t",
+                            depends={"clock": "node:clock", "log": "node:log"})
+            instance(name="fine", service=timed)
+            node(name="n")
+            deploy(node="n", groups=["fine"])
+            """.replace("INTERFACE", repr(os.path.join(TESTDATA, "interfaces",
+                                                      "sensor.lidl:temperature_sensor"))))
+        self.assertEqual(fine.diagnostics, [])
+        self.assertEqual(fine.plan["services"]["timed"]["depends"],
+                         {"clock": "amb_node::clock", "log": "amb_node::log"})
+        self.assertEqual(fine.plan["bindings"], [])
+
     def test_export_and_import_mistakes(self):
         from manifest.test_support import analyse_source
         sensor_lidl = os.path.join(TESTDATA, "interfaces", "sensor.lidl")

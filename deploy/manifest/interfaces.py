@@ -19,6 +19,14 @@ import subprocess
 from manifest.diagnostics import did_you_mean
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# A dependency slot whose interface is "node:NAME" is bound by the node to its node service NAME
+# (services/node/node_services.lidl, namespace amb_node: log, clock), not by instances.
+NODE_SERVICE_PREFIX = "node:"
+NODE_SERVICES_SCHEMA = os.path.join(REPOSITORY, "services", "node", "node_services.lidl")
+
+
+def is_node_service(spec):
+    return spec.startswith(NODE_SERVICE_PREFIX)
 
 
 def find_lidlc():
@@ -145,6 +153,8 @@ class catalogue:
 
     def resolve(self, spec, base_dir):
         """(interface, "") or (None, message saying what is wrong and how to fix it)."""
+        if is_node_service(spec):
+            return self._node_service(spec[len(NODE_SERVICE_PREFIX):])
         schema, path, wanted, path_part, error = self._load(spec, base_dir, "interface")
         if schema is None:
             return None, error
@@ -171,6 +181,19 @@ class catalogue:
         declared = ", ".join(d["qualified_name"] for d in services) or "none"
         return None, (f"'{path_part}.lidl' declares no service {wanted!r} ("
                       f"{hint + ' ' if hint else ''}declared services: {declared})")
+
+    def _node_service(self, name):
+        schema, error = self.schema(NODE_SERVICES_SCHEMA)
+        if schema is None:
+            return None, f"the node services' schema has errors\n{error}"
+        services = [d for d in schema["declarations"] if d["kind"] == "service"]
+        found = [d for d in services if d["name"] == name]
+        if not found:
+            names = ", ".join(d["name"] for d in services)
+            hint = did_you_mean(name, [d["name"] for d in services])
+            return None, (f"'{NODE_SERVICE_PREFIX}{name}' names no node service ("
+                          f"{hint + ' ' if hint else ''}node services: {names})")
+        return self._make(found[0], NODE_SERVICES_SCHEMA), ""
 
     def _make(self, declaration, schema_path):
         file = declaration["file"]

@@ -16,6 +16,8 @@ build (amb_add_deployment); these tests create the keys and run them.
               and uses it; when the service goes away, its calls fail and the rest answers
   config      two instances of one service, configured differently (typed config=), read
               as their configurations ask
+  node_services a service reads its node's clock and writes its node's log (slots bound by
+              the node)
   shared_view a 1 MiB view from a group's shareable heap is read in place by a service in
               another group of the node (no copy); a private buffer as the control
   tcp         three nodes over TCP links: started listener last, a connecting node killed and
@@ -604,6 +606,31 @@ class shared_view(running):
         self.assertEqual((trip["seen"]["size"], trip["seen"]["sum"]), (size, total))
         self.assertEqual(trip["seen"]["in_shared_mapping"], 1, trip)
         self.assertNotEqual(trip["seen"]["offset"], trip["heap_offset"], trip)
+
+
+class node_services(running):
+    """A service of a generated node uses its node's clock and log (slots "node:clock" and
+    "node:log" in the manifest)."""
+    directory = os.path.join(ROOT, "deploy", "synth", "tests", "node_services")
+
+    def test_a_service_reads_the_node_clock_and_writes_the_node_log(self):
+        self.session.start_all()
+        stamp = self.session.http_url("stamp")
+        granted = token("node_services", "stamp")
+        before = time.time_ns()
+        status, answer = post(stamp + "/now", "{}", granted)
+        after = time.time_ns()
+        self.assertEqual(status, 200, answer)
+        self.assertTrue(before <= answer["result"] <= after, (before, answer, after))
+        self.assertEqual(post(stamp + "/note", '{"text": "hello \\"node\\"\\n@kernel ready"}',
+                              granted), (200, {"result": None}))
+        # The kernel writes the note under the group's name, escaped: one line, no forgery.
+        wanted = ('[box/stamping] {"group":"stamping","level":"info",'
+                  '"text":"hello \\"node\\"\\n@kernel ready"}')
+        deadline = time.monotonic() + 10
+        while wanted not in self.session.lines() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn(wanted, self.session.lines())
 
 
 if __name__ == "__main__":

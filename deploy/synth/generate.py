@@ -24,6 +24,9 @@ RESERVED = {"context", "wiring", "this_group", "node", "kernel", "settings", "ma
             "argv", "std", "amb", "channels", "group_runtime", "kernel_runtime", "start_groups",
             "services", "node_services", "heap"}
 HEAP_SIZE = "16 << 20"
+# Dependency slots bound by the node to its node services ("node:log", "node:clock" in a
+# manifest): what the constructor gets (group_node_services, deploy/node_services.hpp).
+NODE_SERVICE_ARGUMENTS = {"amb_node::log": "services.log()", "amb_node::clock": "services.clock()"}
 
 
 class synthesis_error(Exception):
@@ -395,7 +398,9 @@ class _node_writer:
         for instance in [i for i in self.order if i in members]:
             item = plan["instances"][instance]
             service = plan["services"][item["service"]]
-            arguments = [variable(item["dependencies"][slot]) for slot in service["depends"]]
+            arguments = [NODE_SERVICE_ARGUMENTS.get(interface) or
+                         variable(item["dependencies"][slot])
+                         for slot, interface in service["depends"].items()]
             if service.get("config_type"):
                 # Typed configuration, checked by `ambience plan` (docs/deploy.md).
                 configuration = variable(f"{instance}_config")

@@ -3,7 +3,10 @@
 // kernel, which serves them; every request a group serves on a channel is then written by the
 // kernel as one JSON line (services/node/node_services.hpp declares it) to the node's request
 // log, the file named by the setting `log.requests` (`ambience run` names
-// RUN_DIR/NODE.requests.jsonl), or to standard error as `@kernel` lines without it:
+// RUN_DIR/NODE.requests.jsonl), or to standard error as `@kernel` lines without it. A service
+// whose manifest names the slots "node:clock" and "node:log" gets the group's clients of them
+// (`clock()`, `log()`); what it writes to the log appears in the node's output as
+// `@GROUP {"group":...,"level":...,"text":...}`:
 //
 //     wiring.probes_services = node_services_channels(kernel, probes_group);  // before start
 //     ...
@@ -25,6 +28,8 @@
 #include <deploy/glue.hpp>
 
 #include <node_services.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -116,6 +121,16 @@ public:
 
 private:
     void write(std::string_view line) {
+        // Request lines go to the request log; a group's own lines (log.write) to the node's
+        // output as `@GROUP {json}` (ambience run shows them as [node/GROUP]). The line is the
+        // kernel's own JSON (its text escaped), so it stays one line whatever the group wrote.
+        auto parsed = nlohmann::json::parse(line, nullptr, false);
+        bool request = parsed.is_object() && parsed.contains("procedure");
+        if (!request && parsed.is_object() && parsed.contains("group") &&
+            parsed["group"].is_string()) {
+            log_line(parsed["group"].get_ref<const std::string&>(), line);
+            return;
+        }
         if (file_ < 0) {
             log_line("kernel", line);
             return;
