@@ -34,6 +34,50 @@ const char* describe(call_error e) {
     return "unknown call error";
 }
 
+lidl::call_error to_call_error(const call_failure& failure) {
+    using lidl::call_fault;
+    const auto status = static_cast<std::uint32_t>(failure.status);
+    switch (failure.what) {
+    case call_error::call_too_large:
+        return {call_fault::call_too_large};
+    case call_error::bad_call:
+        return {call_fault::malformed_call};
+    case call_error::no_memory:
+        return {call_fault::no_memory};
+    case call_error::connection_failed:
+    case call_error::transfer_failed:
+        return {call_fault::unreachable, status};
+    case call_error::timeout:
+        return {call_fault::deadline_passed, status};
+    case call_error::reply_too_large:
+        return {call_fault::reply_too_large, status};
+    case call_error::malformed_reply:
+    case call_error::bad_result:
+        return {call_fault::malformed_reply, status};
+    case call_error::http_status:
+        break;
+    }
+    if (auto named = lidl::fault_named(failure.code))
+        return {*named, status};
+    switch (failure.status) {
+    case 504:
+        return {call_fault::deadline_passed, status};
+    case 502:
+    case 503:
+        return {call_fault::unreachable, status};
+    case 401:
+    case 403:
+        return {call_fault::refused, status};
+    case 404:
+        return {call_fault::unknown_procedure, status};
+    default:
+        break;
+    }
+    if (failure.status >= 400 && failure.status < 500)
+        return {call_fault::malformed_call, status};
+    return {call_fault::callee_error, status};
+}
+
 // --- transfers -------------------------------------------------------------------------------
 
 transfer::transfer(completion done) noexcept : done_(done) {}

@@ -14,6 +14,8 @@
 #include <base/result.hpp>
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 namespace lidl {
 
@@ -37,18 +39,30 @@ enum class call_fault : std::uint8_t {
 /// A sentence for `fault`.
 constexpr const char* describe(call_fault fault) {
     switch (fault) {
-    case call_fault::unknown_procedure: return "the callee has no such procedure";
-    case call_fault::malformed_call: return "the call message does not verify";
-    case call_fault::call_too_large: return "the call is too large";
-    case call_fault::reply_too_large: return "the reply does not fit the reply buffer";
-    case call_fault::malformed_reply: return "the reply does not verify";
-    case call_fault::deadline_passed: return "the deadline passed before an answer came";
-    case call_fault::peer_exited: return "the callee went away during the call";
-    case call_fault::refused: return "access control refused the call";
-    case call_fault::unreachable: return "the callee cannot be reached";
-    case call_fault::busy: return "the callee is busy";
-    case call_fault::no_memory: return "no memory for the call";
-    case call_fault::callee_error: return "the callee answered with an error";
+    case call_fault::unknown_procedure:
+        return "the callee has no such procedure";
+    case call_fault::malformed_call:
+        return "the call message does not verify";
+    case call_fault::call_too_large:
+        return "the call is too large";
+    case call_fault::reply_too_large:
+        return "the reply does not fit the reply buffer";
+    case call_fault::malformed_reply:
+        return "the reply does not verify";
+    case call_fault::deadline_passed:
+        return "the deadline passed before an answer came";
+    case call_fault::peer_exited:
+        return "the callee went away during the call";
+    case call_fault::refused:
+        return "access control refused the call";
+    case call_fault::unreachable:
+        return "the callee cannot be reached";
+    case call_fault::busy:
+        return "the callee is busy";
+    case call_fault::no_memory:
+        return "no memory for the call";
+    case call_fault::callee_error:
+        return "the callee answered with an error";
     }
     return "unknown call fault";
 }
@@ -56,20 +70,42 @@ constexpr const char* describe(call_fault fault) {
 /// The fault's name as spelled above ("deadline_passed"), for logs and JSON error bodies.
 constexpr const char* name(call_fault fault) {
     switch (fault) {
-    case call_fault::unknown_procedure: return "unknown_procedure";
-    case call_fault::malformed_call: return "malformed_call";
-    case call_fault::call_too_large: return "call_too_large";
-    case call_fault::reply_too_large: return "reply_too_large";
-    case call_fault::malformed_reply: return "malformed_reply";
-    case call_fault::deadline_passed: return "deadline_passed";
-    case call_fault::peer_exited: return "peer_exited";
-    case call_fault::refused: return "refused";
-    case call_fault::unreachable: return "unreachable";
-    case call_fault::busy: return "busy";
-    case call_fault::no_memory: return "no_memory";
-    case call_fault::callee_error: return "callee_error";
+    case call_fault::unknown_procedure:
+        return "unknown_procedure";
+    case call_fault::malformed_call:
+        return "malformed_call";
+    case call_fault::call_too_large:
+        return "call_too_large";
+    case call_fault::reply_too_large:
+        return "reply_too_large";
+    case call_fault::malformed_reply:
+        return "malformed_reply";
+    case call_fault::deadline_passed:
+        return "deadline_passed";
+    case call_fault::peer_exited:
+        return "peer_exited";
+    case call_fault::refused:
+        return "refused";
+    case call_fault::unreachable:
+        return "unreachable";
+    case call_fault::busy:
+        return "busy";
+    case call_fault::no_memory:
+        return "no_memory";
+    case call_fault::callee_error:
+        return "callee_error";
     }
     return "unknown";
+}
+
+/// The fault named `text` (as `name` spells it), if there is one: how a fault that crossed a
+/// text protocol (an HTTP export's JSON error) is read back.
+constexpr std::optional<call_fault> fault_named(std::string_view text) {
+    for (std::uint8_t value = 1; value <= static_cast<std::uint8_t>(call_fault::callee_error);
+         ++value)
+        if (text == name(static_cast<call_fault>(value)))
+            return static_cast<call_fault>(value);
+    return std::nullopt;
 }
 
 struct call_error {
@@ -84,4 +120,4 @@ struct call_error {
 template <class T>
 using call_result = amb::result<T, call_error>;
 
-}  // namespace lidl
+} // namespace lidl

@@ -693,6 +693,7 @@ struct canned_case {
     long status;
     const char* code;
     const char* in_message;
+    lidl::call_fault fault; // to_call_error of the failure
 };
 
 TEST_F(importer, error_statuses_and_malformed_answers_fail_the_call) {
@@ -700,34 +701,50 @@ TEST_F(importer, error_statuses_and_malformed_answers_fail_the_call) {
         {"500 with a JSON error",
          http_answer("500 Internal Server Error",
                      R"({"error": {"code": "boom", "message": "it broke"}})"),
-         http_import::call_error::http_status, 500, "boom", "it broke"},
+         http_import::call_error::http_status, 500, "boom", "it broke",
+         lidl::call_fault::callee_error},
         {"404 with a JSON error",
          http_answer("404 Not Found", R"({"error": {"code": "unknown_export", "message": "no"}})"),
-         http_import::call_error::http_status, 404, "unknown_export", "no"},
+         http_import::call_error::http_status, 404, "unknown_export", "no",
+         lidl::call_fault::unknown_procedure},
         {"503 with HTML", http_answer("503 Service Unavailable", "<h1>down</h1>", "text/html"),
-         http_import::call_error::http_status, 503, "", "503"},
+         http_import::call_error::http_status, 503, "", "503", lidl::call_fault::unreachable},
         {"400 without a body", http_answer("400 Bad Request", ""),
-         http_import::call_error::http_status, 400, "", "400"},
+         http_import::call_error::http_status, 400, "", "400", lidl::call_fault::malformed_call},
         {"not JSON", http_answer("200 OK", "{\"result\": 1"),
-         http_import::call_error::malformed_reply, 200, "", "not JSON"},
+         http_import::call_error::malformed_reply, 200, "", "not JSON",
+         lidl::call_fault::malformed_reply},
         {"HTML", http_answer("200 OK", "<html></html>", "text/html"),
-         http_import::call_error::malformed_reply, 200, "", "not JSON"},
+         http_import::call_error::malformed_reply, 200, "", "not JSON",
+         lidl::call_fault::malformed_reply},
         {"no result", http_answer("200 OK", R"({"value": 1})"),
-         http_import::call_error::malformed_reply, 200, "", "result"},
+         http_import::call_error::malformed_reply, 200, "", "result",
+         lidl::call_fault::malformed_reply},
         {"an array", http_answer("200 OK", "[1]"), http_import::call_error::malformed_reply, 200,
-         "", "result"},
+         "", "result", lidl::call_fault::malformed_reply},
         {"an error with 200", http_answer("200 OK", R"({"error": {"code": "x"}})"),
-         http_import::call_error::malformed_reply, 200, "", "result"},
+         http_import::call_error::malformed_reply, 200, "", "result",
+         lidl::call_fault::malformed_reply},
         {"a string result", http_answer("200 OK", R"({"result": "twelve"})"),
-         http_import::call_error::bad_result, 200, "", "result"},
+         http_import::call_error::bad_result, 200, "", "result", lidl::call_fault::malformed_reply},
         {"a negative result", http_answer("200 OK", R"({"result": -1})"),
-         http_import::call_error::bad_result, 200, "", "result"},
+         http_import::call_error::bad_result, 200, "", "result", lidl::call_fault::malformed_reply},
         {"a fractional result", http_answer("200 OK", R"({"result": 1.5})"),
-         http_import::call_error::bad_result, 200, "", "result"},
+         http_import::call_error::bad_result, 200, "", "result", lidl::call_fault::malformed_reply},
         {"a cut answer",
          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"re",
-         http_import::call_error::transfer_failed, 200, "", ""},
-        {"not HTTP", "garbage\r\n\r\n", http_import::call_error::transfer_failed, 0, "", ""},
+         http_import::call_error::transfer_failed, 200, "", "", lidl::call_fault::unreachable},
+        {"not HTTP", "garbage\r\n\r\n", http_import::call_error::transfer_failed, 0, "", "",
+         lidl::call_fault::unreachable},
+        // An Ambience export names the fault: it travels back as itself.
+        {"an export's deadline",
+         http_answer("504 Gateway Timeout",
+                     R"({"error": {"code": "deadline_passed", "message": "late"}})"),
+         http_import::call_error::http_status, 504, "deadline_passed", "late",
+         lidl::call_fault::deadline_passed},
+        {"an export's busy callee",
+         http_answer("503 Service Unavailable", R"({"error": {"code": "busy", "message": "b"}})"),
+         http_import::call_error::http_status, 503, "busy", "b", lidl::call_fault::busy},
     };
     for (const canned_case& test : cases) {
         SCOPED_TRACE(test.name);
@@ -740,6 +757,7 @@ TEST_F(importer, error_statuses_and_malformed_answers_fail_the_call) {
         EXPECT_EQ(failed.status, test.status);
         EXPECT_EQ(failed.code, test.code);
         EXPECT_NE(failed.message.find(test.in_message), std::string::npos) << failed.message;
+        EXPECT_EQ(http_import::to_call_error(failed).what, test.fault);
     }
 }
 

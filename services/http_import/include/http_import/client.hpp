@@ -25,6 +25,7 @@
 #include <http_import/socket_watcher.hpp>
 
 #include <base/result.hpp>
+#include <lidl/call_error.hpp>
 #include <runtime/event_loop.hpp>
 
 #include <array>
@@ -66,6 +67,15 @@ struct call_failure {
     /// fit its type (`path: sentence`).
     std::string message;
 };
+
+/// `failure` as the one error type of calls (lidl/call_error.hpp). An error answer whose code
+/// names a fault (an Ambience HTTP export's) is that fault; other statuses map by class (504
+/// deadline_passed, 502 and 503 unreachable, 401 and 403 refused, 404 unknown_procedure, other
+/// 4xx malformed_call, 5xx callee_error), with the HTTP status in `code`. Before an answer:
+/// call_too_large, malformed_call (bad_call), no_memory, unreachable (connection_failed,
+/// transfer_failed), deadline_passed (timeout); after it: reply_too_large, malformed_reply
+/// (malformed_reply, bad_result).
+lidl::call_error to_call_error(const call_failure& failure);
 
 /// How one import talks to its service.
 struct request_options {
