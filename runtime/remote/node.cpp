@@ -508,7 +508,9 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
     slot->correlation = correlation;
     slot->peer = peer_index;
     slot->link = *target.link;
-    slot->deadline = clock_.monotonic() + config_.call_timeout;
+    slot->deadline = clock_.monotonic() + (call.timeout > loop_clock::duration::zero()
+                                               ? call.timeout
+                                               : config_.call_timeout);
     slot->request_tag = sent->tag();
     slot->sealed = target.encrypt;
     slot->call = call;

@@ -408,6 +408,29 @@ TEST_F(line_of_three, an_unknown_service_or_procedure_gets_an_authenticated_erro
     EXPECT_EQ(b().incidents.count(incident_kind::unknown_service), 1);
 }
 
+TEST_F(line_of_three, each_backend_may_give_its_calls_their_own_deadline) {
+    build(); // the nodes' call_timeout: 2 s
+    calculator_client quick(a(), "b", "calculator", std::chrono::milliseconds(500));
+    calculator_client patient(a(), "b", "calculator");
+    auto quick_call = quick.add(1, 2);
+    auto patient_call = patient.add(3, 4);
+    quick_call.start();
+    patient_call.start();
+    queue_.clear(); // the requests are lost: neither call will be answered
+    clock_.now += std::chrono::milliseconds(600);
+    a().poll();
+    ASSERT_TRUE(quick_call.done());
+    EXPECT_EQ(quick_call.take_result(), 0);
+    ASSERT_TRUE(quick.backend().last_error());
+    EXPECT_EQ(quick.backend().last_error()->what, lidl::call_fault::deadline_passed);
+    EXPECT_FALSE(patient_call.done());
+    clock_.now += std::chrono::milliseconds(1500);
+    a().poll();
+    ASSERT_TRUE(patient_call.done());
+    ASSERT_TRUE(patient.backend().last_error());
+    EXPECT_EQ(patient.backend().last_error()->what, lidl::call_fault::deadline_passed);
+}
+
 TEST_F(line_of_three, a_forged_reply_is_dropped_and_the_call_waits_for_its_deadline) {
     build();
     calculator_client calculator(a(), "b", "calculator");

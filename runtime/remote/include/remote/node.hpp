@@ -198,6 +198,7 @@ struct node_config {
     /// max_message_size); a longer credential is verified in full every time.
     std::size_t verified_credential_bytes = 512;
     std::uint8_t hop_limit = default_hop_limit;
+    /// How long a call may wait for its answer, unless the call names its own timeout.
     loop_clock::duration call_timeout = std::chrono::seconds(5);
     /// Measurement hook (null: none); must outlive the node.
     verification_meter* meter = nullptr;
@@ -239,6 +240,9 @@ struct outgoing_call {
     void (*fail)(void* result) = nullptr;
     const void* params = nullptr;
     void* result_slot = nullptr;
+    /// How long this call may wait for its answer before it fails with deadline_passed; zero:
+    /// the node's `call_timeout`.
+    loop_clock::duration timeout{};
 };
 
 class node {

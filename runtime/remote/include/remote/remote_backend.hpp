@@ -31,9 +31,12 @@ template <class S>
 class remote_backend {
 public:
     /// Calls `service` (the name it is exported under) on node `destination`. Without a
-    /// credential for `destination`, every call fails with `refused`.
-    remote_backend(node& local, std::string_view destination, std::string_view service)
-        : node_(&local), peer_(local.find_peer(destination)), service_(service) {}
+    /// credential for `destination`, every call fails with `refused`. A call that has no
+    /// answer within `call_timeout` (zero: the node's) fails with `deadline_passed`.
+    remote_backend(node& local, std::string_view destination, std::string_view service,
+                   loop_clock::duration call_timeout = {})
+        : node_(&local), peer_(local.find_peer(destination)), service_(service),
+          call_timeout_(call_timeout) {}
 
     /// The error of the most recent call that failed (reset it yourself).
     std::optional<lidl::call_error>& last_error() { return last_error_; }
@@ -53,6 +56,7 @@ public:
             call.fail = &fail<Id>;
             call.params = params;
             call.result_slot = result;
+            call.timeout = backend->call_timeout_;
             if (!backend->peer_) {
                 fail<Id>(result);
                 backend->last_error_ = lidl::call_error{lidl::call_fault::refused};
@@ -81,6 +85,7 @@ private:
     node* node_;
     std::optional<std::size_t> peer_;
     std::string_view service_;
+    loop_clock::duration call_timeout_;
     std::optional<lidl::call_error> last_error_;
 };
 
