@@ -34,6 +34,21 @@ class dsl_test(unittest.TestCase):
         self.assertEqual(service.where, manifest.diagnostics.location(
             os.path.join(TESTDATA, "services.py"), 2))
 
+    def test_service_options_for_generated_nodes(self):
+        loaded, found = load("""\
+            a = service(name="a", interface="x.lidl", implementation="a", shareable_heap=True,
+                        config_type="x.lidl:a_config")
+            b = service(name="b", interface="x.lidl", implementation="b", shareable_heap="yes",
+                        config_type=3)
+            """)
+        self.assertEqual((loaded.services["a"].shareable_heap, loaded.services["a"].config_type),
+                         (True, "x.lidl:a_config"))
+        self.assertEqual((loaded.services["b"].shareable_heap, loaded.services["b"].config_type),
+                         (False, ""))
+        self.assertEqual(found, [
+            ("deployment.py", 3, "service 'b': config_type must be a string, not 3"),
+            ("deployment.py", 3, "service 'b': shareable_heap must be True or False, not 'yes'")])
+
     def test_handles_and_names_are_interchangeable(self):
         loaded, found = load("""\
             include(SERVICES)
