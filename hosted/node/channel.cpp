@@ -29,17 +29,6 @@ lidl::call_error to_call_error(call_error e) {
     return {lidl::call_fault::malformed_reply};
 }
 
-lidl::call_error to_call_error(call_error e) {
-    switch (e) {
-    case call_error::too_large: return {lidl::call_fault::call_too_large};
-    case call_error::ring: return {lidl::call_fault::busy};
-    case call_error::rejected: return {lidl::call_fault::callee_error};
-    case call_error::bad_reply: return {lidl::call_fault::malformed_reply};
-    case call_error::peer_exited: return {lidl::call_fault::peer_exited};
-    }
-    return {lidl::call_fault::malformed_reply};
-}
-
 result<void, int> signal_event(int event) noexcept {
     const std::uint64_t one = 1;
     for (;;) {

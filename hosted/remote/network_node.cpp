@@ -330,6 +330,8 @@ std::size_t network_node::serve_tcp_link(link_id id, link& each, loop_clock::tim
     }
     if (!each.failed) {
         each.failed = true;
+        if (watches_)
+            watches_->unwatch(connection.fd());
         node_->on_link_failure(id);
         ++done;
     }
@@ -359,8 +361,10 @@ void network_node::update_interest() {
         update(transport->fd(), transport->wanted_events());
     for (auto& line : serial_)
         update(line->fd(), line->wanted_events());
+    // A closed connection is not watched: a shut-down socket reports EPOLLHUP whatever it is
+    // asked, which would wake the loop on every wait.
     for (auto& connection : tcp_) {
-        if (connection)
+        if (connection && connection->current_state() != net::tcp_connection::state::closed)
             update(connection->fd(), connection->wanted_events());
         else
             ++index;

@@ -66,7 +66,8 @@ event_driver::event_driver(event_driver&& other) noexcept
     : epoll_(std::exchange(other.epoll_, -1)),
       wakeup_(std::exchange(other.wakeup_, -1)),
       timer_(std::exchange(other.timer_, -1)),
-      timer_armed_(other.timer_armed_), spin_(other.spin_) {}
+      timer_armed_(other.timer_armed_), timer_deadline_(other.timer_deadline_),
+      spin_(other.spin_) {}
 
 event_driver::~event_driver() {
     close_if_open(timer_);
@@ -82,7 +83,10 @@ loop_clock::time_point event_driver::now() noexcept {
 }
 
 void event_driver::wait(loop_clock::time_point deadline) noexcept {
-    if (deadline != loop_clock::time_point::max()) {
+    // The timer armed for this very deadline is kept (a loop that sleeps often towards the same
+    // deadline, such as run_until's, would otherwise pay a timerfd_settime per sleep).
+    if (deadline != loop_clock::time_point::max() &&
+        !(timer_armed_ && timer_deadline_ == deadline)) {
         std::int64_t nanoseconds = deadline.time_since_epoch().count();
         // A zero it_value would disarm the timer; a deadline at or before the epoch is "now".
         if (nanoseconds <= 0)
@@ -93,7 +97,8 @@ void event_driver::wait(loop_clock::time_point deadline) noexcept {
         int armed = ::timerfd_settime(timer_, TFD_TIMER_ABSTIME, &setting, nullptr);
         AMB_ASSERT(armed == 0, "timerfd_settime failed");
         timer_armed_ = true;
-    } else if (timer_armed_) {
+        timer_deadline_ = deadline;
+    } else if (deadline == loop_clock::time_point::max() && timer_armed_) {
         itimerspec disarm{};
         ::timerfd_settime(timer_, 0, &disarm, nullptr);
         timer_armed_ = false;
@@ -109,6 +114,7 @@ void event_driver::wait(loop_clock::time_point deadline) noexcept {
             drain(wakeup_);
         } else if (events[i].data.u64 == timer_tag) {
             drain(timer_);
+            timer_armed_ = false;  // it fired: the next deadline arms it again
         } else {
             auto* watched = static_cast<descriptor_watch*>(events[i].data.ptr);
             watched->ready(watched->context, events[i].events);

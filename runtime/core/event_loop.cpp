@@ -126,6 +126,9 @@ bool event_loop::cancel(loop_work& work) noexcept {
 }
 
 void event_loop::take_remote() noexcept {
+    // A plain load first: the exchange is a locked instruction, and a spinning loop passes often.
+    if (remote_head_.load(std::memory_order_relaxed) == nullptr)
+        return;
     loop_work* taken = remote_head_.exchange(nullptr, std::memory_order_acquire);
     // The stack holds the newest first; reverse it so remote posts run in posting order.
     loop_work* reversed = nullptr;
@@ -148,6 +151,9 @@ void event_loop::run(loop_work& work) noexcept {
 }
 
 std::size_t event_loop::run_expired_timers() noexcept {
+    // No timer, no clock reading (a spinning loop passes often).
+    if (timer_head_ == nullptr)
+        return 0;
     // One reading of the clock, and only the timers expired at that reading: a timer re-armed
     // for "now" by the work it runs waits for the next turn.
     loop_clock::time_point now = driver_.now();
@@ -211,6 +217,10 @@ std::size_t event_loop::poll() noexcept {
 }
 
 std::size_t event_loop::run_once() noexcept {
+    return run_once_until(loop_clock::time_point::max());
+}
+
+std::size_t event_loop::run_once_until(loop_clock::time_point limit) noexcept {
     std::size_t ran = poll();
     if (ran != 0)
         return ran;
@@ -236,8 +246,8 @@ std::size_t event_loop::run_once() noexcept {
     // Work posted by a poller's announcement (or by another thread) is not slept over.
     if (!ready_now()) {
         ++sleeps_;
-        driver_.wait(timer_head_ != nullptr ? timer_head_->deadline_
-                                            : loop_clock::time_point::max());
+        loop_clock::time_point until = timer_head_ != nullptr ? timer_head_->deadline_ : limit;
+        driver_.wait(until < limit ? until : limit);
     }
     finish_sleep(nullptr);
     return poll();

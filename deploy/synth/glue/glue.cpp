@@ -1,7 +1,6 @@
-// The per-node glue support library: settings, and the group and kernel runtimes, each on its
-// process's one event loop (ports/hosted/process_loop.hpp).
+// The per-node glue support library: the group and kernel runtimes, each on its process's one
+// event loop (ports/hosted/process_loop.hpp). The settings file is read in node_settings.cpp.
 #include <deploy/glue.hpp>
-#include "node_settings_keys.hpp"
 
 #include <hosted/net/serial_transport.hpp>
 #include <hosted/net/tcp_transport.hpp>
@@ -22,38 +21,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 
 namespace amb::deploy {
 
 namespace {
-
-std::string trim(std::string_view text) {
-    std::size_t first = text.find_first_not_of(" \t\r");
-    if (first == std::string_view::npos)
-        return {};
-    std::size_t last = text.find_last_not_of(" \t\r");
-    return std::string(text.substr(first, last - first + 1));
-}
-
-bool parse_endpoint(std::string_view text, hosted::net::ipv4_endpoint& out) {
-    std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-        return false;
-    std::string address(text.substr(0, colon));
-    std::string port(text.substr(colon + 1));
-    in_addr parsed{};
-    if (::inet_pton(AF_INET, address.c_str(), &parsed) != 1)
-        return false;
-    char* end = nullptr;
-    long number = std::strtol(port.c_str(), &end, 10);
-    if (port.empty() || *end != '\0' || number < 0 || number > 65535)
-        return false;
-    out.address = ntohl(parsed.s_addr);
-    out.port = static_cast<std::uint16_t>(number);
-    return true;
-}
 
 constexpr rings::config glue_ring{64, 4096, 64, 64};
 
@@ -70,74 +41,6 @@ void log_line(std::string_view group, std::string_view text) {
     std::fprintf(stderr, "@%.*s %.*s\n", static_cast<int>(group.size()), group.data(),
                  static_cast<int>(text.size()), text.data());
     std::fflush(stderr);
-}
-
-// --- settings --------------------------------------------------------------------------------
-
-node_settings node_settings::load(int argc, char** argv, std::string_view node) {
-    node_settings settings;
-    settings.node_ = std::string(node);
-    const char* path = argc > 1 ? argv[1] : std::getenv("AMBIENCE_NODE_SETTINGS");
-    if (path == nullptr)
-        fail("kernel", "usage: NODE_EXECUTABLE SETTINGS_FILE (written by `ambience run`)");
-    std::ifstream in(path);
-    if (!in)
-        fail("kernel", std::string("cannot read the settings file ") + path);
-    std::string line;
-    int number = 0;
-    while (std::getline(in, line)) {
-        ++number;
-        std::string text = trim(line);
-        if (text.empty() || text[0] == '#')
-            continue;
-        std::size_t equals = text.find('=');
-        if (equals == std::string::npos)
-            fail("kernel", std::string(path) + ":" + std::to_string(number) +
-                           ": expected `key = value`");
-        std::string key = trim(std::string_view(text).substr(0, equals));
-        if (!declared_setting(key))
-            fail("kernel", std::string(path) + ":" + std::to_string(number) + ": unknown setting `" +
-                               key + "` (not declared in " +
-                               std::string(node_settings_declaration) + ")");
-        settings.values_[key] = trim(std::string_view(text).substr(equals + 1));
-    }
-    if (settings.get("node") != node)
-        fail("kernel", std::string(path) + " is the settings file of node '" + settings.get("node") +
-                       "'");
-    return settings;
-}
-
-const std::string* node_settings::find(std::string_view key) const {
-    if (!declared_setting(key))
-        fail("kernel", "the node reads setting `" + std::string(key) + "`, which is not declared in " +
-                           std::string(node_settings_declaration));
-    auto found = values_.find(key);
-    return found == values_.end() ? nullptr : &found->second;
-}
-
-const std::string& node_settings::get(std::string_view key) const {
-    const std::string* value = find(key);
-    if (value == nullptr)
-        fail("kernel", "the settings file has no `" + std::string(key) + "`");
-    return *value;
-}
-
-hosted::net::ipv4_endpoint node_settings::endpoint(std::string_view key) const {
-    hosted::net::ipv4_endpoint out;
-    if (!parse_endpoint(get(key), out))
-        fail("kernel", "setting `" + std::string(key) + "` is not an IPv4 ADDRESS:PORT");
-    return out;
-}
-
-long node_settings::number(std::string_view key, long otherwise) const {
-    const std::string* value = find(key);
-    if (value == nullptr)
-        return otherwise;
-    char* end = nullptr;
-    long parsed = std::strtol(value->c_str(), &end, 10);
-    if (value->empty() || *end != '\0' || parsed < 0)
-        fail("kernel", "setting `" + std::string(key) + "` is not a non-negative integer");
-    return parsed;
 }
 
 channel_id connect(node_kernel& kernel, group_id caller, group_id server) {
@@ -162,15 +65,21 @@ hosted::node::channel_caller& group_runtime::attach_caller(channel_id channel) {
     return *callers_.back();
 }
 
-std::unique_ptr<ports::hosted::process_loop> make_loop(std::string_view group) {
-    auto loop = ports::hosted::process_loop::create();
+namespace {
+
+// The process's one event loop; fails the group if it cannot be made.
+std::unique_ptr<ports::hosted::process_loop> make_loop(std::string_view group,
+                                                       loop_clock::duration spin) {
+    auto loop = ports::hosted::process_loop::create(spin);
     if (!loop)
         fail(group, std::string("cannot create the event loop: ") + std::strerror(loop.error()));
     return std::move(*loop);
 }
 
-group_runtime::group_runtime(group_context& context)
-    : context_(context), loop_(make_loop(context.name())) {}
+}  // namespace
+
+group_runtime::group_runtime(group_context& context, loop_clock::duration spin)
+    : context_(context), loop_(make_loop(context.name(), spin)) {}
 
 int group_runtime::run() {
     log_line(context_.name(), context_.restarts() == 0
@@ -264,7 +173,8 @@ void start_groups(node_kernel& kernel) {
         fail("kernel", std::string("cannot start the groups: ") + std::strerror(started.error()));
 }
 
-kernel_runtime::kernel_runtime(node_kernel& kernel, const node_settings& settings)
+kernel_runtime::kernel_runtime(node_kernel& kernel, const node_settings& settings,
+                               loop_clock::duration spin)
     : kernel_(kernel), settings_(settings) {
     kernel_.on_exit = [](const hosted::node::group_exit& exit) {
         std::string what = "group '" + exit.name + "' exited (";
@@ -277,7 +187,7 @@ kernel_runtime::kernel_runtime(node_kernel& kernel, const node_settings& setting
     };
     if (!kernel_.started())
         start_groups(kernel_);
-    loop_ = make_loop("kernel");  // after start: no group holds its descriptors
+    loop_ = make_loop("kernel", spin);  // after start: no group holds its descriptors
     auto watching = kernel_.watch_stop_signals();
     if (!watching)
         fail("kernel", "cannot watch stop signals");

@@ -121,16 +121,21 @@ public:
     /// and no poller or descriptor will wake it: use only when something will).
     std::size_t run_once() noexcept;
     /// Runs until `done()` is true, or until `timeout` passed on the loop clock (then false).
+    /// The deadline is no timer: it bounds the sleeps, and the clock is read once per turn.
     template <class Done>
     bool run_until(Done&& done, loop_clock::duration timeout = loop_clock::duration::max()) {
-        deadline_guard guard(*this, timeout);
+        const loop_clock::time_point deadline = timeout == loop_clock::duration::max()
+                                                    ? loop_clock::time_point::max()
+                                                    : now() + timeout;
         while (!done()) {
-            if (guard.expired())
+            if (deadline != loop_clock::time_point::max() && now() >= deadline)
                 return false;
-            run_once();
+            run_once_until(deadline);
         }
         return true;
     }
+    /// run_once, sleeping no later than `limit`.
+    std::size_t run_once_until(loop_clock::time_point limit) noexcept;
     /// How many times the loop slept in its driver (for tests and benchmarks).
     std::uint64_t sleeps() const noexcept { return sleeps_; }
     /// Runs until no work is ready and no timer is armed. Work that other threads will post later
@@ -143,25 +148,6 @@ public:
     }
 
 private:
-    // A timer that ends run_until's wait (it only has to wake the loop).
-    class deadline_guard : private loop_work {
-    public:
-        deadline_guard(event_loop& loop, loop_clock::duration timeout) noexcept
-            : loop_work(&fire), loop_(loop) {
-            if (timeout != loop_clock::duration::max())
-                loop_.run_at(*this, loop_.now() + timeout);
-        }
-        ~deadline_guard() { loop_.cancel(*this); }
-        bool expired() const noexcept { return expired_; }
-
-    private:
-        static void fire(loop_work& work) noexcept {
-            static_cast<deadline_guard&>(work).expired_ = true;
-        }
-        event_loop& loop_;
-        bool expired_ = false;
-    };
-
     void push_ready(loop_work& work) noexcept;
     void unlink(loop_work*& head, loop_work*& tail, loop_work& work) noexcept;
     void take_remote() noexcept;

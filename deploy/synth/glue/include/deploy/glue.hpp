@@ -123,8 +123,10 @@ void log_line(std::string_view group, std::string_view text);
 /// A group's process: the ends of its channels and the loop that drives them.
 class group_runtime {
 public:
-    /// Makes the group's process loop (fails if it cannot).
-    explicit group_runtime(group_context& context);
+    /// Makes the group's process loop (fails if it cannot), which polls the group's channels
+    /// for `spin` after its last work before it sleeps (ports/hosted/event_driver.hpp).
+    explicit group_runtime(group_context& context,
+                           loop_clock::duration spin = ports::hosted::default_spin);
     group_runtime(const group_runtime&) = delete;
 
     /// A client of `S` over `channel` (this group calls): an `S&` for a constructor.
@@ -221,7 +223,10 @@ class kernel_runtime {
 public:
     /// Takes over the kernel side of `kernel`, starting its groups first if start_groups has not
     /// (then the groups' image holds the settings: prefer start_groups before loading them).
-    kernel_runtime(node_kernel& kernel, const node_settings& settings);
+    /// `spin`: how long the kernel's loop polls its channels after its last work before it
+    /// sleeps (ports/hosted/event_driver.hpp).
+    kernel_runtime(node_kernel& kernel, const node_settings& settings,
+                   loop_clock::duration spin = ports::hosted::default_spin);
     kernel_runtime(const kernel_runtime&) = delete;
     ~kernel_runtime();
 

@@ -93,10 +93,6 @@ const char* describe(call_error e);
 /// busy, rejected callee_error, bad_reply malformed_reply, peer_exited peer_exited.
 lidl::call_error to_call_error(call_error e);
 
-/// `e` as the one error type of calls (lidl/call_error.hpp): too_large is call_too_large, ring
-/// busy, rejected callee_error, bad_reply malformed_reply, peer_exited peer_exited.
-lidl::call_error to_call_error(call_error e);
-
 /// Wakes the peer waiting on `event` (an eventfd). Error: errno.
 result<void, int> signal_event(int event) noexcept;
 

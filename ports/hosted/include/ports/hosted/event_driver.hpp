@@ -71,6 +71,7 @@ private:
     int wakeup_;
     int timer_;
     bool timer_armed_ = false;
+    loop_clock::time_point timer_deadline_{};  // while armed
     loop_clock::duration spin_ = default_spin;
 };
 
