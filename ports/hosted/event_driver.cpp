@@ -83,10 +83,13 @@ loop_clock::time_point event_driver::now() noexcept {
 }
 
 void event_driver::wait(loop_clock::time_point deadline) noexcept {
-    // The timer armed for this very deadline is kept (a loop that sleeps often towards the same
-    // deadline, such as run_until's, would otherwise pay a timerfd_settime per sleep).
+    // An armed timer that fires no later than needed is kept: it can only end a sleep early
+    // (allowed: the loop then sleeps again), and re-arming it for every later deadline (a loop
+    // whose run_until deadline moves on with each call) would cost a timerfd_settime per sleep.
+    // A sleep without a deadline leaves it armed for the same reason; it fires once and stays
+    // disarmed.
     if (deadline != loop_clock::time_point::max() &&
-        !(timer_armed_ && timer_deadline_ == deadline)) {
+        !(timer_armed_ && timer_deadline_ <= deadline)) {
         std::int64_t nanoseconds = deadline.time_since_epoch().count();
         // A zero it_value would disarm the timer; a deadline at or before the epoch is "now".
         if (nanoseconds <= 0)
@@ -98,10 +101,6 @@ void event_driver::wait(loop_clock::time_point deadline) noexcept {
         AMB_ASSERT(armed == 0, "timerfd_settime failed");
         timer_armed_ = true;
         timer_deadline_ = deadline;
-    } else if (deadline == loop_clock::time_point::max() && timer_armed_) {
-        itimerspec disarm{};
-        ::timerfd_settime(timer_, 0, &disarm, nullptr);
-        timer_armed_ = false;
     }
     epoll_event events[16];
     int ready;
