@@ -353,10 +353,12 @@ def import_http(name, interface, url, network=None):
     return load_.declare(load_.manifest.imports, "import", "instance", item)
 
 
-def group(name, services=None, instances=None):
+def group(name, services=None, instances=None, spin_us=None):
     """Declares a group: instances (names or handles) that share an address space and call
     each other directly. `services=` and `instances=` are synonyms. An instance that no group
-    names gets a group of its own, named after the instance."""
+    names gets a group of its own, named after the instance. `spin_us`: how long the group's
+    event loop keeps polling its channels after its last work before it sleeps, in microseconds
+    (0: sleep at once; default: the port's, 50 on hosted nodes; docs/hosted.md, "Waking")."""
     load_, where = _loader(), _caller()
     load_.check_name("group", name, where)
     members = load_.string_list(services, "services", where, model.instance) + \
@@ -364,7 +366,12 @@ def group(name, services=None, instances=None):
     if not members:
         load_.diagnostics.error(where, f"group '{name}' has no instances (list them with "
                                        "services=[...])")
-    item = model.group(str(name), members, where)
+    if spin_us is not None and (isinstance(spin_us, bool) or not isinstance(spin_us, int)
+                                or not 0 <= spin_us <= 1_000_000):
+        load_.diagnostics.error(where, f"group '{name}': spin_us must be a whole number of "
+                                       f"microseconds from 0 to 1000000, not {spin_us!r}")
+        spin_us = None
+    item = model.group(str(name), members, where, spin_us=spin_us)
     return load_.declare(load_.manifest.groups, "group", "group", item)
 
 

@@ -90,6 +90,20 @@ class dsl_test(unittest.TestCase):
                          {"storage": (["store"], False), "sensor": (["sensor"], True)})
         self.assertEqual(loaded.groups["sensor"].where.line, 2)
 
+    def test_a_group_names_its_loops_spin_period(self):
+        loaded, found = load("""\
+            include(SERVICES)
+            instance(name="sensor", service=temperature_sensor)
+            instance(name="store", service=log_store)
+            group(name="storage", services=["store"], spin_us=0)
+            group(name="sensing", services=["sensor"], spin_us=-3)
+            """)
+        self.assertEqual(loaded.groups["storage"].spin_us, 0)
+        self.assertIsNone(loaded.groups["sensing"].spin_us)
+        self.assertEqual(found, [("deployment.py", 5,
+                                  "group 'sensing': spin_us must be a whole number of "
+                                  "microseconds from 0 to 1000000, not -3")])
+
     def test_a_group_named_like_an_ungrouped_instance_is_reported(self):
         _, found = load("""\
             include(SERVICES)

@@ -66,6 +66,7 @@ class group:
     instances: list
     where: location
     implicit: bool = False              # made for an instance that no group() names
+    spin_us: int = None                 # the loop's spin period; None: the port's default
 
     what = "group"
 

@@ -238,7 +238,8 @@ def build(manifest, placement, graph):
     for group in manifest.groups.values():
         plan["groups"][group.name] = {
             "node": placement["groups"][group.name], "instances": list(group.instances),
-            "implicit": group.implicit, "declared_at": _where(group.where)}
+            "implicit": group.implicit, "spin_us": group.spin_us,
+            "declared_at": _where(group.where)}
 
     instances = placement["instances"]
     for item in manifest.instances.values():

@@ -379,7 +379,12 @@ class _node_writer:
         plan = self.plan
         self.line(f"// Group `{group}`: its own process.")
         self.line(f"int run_{group}(group_context& context, const channels& wiring) {{")
-        self.line("    group_runtime this_group(context);")
+        spin_us = plan["groups"][group].get("spin_us")
+        if spin_us is None:
+            self.line("    group_runtime this_group(context);")
+        else:
+            self.line("    group_runtime this_group(context, "
+                      f"std::chrono::microseconds({spin_us}));  // spin_us")
         self.line(f"    group_node_services services(this_group, wiring.{group}_services);")
         members = plan["groups"][group]["instances"]
         if any(plan["services"][plan["instances"][i]["service"]].get("shareable_heap")
