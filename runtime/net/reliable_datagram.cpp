@@ -114,8 +114,15 @@ const char* to_string(datagram_error error) noexcept {
 }
 
 std::size_t encode_data_datagram(const data_fields& fields, std::span<const std::uint8_t> payload,
-                                 std::span<std::uint8_t> out) noexcept {
-    return seal(out, write_data_part(out, fields, payload));
+                                 std::span<std::uint8_t> out,
+                                 std::span<const std::uint8_t> ack_body) noexcept {
+    std::size_t size = write_data_part(out, fields, payload);
+    if (!ack_body.empty()) {
+        out[3] = datagram_flag_ack;
+        std::memcpy(out.data() + size, ack_body.data(), ack_body.size());
+        size += ack_body.size();
+    }
+    return seal(out, size);
 }
 
 // --- storage --------------------------------------------------------------------------------

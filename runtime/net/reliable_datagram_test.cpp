@@ -521,25 +521,16 @@ bytes data_datagram(std::uint32_t session, std::uint32_t sequence, std::uint32_t
                     std::uint16_t index, std::uint16_t count, std::uint16_t chunk,
                     const bytes& payload, std::optional<std::uint32_t> base = std::nullopt,
                     const bytes& ack = {}) {
-    bytes out(data_header_size + payload.size() + data_base_size + ack.size() +
-              datagram_trailer_size);
-    out[0] = datagram_magic;
-    out[1] = datagram_version;
-    out[2] = static_cast<std::uint8_t>(datagram_kind::data);
-    out[3] = ack.empty() ? 0 : datagram_flag_ack;
-    write_u32(out, 4, session);
-    write_u32(out, 8, sequence);
-    write_u32(out, 12, length);
-    write_u16(out, 16, index);
-    write_u16(out, 18, count);
-    write_u16(out, 20, chunk);
-    std::copy(payload.begin(), payload.end(), out.begin() + data_header_size);
-    write_u32(out, data_header_size + payload.size(), base.value_or(sequence));
-    std::copy(ack.begin(), ack.end(),
-              out.begin() +
-                  static_cast<std::ptrdiff_t>(data_header_size + payload.size() + data_base_size));
-    std::size_t body = out.size() - datagram_trailer_size;
-    write_u32(out, body, crc32(std::span<const std::uint8_t>(out).first(body)));
+    data_fields fields;
+    fields.session = session;
+    fields.sequence = sequence;
+    fields.length = length;
+    fields.index = index;
+    fields.count = count;
+    fields.chunk = chunk;
+    fields.base = base.value_or(sequence);
+    bytes out(data_overhead + payload.size() + ack.size());
+    out.resize(encode_data_datagram(fields, payload, out, ack));
     return out;
 }
 

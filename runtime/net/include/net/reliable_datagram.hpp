@@ -174,12 +174,14 @@ struct data_fields {
     std::uint32_t base = 0;
 };
 
-/// Writes a version 2 data datagram without an acknowledgement (header, `payload`, base,
-/// CRC-32) into `out`, which must hold `data_overhead + payload.size()` bytes; returns its size.
-/// Writes what it is given, consistent or not: the endpoint sends with it, and tests and tools
-/// use it to build the datagrams a peer (or an attacker) would send.
+/// Writes a version 2 data datagram (header, `payload`, base, `ack_body` when not empty with the
+/// ack flag set, CRC-32) into `out`, which must hold `data_overhead + payload.size() +
+/// ack_body.size()` bytes; returns its size. Writes what it is given, consistent or not: the
+/// endpoint sends with it, and tests, seeds and tools use it to build the datagrams a peer (or an
+/// attacker) would send.
 std::size_t encode_data_datagram(const data_fields& fields, std::span<const std::uint8_t> payload,
-                                 std::span<std::uint8_t> out) noexcept;
+                                 std::span<std::uint8_t> out,
+                                 std::span<const std::uint8_t> ack_body = {}) noexcept;
 
 /// A data datagram read by `decode_data_datagram`: its header fields and base, and its payload
 /// and piggybacked acknowledgement body (empty when there is none), both inside the datagram.
