@@ -9,12 +9,14 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace amb::hosted::remote {
@@ -185,6 +187,66 @@ TEST_F(network, sixty_four_calls_in_flight_share_datagrams_and_system_calls) {
     ASSERT_NE(b_protocol, nullptr);
     EXPECT_GT(b_protocol->acks_piggybacked, 0u);
     EXPECT_EQ(b_protocol->messages_delivered, 64u);
+}
+
+// What a replaceable TCP link tells its owner (tcp_links in a deployment).
+struct link_events final : tcp_link_observer {
+    void opened(link_id link) override { opened_links.push_back(link); }
+    void closed(link_id link, const net::tcp_connection&) override { closed_links.push_back(link); }
+    std::vector<link_id> opened_links;
+    std::vector<link_id> closed_links;
+};
+
+// A connected pair of stream sockets standing for one TCP connection, an end for each node.
+using connection_pair =
+    std::pair<std::unique_ptr<net::tcp_connection>, std::unique_ptr<net::tcp_connection>>;
+
+connection_pair stream_pair() {
+    int ends[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, ends), 0);
+    return {net::tcp_connection::adopt(ends[0], {}), net::tcp_connection::adopt(ends[1], {})};
+}
+
+TEST_F(network, a_replaceable_tcp_link_holds_messages_until_connected_and_takes_new_connections) {
+    member& a = add("a");
+    member& b = add("b");
+    const link_id a_to_b = a.net.add_tcp_link();
+    const link_id b_to_a = b.net.add_tcp_link();
+    a.routes = {{"b", a_to_b}};
+    b.routes = {{"a", b_to_a}};
+    grant(a, b);
+    a.start(false);
+    b.start(true);
+    link_events a_events, b_events;
+    a.net.set_tcp_observer(&a_events);
+    b.net.set_tcp_observer(&b_events);
+    loop_over_all();
+
+    calculator_client calculator(a.net.node(), "b", "calculator");
+    task<std::int32_t> first = calculator.add(20, 22);
+    first.start();
+    for (int i = 0; i < 20; ++i)
+        loop_->loop().poll();
+    EXPECT_FALSE(first.done());  // no connection yet: the request waits in a's node
+    EXPECT_EQ(b.calculator.calls, 0);
+
+    auto [a_end, b_end] = stream_pair();
+    a.net.replace_tcp(a_to_b, std::move(a_end));
+    b.net.replace_tcp(b_to_a, std::move(b_end));
+    drive_until([&] { return first.done(); });
+    EXPECT_EQ(first.take_result(), 42);
+    EXPECT_EQ(a_events.opened_links, std::vector<link_id>{a_to_b});
+
+    // a replaces its connection (a neighbour that came back): b sees its old one close, gets
+    // the other end of the new one, and calls go through the new connection.
+    auto [a_new, b_new] = stream_pair();
+    a.net.replace_tcp(a_to_b, std::move(a_new));
+    drive_until([&] { return !b_events.closed_links.empty(); });
+    EXPECT_EQ(b_events.closed_links, std::vector<link_id>{b_to_a});
+    b.net.replace_tcp(b_to_a, std::move(b_new));
+    EXPECT_EQ(run(calculator.add(1, 2)), 3);
+    EXPECT_FALSE(calculator.backend().last_error());
+    EXPECT_EQ(b.calculator.calls, 2);
 }
 
 TEST_F(network, an_idle_node_asks_the_kernel_rarely_and_still_wakes_for_a_datagram) {
