@@ -171,9 +171,10 @@ private:
     }
 
     group_context& context_;
+    // Before everything that attaches to it (destroyed after them).
+    std::unique_ptr<ports::hosted::process_loop> loop_;
     std::vector<std::unique_ptr<hosted::node::channel_caller>> callers_;
     std::vector<std::shared_ptr<void>> kept_;
-    std::unique_ptr<ports::hosted::process_loop> loop_;
 };
 
 /// The backend's failure as the one error type of calls: a remote backend's already is one.
