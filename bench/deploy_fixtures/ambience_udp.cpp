@@ -10,7 +10,7 @@
 
 #include <crypto/crypto.hpp>
 #include <hosted/remote/network_node.hpp>
-#include <ports/hosted/process_loop.hpp>
+#include <hosted/loop/process_loop.hpp>
 #include <remote/keys.hpp>
 #include <remote/remote_backend.hpp>
 
@@ -180,7 +180,7 @@ double empty_part_ns() {
 }
 
 // The child's half: the serving node and what the control socket asks of it.
-class serving_child final : public ports::hosted::descriptor_poller {
+class serving_child final : public hosted::loop::descriptor_poller {
 public:
     serving_child(int control, control_header& header, const caplets::secret_key& key)
         : control_(control), header_(header), key_(key) {}
@@ -224,7 +224,7 @@ public:
         if (!net_.start(config, &log_).has_value() ||
             !net_.node().export_service("adder", exported_))
             return 5;
-        auto loop = ports::hosted::process_loop::create(options.spin);
+        auto loop = hosted::loop::process_loop::create(options.spin);
         if (!loop)
             return 7;
         loop_ = std::move(*loop);
@@ -304,7 +304,7 @@ private:
     const caplets::secret_key& key_;
     // The loop, the log, the service, its export and the meter outlive the node (declared
     // before it).
-    std::unique_ptr<ports::hosted::process_loop> loop_;
+    std::unique_ptr<hosted::loop::process_loop> loop_;
     hr::incident_log log_{"b"};
     adder_impl adder_;
     ar::lidl_export<deploy_schema::adder> exported_{adder_};
@@ -348,7 +348,7 @@ public:
     }
 
     std::optional<std::string> connect() {
-        auto loop = ports::hosted::process_loop::create(spin_);  // after the fork
+        auto loop = hosted::loop::process_loop::create(spin_);  // after the fork
         if (!loop)
             return "cannot create the event loop";
         loop_ = std::move(*loop);
@@ -489,7 +489,7 @@ private:
     pid_t child_;
     control_header& header_;
     std::chrono::microseconds spin_;
-    std::unique_ptr<ports::hosted::process_loop> loop_;  // before the callers: outlives them
+    std::unique_ptr<hosted::loop::process_loop> loop_;  // before the callers: outlives them
     std::vector<std::unique_ptr<calling_node>> callers_;
     std::size_t next_ = 0;
     std::vector<task<std::uint64_t>> in_flight_;

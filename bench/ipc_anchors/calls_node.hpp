@@ -73,7 +73,7 @@ public:
         node->caller_.emplace(std::move(*caller));
         node->client_.emplace(*node->caller_);
         // After start: the serving group never holds the loop's descriptors.
-        auto loop = ports::hosted::process_loop::create(spin);
+        auto loop = hosted::loop::process_loop::create(spin);
         if (!loop)
             return nullptr;
         node->loop_ = std::move(*loop);
@@ -85,7 +85,7 @@ public:
     ~calls_node() { kernel_.stop(); }
 
     client_type& client() { return *client_; }
-    ports::hosted::process_loop& loop() { return *loop_; }
+    hosted::loop::process_loop& loop() { return *loop_; }
     // The kernel group's shareable heap: buffers allocated here cross without a copy.
     hosted::node::shared_heap& heap() { return kernel_.kernel().heap(); }
     hosted::node::channel_caller& caller() { return *caller_; }
@@ -125,7 +125,7 @@ private:
         auto server = channel_server<ipc_bench::calls, S>::attach(*link, implementation);
         if (!server)
             return 11;
-        auto loop = ports::hosted::process_loop::create(spin);
+        auto loop = hosted::loop::process_loop::create(spin);
         if (!loop || !server->run_on(**loop))
             return 12;
         (*loop)->run_until([] { return false; });
@@ -133,7 +133,7 @@ private:
     }
 
     // First: it outlives the channel end attached to it.
-    std::unique_ptr<ports::hosted::process_loop> loop_;
+    std::unique_ptr<hosted::loop::process_loop> loop_;
     hosted::node::node_kernel kernel_;
     hosted::node::channel_id channel_ = 0;
     hosted::node::group_id server_{};

@@ -222,7 +222,7 @@ private:
     std::size_t busy_ = 0;
 };
 
-using ports::hosted::process_loop;
+using hosted::loop::process_loop;
 
 std::unique_ptr<process_loop> make_loop() {
     auto loop = process_loop::create();

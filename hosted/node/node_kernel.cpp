@@ -411,7 +411,7 @@ void node_kernel::wake_check() {
         loop_->loop().post(check_);
 }
 
-result<void, int> node_kernel::run_on(ports::hosted::process_loop& loop) {
+result<void, int> node_kernel::run_on(hosted::loop::process_loop& loop) {
     AMB_REQUIRE(loop_ == nullptr, "node_kernel::run_on twice");
     AMB_REQUIRE(started_, "node_kernel::run_on before start (make the loop after start: the "
                           "group image must not inherit the loop's descriptors)");

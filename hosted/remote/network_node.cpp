@@ -183,7 +183,7 @@ link_id network_node::udp_link_of(std::size_t udp, net::ipv4_endpoint from) cons
     return unknown_link;
 }
 
-result<void, int> network_node::run_on(ports::hosted::process_loop& loop) {
+result<void, int> network_node::run_on(hosted::loop::process_loop& loop) {
     AMB_REQUIRE(node_ != nullptr && loop_ == nullptr, "network_node::run_on before start or twice");
     watches_ = std::make_unique<ports::hosted::descriptor_set>(loop.driver(), &on_ready, this);
     loop_ = &loop;

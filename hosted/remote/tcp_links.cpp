@@ -65,7 +65,7 @@ result<link_id, std::string> tcp_links::add(std::string_view network, std::strin
     return peers_.back()->link;
 }
 
-result<void, int> tcp_links::run_on(ports::hosted::process_loop& loop) {
+result<void, int> tcp_links::run_on(hosted::loop::process_loop& loop) {
     AMB_REQUIRE(loop_ == nullptr, "tcp_links::run_on twice");
     loop_ = &loop;
     watches_ = std::make_unique<ports::hosted::descriptor_set>(loop.driver(), &on_ready, this);

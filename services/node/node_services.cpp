@@ -99,7 +99,7 @@ result<void, int> kernel_services::serve(const std::string& group_name,
     return {};
 }
 
-result<void, int> kernel_services::run_on(ports::hosted::process_loop& loop) {
+result<void, int> kernel_services::run_on(hosted::loop::process_loop& loop) {
     for (auto& entry : served_) {
         if (auto attached = entry->log_server->run_on(loop); !attached)
             return attached;

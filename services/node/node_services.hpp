@@ -99,7 +99,7 @@ public:
     result<void, int> serve(const std::string& group_name, const group_channels& channels);
 
     /// Makes every server a poller of `loop` (a process_loop). Error: errno.
-    result<void, int> run_on(ports::hosted::process_loop& loop);
+    result<void, int> run_on(hosted::loop::process_loop& loop);
 
 private:
     struct served {

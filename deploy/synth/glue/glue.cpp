@@ -1,5 +1,5 @@
 // The per-node glue support library: the group and kernel runtimes, each on its process's one
-// event loop (ports/hosted/process_loop.hpp). The settings file is read in node_settings.cpp.
+// event loop (hosted/loop/process_loop.hpp). The settings file is read in node_settings.cpp.
 #include <deploy/glue.hpp>
 
 #include <hosted/net/serial_transport.hpp>
@@ -68,9 +68,9 @@ hosted::node::channel_caller& group_runtime::attach_caller(channel_id channel) {
 namespace {
 
 // The process's one event loop; fails the group if it cannot be made.
-std::unique_ptr<ports::hosted::process_loop> make_loop(std::string_view group,
+std::unique_ptr<hosted::loop::process_loop> make_loop(std::string_view group,
                                                        loop_clock::duration spin) {
-    auto loop = ports::hosted::process_loop::create(spin);
+    auto loop = hosted::loop::process_loop::create(spin);
     if (!loop)
         fail(group, std::string("cannot create the event loop: ") + std::strerror(loop.error()));
     return std::move(*loop);
@@ -96,7 +96,7 @@ int group_runtime::run() {
 // timers.
 class http_exports {
 public:
-    explicit http_exports(ports::hosted::process_loop& loop) : loop_(loop) {
+    explicit http_exports(hosted::loop::process_loop& loop) : loop_(loop) {
         auto watcher = http_export::io_driver::over(loop.driver());
         if (!watcher)
             fail("kernel", "cannot watch the HTTP exporters' descriptors");
@@ -157,7 +157,7 @@ public:
     }
 
 private:
-    ports::hosted::process_loop& loop_;
+    hosted::loop::process_loop& loop_;
     std::unique_ptr<http_export::io_driver> watcher_;
     // Before the exporters: they use these until they are destroyed.
     std::vector<std::unique_ptr<hosted::remote::durable_sequence_store>> replay_;

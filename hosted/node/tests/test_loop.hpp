@@ -1,4 +1,4 @@
-// The process loop of a test (ports/hosted/process_loop.hpp), made or the test fails.
+// The process loop of a test (hosted/loop/process_loop.hpp), made or the test fails.
 //
 // Make it after node_kernel::start (the groups must not inherit its descriptors), but declare
 // the pointer before the kernel and the channel ends that attach to it, so that it outlives
@@ -6,7 +6,7 @@
 #pragma once
 
 #include <hosted/node/node_kernel.hpp>
-#include <ports/hosted/process_loop.hpp>
+#include <hosted/loop/process_loop.hpp>
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 
 namespace node_test {
 
-using amb::ports::hosted::process_loop;
+using amb::hosted::loop::process_loop;
 using amb::loop_clock;
 
 inline std::unique_ptr<process_loop> test_loop(

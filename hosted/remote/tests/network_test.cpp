@@ -90,14 +90,14 @@ protected:
             ASSERT_TRUE(m.net.run_on(*loop_));
     }
 
-    static std::unique_ptr<ports::hosted::process_loop> make_loop() {
-        auto made = ports::hosted::process_loop::create();
+    static std::unique_ptr<hosted::loop::process_loop> make_loop() {
+        auto made = hosted::loop::process_loop::create();
         AMB_REQUIRE(made.has_value(), "cannot create a process loop");
         return std::move(*made);
     }
 
     // Before the members: it outlives the network nodes that run on it.
-    std::unique_ptr<ports::hosted::process_loop> loop_ = make_loop();
+    std::unique_ptr<hosted::loop::process_loop> loop_ = make_loop();
     caplets::secret_key root_ = random_key();
     std::deque<member> members_;
 };

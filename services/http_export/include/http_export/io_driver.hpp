@@ -46,7 +46,7 @@ public:
     /// not move (watches point into it), hence the unique_ptr.
     static result<std::unique_ptr<io_driver>, int> create() noexcept;
     /// The adapter alone, over the driver of a loop that has one already (the process loop of a
-    /// node, ports/hosted/process_loop.hpp): it watches through `driver`, which must outlive
+    /// node, hosted/loop/process_loop.hpp): it watches through `driver`, which must outlive
     /// it, and owns nothing. Error: ENOMEM.
     static result<std::unique_ptr<io_driver>, int> over(
         ports::hosted::event_driver& driver) noexcept;

@@ -43,7 +43,7 @@
 #include <http_export/interface.hpp>
 #include <http_import/backend.hpp>
 #include <http_import/io_driver.hpp>
-#include <ports/hosted/process_loop.hpp>
+#include <hosted/loop/process_loop.hpp>
 #include <remote/exports.hpp>
 #include <remote/remote_backend.hpp>
 
@@ -172,7 +172,7 @@ private:
 
     group_context& context_;
     // Before everything that attaches to it (destroyed after them).
-    std::unique_ptr<ports::hosted::process_loop> loop_;
+    std::unique_ptr<hosted::loop::process_loop> loop_;
     std::vector<std::unique_ptr<hosted::node::channel_caller>> callers_;
     std::vector<std::shared_ptr<void>> kept_;
 };
@@ -348,7 +348,7 @@ private:
     const node_settings& settings_;
     // Before everything that attaches to it (destroyed after them). Made after the groups
     // started: they never hold its descriptors.
-    std::unique_ptr<ports::hosted::process_loop> loop_;
+    std::unique_ptr<hosted::loop::process_loop> loop_;
     hosted::remote::network_node network_;
     bool network_started_ = false;
     std::vector<remote::route_entry> routes_;

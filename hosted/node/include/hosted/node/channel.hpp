@@ -26,7 +26,7 @@
 // same tuple either way.
 //
 // Waking (adaptive): each side is a poller of its process's one event loop
-// (ports/hosted/process_loop.hpp): the loop polls the ring on every pass, keeps polling for the
+// (hosted/loop/process_loop.hpp): the loop polls the ring on every pass, keeps polling for the
 // driver's spin period after the last progress, then each side announces that it sleeps (a flag
 // in the control block) and the loop sleeps in epoll_wait, where each side's eventfd is watched. A side that submits rings the peer's
 // eventfd only when that flag is set, so busy channels make no system calls and idle groups use
@@ -52,7 +52,7 @@
 #include <rings/ring.hpp>
 
 #include <async/task.hpp>
-#include <ports/hosted/process_loop.hpp>
+#include <hosted/loop/process_loop.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -173,7 +173,7 @@ struct channel_link {
 result<rings::ring_region, rings::error> attach_ring(const channel_link& link);
 
 /// The calling side of a channel.
-class channel_caller final : public ports::hosted::descriptor_poller {
+class channel_caller final : public hosted::loop::descriptor_poller {
 public:
     /// Calls waiting for a free element beyond this fail with call_error::ring.
     static constexpr std::size_t max_queued = 256;
@@ -212,7 +212,7 @@ public:
                std::coroutine_handle<> waiting, std::optional<call_error>* error);
 
     /// Makes this caller a poller of `loop`, woken by its reply eventfd. Error: errno.
-    result<void, int> run_on(ports::hosted::process_loop& loop) {
+    result<void, int> run_on(hosted::loop::process_loop& loop) {
         return attach_to(loop, link_.reply_event);
     }
 
@@ -494,7 +494,7 @@ struct request_record {
 /// The serving side of a channel: runs calls on an implementation of `S`, up to `max_running`
 /// at once (a call that suspends does not block the others).
 template <class S, strategy Strategy = strategy::static_types>
-class channel_server final : public ports::hosted::descriptor_poller {
+class channel_server final : public hosted::loop::descriptor_poller {
 public:
     static constexpr std::size_t max_running = 64;
     /// Called after each answered request (may be null), for example to log it.
@@ -518,7 +518,7 @@ public:
     channel_server(const channel_server&) = delete;
 
     /// Makes this server a poller of `loop`, woken by its request eventfd. Error: errno.
-    result<void, int> run_on(ports::hosted::process_loop& loop) {
+    result<void, int> run_on(hosted::loop::process_loop& loop) {
         return attach_to(loop, link_.request_event);
     }
 

@@ -50,7 +50,7 @@
 #include <hosted/node/shared_heap.hpp>
 #include <hosted/node/shared_region.hpp>
 
-#include <ports/hosted/process_loop.hpp>
+#include <hosted/loop/process_loop.hpp>
 
 #include <chrono>
 #include <csignal>
@@ -178,7 +178,7 @@ public:
     /// Watches the groups' exits and the stop signals on `loop` (after start; once): the
     /// kernel then reaps exited groups, marks their channels and restarts them when their peers
     /// have drained, from that loop. `loop` must outlive the kernel's stop(). Error: errno.
-    result<void, int> run_on(ports::hosted::process_loop& loop);
+    result<void, int> run_on(hosted::loop::process_loop& loop);
 
 private:
     friend class group_context;
@@ -205,7 +205,7 @@ private:
     std::vector<std::unique_ptr<channel_state>> channels_;
     group_context kernel_context_;
     unique_fd signals_;
-    ports::hosted::process_loop* loop_ = nullptr;
+    hosted::loop::process_loop* loop_ = nullptr;
     ports::hosted::descriptor_watch signal_watch_{};
     bool signalled_ = false;
     // Loop work that runs check(): posted when a watch fires, armed while channels reset.

@@ -1,6 +1,6 @@
 // The hosted glue of a node's network side: a portable `remote::node` (runtime/remote) bound to
 // the hosted transports (UDP, serial lines, TCP; hosted/net), run on the process's one event
-// loop (ports/hosted/process_loop.hpp).
+// loop (hosted/loop/process_loop.hpp).
 //
 //     hosted::remote::network_node kitchen;
 //     auto udp = kitchen.add_udp(std::move(*udp_transport::open({.bind = ...})));
@@ -34,7 +34,7 @@
 #include <hosted/net/serial_transport.hpp>
 #include <hosted/net/tcp_transport.hpp>
 #include <hosted/net/udp_transport.hpp>
-#include <ports/hosted/process_loop.hpp>
+#include <hosted/loop/process_loop.hpp>
 
 #include <remote/node.hpp>
 
@@ -134,7 +134,7 @@ public:
     /// Runs the node on `loop` (after start; once): its transports become watches of the
     /// loop's driver and the node a poller of the loop. `loop` must outlive the node. Error:
     /// errno.
-    result<void, int> run_on(ports::hosted::process_loop& loop);
+    result<void, int> run_on(hosted::loop::process_loop& loop);
 
     /// While idle, the kernel is asked for input at most this often (default 2 µs; 0: on
     /// every pass). Bounds the extra latency a spinning loop adds to an arriving datagram.
@@ -179,7 +179,7 @@ private:
     std::vector<link> links_;
     std::vector<short> interest_;  // what each transport's watch asks for (udp, serial, tcp)
     std::vector<pollfd> poll_set_;
-    ports::hosted::process_loop* loop_ = nullptr;
+    hosted::loop::process_loop* loop_ = nullptr;
     std::unique_ptr<ports::hosted::descriptor_set> watches_;
     struct deadline_work final : loop_work {
         explicit deadline_work(network_node& owner) noexcept

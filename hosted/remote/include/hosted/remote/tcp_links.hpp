@@ -27,7 +27,7 @@
 
 #include <hosted/net/tcp_transport.hpp>
 #include <hosted/remote/network_node.hpp>
-#include <ports/hosted/process_loop.hpp>
+#include <hosted/loop/process_loop.hpp>
 
 #include <base/result.hpp>
 
@@ -67,7 +67,7 @@ public:
                                      net::ipv4_endpoint address, net::ipv4_endpoint listen);
 
     /// Starts making and accepting connections on `loop` (which must outlive this). Error: errno.
-    result<void, int> run_on(ports::hosted::process_loop& loop);
+    result<void, int> run_on(hosted::loop::process_loop& loop);
 
 private:
     struct peer {
@@ -122,7 +122,7 @@ private:
     std::vector<std::unique_ptr<peer>> peers_;
     std::vector<listener> listeners_;
     std::vector<pending> pending_;
-    ports::hosted::process_loop* loop_ = nullptr;
+    hosted::loop::process_loop* loop_ = nullptr;
     std::unique_ptr<ports::hosted::descriptor_set> watches_;
     std::vector<std::pair<int, std::uint32_t>> watched_;  // fd, epoll events
     service_work service_{*this};

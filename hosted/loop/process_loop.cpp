@@ -1,4 +1,4 @@
-#include <ports/hosted/process_loop.hpp>
+#include <hosted/loop/process_loop.hpp>
 
 #include <base/check.hpp>
 
@@ -8,11 +8,11 @@
 #include <new>
 #include <utility>
 
-namespace amb::ports::hosted {
+namespace amb::hosted::loop {
 
 result<std::unique_ptr<process_loop>, int> process_loop::create(
     loop_clock::duration spin) noexcept {
-    auto driver = event_driver::create(spin);
+    auto driver = ports::hosted::event_driver::create(spin);
     if (!driver)
         return failure{driver.error()};
     std::unique_ptr<process_loop> made(new (std::nothrow) process_loop(std::move(*driver)));
@@ -46,4 +46,4 @@ void descriptor_poller::detach() noexcept {
     attached_ = nullptr;
 }
 
-}  // namespace amb::ports::hosted
+}  // namespace amb::hosted::loop

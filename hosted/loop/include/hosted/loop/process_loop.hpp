@@ -1,8 +1,8 @@
-// amb::ports::hosted::process_loop: the one event loop of a hosted process (or thread), with its
+// amb::hosted::loop::process_loop: the one event loop of a hosted process (or thread), with its
 // epoll driver, and `descriptor_poller`, the base of sources that poll shared memory and sleep
 // on a descriptor their peer rings (channels between groups).
 //
-//     auto loop = ports::hosted::process_loop::create();      // result<unique_ptr<...>, errno>
+//     auto loop = hosted::loop::process_loop::create();      // result<unique_ptr<...>, errno>
 //     caller.run_on(**loop);                                  // a descriptor_poller
 //     exporter ... (*loop)->loop(), (*loop)->driver() ...     // descriptors, work, timers
 //     (*loop)->loop().run_until([&] { return done; });
@@ -21,7 +21,11 @@
 #include <memory>
 #include <utility>
 
-namespace amb::ports::hosted {
+namespace amb::hosted::loop {
+
+using ports::hosted::descriptor_watch;
+using ports::hosted::default_spin;
+using ports::hosted::event_driver;
 
 class process_loop {
 public:
@@ -71,4 +75,4 @@ private:
     process_loop* attached_ = nullptr;
 };
 
-}  // namespace amb::ports::hosted
+}  // namespace amb::hosted::loop
