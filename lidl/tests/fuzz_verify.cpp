@@ -47,7 +47,12 @@ public:
     }
     amb::task<lidl_test::point> scale(const lidl_test::point& p, std::int32_t factor) override {
         invoked = true;
-        co_return lidl_test::point{p.x * factor, p.y * factor};
+        // Fuzzed values: multiply with wrap-around (unsigned), as signed overflow is undefined.
+        auto wrap = [factor](std::int32_t v) {
+            return static_cast<std::int32_t>(static_cast<std::uint32_t>(v) *
+                                             static_cast<std::uint32_t>(factor));
+        };
+        co_return lidl_test::point{wrap(p.x), wrap(p.y)};
     }
     amb::task<std::string_view> describe(const lidl_test::everything& e,
                                          lidl::builder& response) override {
