@@ -72,7 +72,7 @@ def build(root, directory, binary_dir, run, step, build_lidlc):
     run(["cmake", "--build", binary_dir, "--target", f"deploy_{name}"])
     step(f"keys of {name} in {os.path.relpath(keys.key_directory(root, name))}")
     keys.ensure(root, description,
-                tool_path(binary_dir, "ports", "hosted", "remote", "amb-remote-keys"))
+                tool_path(binary_dir, "hosted", "remote", "amb-remote-keys"))
     for node in description["nodes"]:
         print(f"    node {node}: "
               f"{os.path.relpath(os.path.join(binary_dir, 'deploy', name, 'bin', node))}")

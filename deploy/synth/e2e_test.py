@@ -41,7 +41,7 @@ from synth import demo as demo_module, keys, run as deployment_run
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY_DIR = os.environ.get("AMBIENCE_BINARY_DIR", os.path.join(ROOT, "build", "default"))
 CAPLETS = os.path.join(BINARY_DIR, "caplets", "caplets")
-KEY_TOOL = os.path.join(BINARY_DIR, "ports", "hosted", "remote", "amb-remote-keys")
+KEY_TOOL = os.path.join(BINARY_DIR, "hosted", "remote", "amb-remote-keys")
 # Crafts and reads link packets with the nodes' own protocol code (hosted/net/tools): no wire
 # format is written a second time here.
 PACKET_TOOL = os.path.join(BINARY_DIR, "hosted", "net", "amb_packet")

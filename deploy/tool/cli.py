@@ -142,7 +142,7 @@ def demo():
     timed("demo 4/4: CAPLets on an emulated Cortex-M4 (mbedTLS backend, QEMU mps2-an386)")
     packages.ensure_mbedtls_source(ROOT)
     target = build_targets("cortex-m4", ["caplets_m4"])
-    image = os.path.join(target, "ports", "cortex-m", "smoke", "caplets_m4.elf")
+    image = os.path.join(target, "tests", "cortex-m4", "caplets_m4.elf")
     run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
          "-serial", "stdio", "-semihosting-config", "enable=on,target=native", "-kernel", image])
     print("\nWhat happened: a manifest of three nodes was checked, planned and built into one\n"
