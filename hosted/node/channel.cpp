@@ -178,14 +178,23 @@ bool channel_caller::issue(std::uint32_t procedure, const call_ops& ops, const v
 }
 
 channel_caller::submit_result channel_caller::submit(const queued& call) {
+    // A ring that refuses an allocation or hands out a bad element fails the call (its error and
+    // result filled, as every failed submit does) and breaks the caller.
+    auto ring_failed = [&] {
+        broken_ = call_error::ring;
+        *call.error = call_error::ring;
+        if (call.result != nullptr)
+            call.ops->fail(call.result);
+        return submit_result::failed;
+    };
     auto index = endpoint_.allocate();
     if (!index)
         return index.error() == rings::error::pool_empty ? submit_result::no_element
-                                                         : submit_result::failed;
+                                                         : ring_failed();
     auto element = endpoint_.element(*index);
     if (!element || *index >= element_count_) {
         (void)endpoint_.release(*index);
-        return submit_result::failed;
+        return ring_failed();
     }
     record& slot = records_[*index];
     slot.spilled_count = 0;
@@ -230,11 +239,7 @@ channel_caller::submit_result channel_caller::submit(const queued& call) {
     if (!endpoint_.submit(*index)) {
         slot.active = false;
         (void)endpoint_.release(*index);
-        broken_ = call_error::ring;
-        *call.error = call_error::ring;
-        if (call.result != nullptr)
-            call.ops->fail(call.result);
-        return submit_result::failed;
+        return ring_failed();
     }
     ++in_flight_;
     submitted_ = true;  // the doorbell rings at the end of this loop pass (notify_server)
