@@ -347,7 +347,10 @@ std::size_t channel_caller::pass() {
                                    call.encoding, scratch()))
             error = call_error::bad_reply;
         if (!endpoint_.release(index)) {
-            finish(call, call_error::ring);
+            // The reply was read: the call completes with it (its result may already be in
+            // the slot, which must not be filled again); the ring is what failed, so every
+            // other call fails and the caller is broken.
+            finish(call, error);
             fail_everything(call_error::ring);
             return done + 1;
         }
