@@ -12,8 +12,9 @@
 //
 // `on_events(0, now)` runs only timers. The times are those of amb::event_loop's clock
 // (CLOCK_MONOTONIC, as ports::hosted::event_driver), so transports can share its timers.
-// TODO(port): ports::hosted::event_driver watches only its eventfd and timerfd; when it learns to watch
-// more descriptors, these transports plug into amb::event_loop directly.
+// In a node, network_node watches each transport's descriptor on the process loop's driver and
+// arms a loop timer for the earliest `next_deadline()` (hosted/remote/network_node.hpp);
+// `poll_transports` serves tests and tools that have no loop.
 #pragma once
 
 #include <runtime/event_loop.hpp>
