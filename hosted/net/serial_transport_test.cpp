@@ -15,24 +15,8 @@ namespace amb::hosted::net {
 namespace {
 
 using testing::bytes;
-
-struct pty_pair {
-    int controller = -1;
-    int line = -1;
-};
-
-pty_pair open_pty() {
-    pty_pair pair;
-    pair.controller = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    EXPECT_GE(pair.controller, 0);
-    EXPECT_EQ(::grantpt(pair.controller), 0);
-    EXPECT_EQ(::unlockpt(pair.controller), 0);
-    const char* name = ::ptsname(pair.controller);
-    EXPECT_NE(name, nullptr);
-    pair.line = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    EXPECT_GE(pair.line, 0);
-    return pair;
-}
+using testing::open_pty;
+using testing::pty_pair;
 
 // Writes `garbage` straight onto the descriptor, waiting for room when it is non-blocking. A
 // write error, or no room within 30 s (nobody reads the other end), fails the test instead of

@@ -1,9 +1,14 @@
-// Helpers shared by the hosted transport tests: random messages and a bounded drive loop.
+// Helpers shared by the hosted transport and network tests: random messages, a bounded drive loop
+// and a pseudo-terminal pair standing for a serial line.
 #pragma once
 
 #include <hosted/net/transport.hpp>
 
 #include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -13,6 +18,26 @@
 namespace amb::hosted::net::testing {
 
 using bytes = std::vector<std::uint8_t>;
+
+/// Both ends of a pseudo-terminal: `controller` and `line` behave as the two ends of a serial line.
+struct pty_pair {
+    int controller = -1;
+    int line = -1;
+};
+
+inline pty_pair open_pty() {
+    pty_pair pair;
+    pair.controller = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    EXPECT_GE(pair.controller, 0);
+    EXPECT_EQ(::grantpt(pair.controller), 0);
+    EXPECT_EQ(::unlockpt(pair.controller), 0);
+    const char* name = ::ptsname(pair.controller);
+    EXPECT_NE(name, nullptr);
+    pair.line = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    EXPECT_GE(pair.line, 0);
+    return pair;
+}
+
 
 inline bytes random_bytes(std::mt19937& random, std::size_t size) {
     bytes data(size);

@@ -4,6 +4,8 @@
 #include "test_services.hpp"
 
 #include <hosted/remote/network_node.hpp>
+
+#include "test_support.hpp"  // hosted/net: pty_pair
 #include <remote/remote_backend.hpp>
 
 #include <gtest/gtest.h>
@@ -23,6 +25,8 @@ namespace amb::hosted::remote {
 namespace {
 
 using namespace remote_testing;
+using net::testing::open_pty;
+using net::testing::pty_pair;
 namespace ar = amb::remote;
 using calculator_client =
     remote_test::calculator_client<ar::remote_backend<remote_test::calculator>>;
@@ -101,24 +105,6 @@ protected:
     caplets::secret_key root_ = random_key();
     std::deque<member> members_;
 };
-
-struct pty_pair {
-    int controller = -1;
-    int line = -1;
-};
-
-pty_pair open_pty() {
-    pty_pair pair;
-    pair.controller = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    EXPECT_GE(pair.controller, 0);
-    EXPECT_EQ(::grantpt(pair.controller), 0);
-    EXPECT_EQ(::unlockpt(pair.controller), 0);
-    const char* name = ::ptsname(pair.controller);
-    EXPECT_NE(name, nullptr);
-    pair.line = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    EXPECT_GE(pair.line, 0);
-    return pair;
-}
 
 TEST_F(network, calls_over_udp_are_answered_many_in_flight) {
     member& a = add("a");
