@@ -268,10 +268,8 @@ TEST_F(network, an_idle_node_asks_the_kernel_rarely_and_still_wakes_for_a_datagr
     EXPECT_GT(loop_->loop().sleeps(), 0u);
 }
 
-TEST_F(network, a_relay_on_udp_and_a_serial_line_forwards_without_keys) {
-    member& a = add("a");
-    member& b = add("b");
-    member& c = add("c");
+// a -(UDP)- b -(serial line, a pty pair)- c, with routes both ways through b.
+void udp_then_serial_line(member& a, member& b, member& c) {
     pty_pair pty = open_pty();
     a.open_udp();
     b.open_udp();
@@ -285,6 +283,13 @@ TEST_F(network, a_relay_on_udp_and_a_serial_line_forwards_without_keys) {
     b.routes = {{"a", b.net.add_udp_link(0, a.address())}, {"c", b.net.add_serial_link(b_serial)}};
     const ar::link_id c_to_b = c.net.add_serial_link(c_serial);
     c.routes = {{"b", c_to_b}, {"a", c_to_b}};
+}
+
+TEST_F(network, a_relay_on_udp_and_a_serial_line_forwards_without_keys) {
+    member& a = add("a");
+    member& b = add("b");
+    member& c = add("c");
+    ASSERT_NO_FATAL_FAILURE(udp_then_serial_line(a, b, c));
     grant(a, c);
     a.start(false);
     b.start(false); // b holds no key and no credential: it only forwards
@@ -408,19 +413,7 @@ TEST_F(network, mixed_networks_on_a_multi_hop_route_encrypt_end_to_end) {
     member& a = add("a");
     member& b = add("b");
     member& c = add("c");
-    pty_pair pty = open_pty();
-    a.open_udp();
-    b.open_udp();
-    auto b_line = net::serial_transport::open(pty.controller, {});
-    auto c_line = net::serial_transport::open(pty.line, {});
-    ASSERT_TRUE(b_line.has_value() && c_line.has_value());
-    const std::size_t b_serial = b.net.add_serial(std::move(*b_line));
-    const std::size_t c_serial = c.net.add_serial(std::move(*c_line));
-    const ar::link_id a_to_b = a.net.add_udp_link(0, b.address());
-    a.routes = {{"b", a_to_b}, {"c", a_to_b}};
-    b.routes = {{"a", b.net.add_udp_link(0, a.address())}, {"c", b.net.add_serial_link(b_serial)}};
-    const ar::link_id c_to_b = c.net.add_serial_link(c_serial);
-    c.routes = {{"b", c_to_b}, {"a", c_to_b}};
+    ASSERT_NO_FATAL_FAILURE(udp_then_serial_line(a, b, c));
     grant(a, c, /*encrypt*/ true);
     grant(b, c, /*encrypt*/ false);
     c.encrypted_callers = {"a"};
