@@ -250,7 +250,8 @@ void scalar_channel(benchmark::State& state) {
     typename calls_procedure<Id>::params params{};
     fill_params<Id>(params, 5);
     lidl::slot<std::uint64_t> first;
-    if (!node->template call<Id>(params, first) || first.take() != expected_answer<Id>(params)) {
+    if (!node->template call<Id>(params, first) ||
+        first.take().value() != expected_answer<Id>(params)) {
         state.SkipWithError("wrong answer");
         return;
     }
@@ -264,7 +265,7 @@ void scalar_channel(benchmark::State& state) {
             state.SkipWithError("call failed");
             break;
         }
-        benchmark::DoNotOptimize(result.take());
+        benchmark::DoNotOptimize(result.take().value());
     }
     cpu.report(state);
 }
@@ -279,7 +280,8 @@ void scalar_pipe(benchmark::State& state) {
     typename calls_procedure<Id>::params params{};
     fill_params<Id>(params, 5);
     lidl::slot<std::uint64_t> first;
-    if (!pipe->call<calls, Id>(params, first) || first.take() != expected_answer<Id>(params)) {
+    if (!pipe->call<calls, Id>(params, first) ||
+        first.take().value() != expected_answer<Id>(params)) {
         state.SkipWithError("wrong answer");
         return;
     }
@@ -293,7 +295,7 @@ void scalar_pipe(benchmark::State& state) {
             state.SkipWithError("call failed");
             break;
         }
-        benchmark::DoNotOptimize(result.take());
+        benchmark::DoNotOptimize(result.take().value());
     }
     cpu.report(state);
     if (!pipe->stop())
@@ -364,10 +366,13 @@ void buffer_channel(benchmark::State& state, std::size_t size, buffer_place plac
     const calls::buffer_params params{data};
     lidl::slot<std::uint64_t> first;
     if (!node->template call<buffer_id>(params, first)) {
-        state.SkipWithError(("call failed: " + std::string(describe(*node->last_error()))).c_str());
+        const std::string why =
+            first.failed() ? "call failed: " + std::string(lidl::describe(first.error().what))
+                           : std::string("call timed out");
+        state.SkipWithError(why.c_str());
         return;
     }
-    if (first.take() != buffer_answer(data)) {
+    if (first.take().value() != buffer_answer(data)) {
         state.SkipWithError("wrong answer");
         return;
     }
@@ -382,7 +387,7 @@ void buffer_channel(benchmark::State& state, std::size_t size, buffer_place plac
             state.SkipWithError("call failed");
             break;
         }
-        benchmark::DoNotOptimize(result.take());
+        benchmark::DoNotOptimize(result.take().value());
     }
     cpu.report(state);
     state.counters["views_shared_per_call"] =
@@ -402,7 +407,8 @@ void buffer_pipe(benchmark::State& state, std::size_t size) {
     auto data = pattern(size);
     const calls::buffer_params params{data};
     lidl::slot<std::uint64_t> first;
-    if (!pipe->call<calls, buffer_id>(params, first) || first.take() != buffer_answer(data)) {
+    if (!pipe->call<calls, buffer_id>(params, first) ||
+        first.take().value() != buffer_answer(data)) {
         state.SkipWithError("wrong answer");
         return;
     }
@@ -416,7 +422,7 @@ void buffer_pipe(benchmark::State& state, std::size_t size) {
             state.SkipWithError("call failed");
             break;
         }
-        benchmark::DoNotOptimize(result.take());
+        benchmark::DoNotOptimize(result.take().value());
     }
     cpu.report(state);
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * size));
@@ -456,7 +462,7 @@ void ambience_add(benchmark::State& state, std::chrono::microseconds spin) {
         return;
     }
     lidl::slot<std::uint64_t> first;
-    if (!node->call<add_id>({40, 2}, first) || first.take() != 42) {
+    if (!node->call<add_id>({40, 2}, first) || first.take().value() != 42) {
         state.SkipWithError("add(40, 2) is not 42");
         return;
     }
@@ -471,7 +477,7 @@ void ambience_add(benchmark::State& state, std::chrono::microseconds spin) {
             state.SkipWithError("call failed");
             break;
         }
-        if (result.take() != a + 1) {
+        if (result.take().value() != a + 1) {
             state.SkipWithError("add answered wrong");
             break;
         }
@@ -491,7 +497,6 @@ bool run_in_flight(calls_node<S>& node,
     tasks.resize(count);
     // Result slots are filled once: fresh ones for every batch.
     std::unique_ptr<lidl::slot<std::uint64_t>[]> results(new lidl::slot<std::uint64_t>[count]);
-    node.last_error().reset();
     for (std::size_t i = 0; i < count; ++i) {
         tasks[i] =
             calls::lidl_dispatch::execute(node.client(), Id, &params[i], results[i].address());
@@ -505,13 +510,14 @@ bool run_in_flight(calls_node<S>& node,
             return next == count;
         },
         std::chrono::milliseconds(10000));
-    bool right = finished && !node.last_error().has_value();
-    for (std::size_t i = 0; i < count; ++i) {
-        const std::uint64_t answer = results[i].take();
+    // A call that failed holds its error in its slot; slots are read only once all are filled.
+    bool right = finished;
+    for (std::size_t i = 0; right && i < count; ++i) {
+        const lidl::call_result<std::uint64_t> answer = results[i].take();
         if constexpr (Id == add_id)
-            right = right && (!check || answer == params[i].a + params[i].b);
+            right = answer && (!check || answer.value() == params[i].a + params[i].b);
         else
-            right = right && (!check || answer == expected_answer<Id>(params[i]));
+            right = answer && (!check || answer.value() == expected_answer<Id>(params[i]));
     }
     return right;
 }

@@ -156,7 +156,7 @@ std::optional<text_summary> lidl_read_text(std::span<const std::uint8_t> bytes) 
 
 class counter_service final : public bench::counter {
 public:
-    amb::task<std::uint32_t> bump(std::uint32_t amount) override {
+    lidl::completion<std::uint32_t> bump(std::uint32_t amount) override {
         total_ += amount;
         co_return total_;
     }
@@ -183,7 +183,7 @@ private:
 amb::task<std::uint64_t> drive(bench::counter& api, benchmark::State& state) {
     std::uint64_t sum = 0;
     for (auto _ : state)
-        sum += co_await api.bump(1);
+        sum += (co_await api.bump(1)).value();
     co_return sum;
 }
 

@@ -37,11 +37,14 @@ using namespace amb::remote;
 
 class calculator_impl final : public remote_test::calculator {
 public:
-    amb::task<std::int32_t> add(std::int32_t a, std::int32_t b) override { co_return a + b; }
-    amb::task<const remote_test::greeting*> greet(std::string_view, lidl::builder&) override {
+    lidl::completion<std::int32_t> add(std::int32_t a, std::int32_t b) override {
+        co_return a + b;
+    }
+    lidl::completion<const remote_test::greeting*> greet(std::string_view,
+                                                         lidl::builder&) override {
         co_return nullptr;
     }
-    amb::task<void> reset() override { co_return; }
+    lidl::completion<void> reset() override { co_return {}; }
 };
 
 class capture final : public link_output {

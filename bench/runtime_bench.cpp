@@ -45,11 +45,11 @@ using runtime_bench::counter;
 
 class counter_service final : public counter {
 public:
-    amb::task<std::uint64_t> add(std::uint32_t amount) override {
+    lidl::completion<std::uint64_t> add(std::uint32_t amount) override {
         total_ += amount;
         co_return total_;
     }
-    amb::task<std::string_view> label(std::string_view, lidl::builder&) override {
+    lidl::completion<std::string_view> label(std::string_view, lidl::builder&) override {
         co_return std::string_view();
     }
 
@@ -60,14 +60,14 @@ private:
 amb::task<std::uint64_t> add_many(counter& api, std::int64_t calls) {
     std::uint64_t last = 0;
     for (std::int64_t i = 0; i < calls; ++i)
-        last = co_await api.add(1);
+        last = (co_await api.add(1)).value();
     co_return last;
 }
 
 amb::task<std::uint64_t> drive(counter& api, benchmark::State& state) {
     std::uint64_t sum = 0;
     for (auto _ : state)
-        sum += co_await api.add(1);
+        sum += (co_await api.add(1)).value();
     co_return sum;
 }
 
@@ -110,12 +110,12 @@ private:
 class held_counter final : public counter {
 public:
     explicit held_counter(gate& held) : held_(held) {}
-    amb::task<std::uint64_t> add(std::uint32_t amount) override {
+    lidl::completion<std::uint64_t> add(std::uint32_t amount) override {
         co_await held_.wait();
         total_ += amount;
         co_return total_;
     }
-    amb::task<std::string_view> label(std::string_view, lidl::builder&) override {
+    lidl::completion<std::string_view> label(std::string_view, lidl::builder&) override {
         co_return std::string_view();
     }
 

@@ -40,7 +40,9 @@ constexpr std::size_t most_callers = 4096;
 
 class adder_impl final : public deploy_schema::adder {
 public:
-    task<std::uint64_t> add(std::uint64_t a, std::uint64_t b) override { co_return a + b; }
+    lidl::completion<std::uint64_t> add(std::uint64_t a, std::uint64_t b) override {
+        co_return a + b;
+    }
 };
 
 std::uint64_t nanoseconds(const timespec& t) {
@@ -395,14 +397,18 @@ public:
         if (broken_)
             return std::nullopt;
         adder_client& client = next_client();
-        task<std::uint64_t> call = client.add(a, b);
+        lidl::completion<std::uint64_t> call = client.add(a, b);
         call.start();
-        if (!loop_->run_until([&] { return call.done(); }, std::chrono::seconds(10)) ||
-            client.backend().last_error()) {
+        if (!loop_->run_until([&] { return call.done(); }, std::chrono::seconds(10))) {
             broken_ = true;
             return std::nullopt;
         }
-        return call.take_result();
+        lidl::call_result<std::uint64_t> sum = call.take_result();
+        if (!sum) {
+            broken_ = true;
+            return std::nullopt;
+        }
+        return sum.value();
     }
 
     bool add_in_flight(std::span<const add_operands> calls,
@@ -410,11 +416,8 @@ public:
         if (broken_ || calls.size() > max_in_flight || sums.size() != calls.size())
             return fail();
         in_flight_.clear();
-        clients_.clear();
-        for (const add_operands& operands : calls) {
-            clients_.push_back(&next_client());
-            in_flight_.push_back(clients_.back()->add(operands.a, operands.b));
-        }
+        for (const add_operands& operands : calls)
+            in_flight_.push_back(next_client().add(operands.a, operands.b));
         for (auto& call : in_flight_)
             call.start();
         const bool finished = loop_->run_until(
@@ -427,11 +430,12 @@ public:
             std::chrono::seconds(10));
         if (!finished)
             return fail();
-        for (adder_client* client : clients_)
-            if (client->backend().last_error())
+        for (std::size_t i = 0; i < calls.size(); ++i) {
+            lidl::call_result<std::uint64_t> sum = in_flight_[i].take_result();
+            if (!sum)
                 return fail();
-        for (std::size_t i = 0; i < calls.size(); ++i)
-            sums[i] = in_flight_[i].take_result();
+            sums[i] = sum.value();
+        }
         return true;
     }
 
@@ -492,8 +496,7 @@ private:
     std::unique_ptr<hosted::loop::process_loop> loop_;  // before the callers: outlives them
     std::vector<std::unique_ptr<calling_node>> callers_;
     std::size_t next_ = 0;
-    std::vector<task<std::uint64_t>> in_flight_;
-    std::vector<adder_client*> clients_;
+    std::vector<lidl::completion<std::uint64_t>> in_flight_;
     bool broken_ = false;
     bool stopped_ = false;
     bool stopped_cleanly_ = false;

@@ -29,7 +29,9 @@ namespace {
 
 class adder_impl final : public deploy_schema::adder {
 public:
-    task<std::uint64_t> add(std::uint64_t a, std::uint64_t b) override { co_return a + b; }
+    lidl::completion<std::uint64_t> add(std::uint64_t a, std::uint64_t b) override {
+        co_return a + b;
+    }
 };
 
 volatile std::sig_atomic_t terminated = 0;

@@ -15,8 +15,8 @@
 // nothing exits while a benchmark runs.
 //
 // Errors: start gives nullptr when the kernel cannot start or the channel cannot be attached;
-// a call that fails leaves `last_error()` set and the result slot value-initialised. After a
-// call that timed out, destroy the node (the call is still suspended in the channel).
+// a call that fails leaves its error (a lidl::call_error) in the result slot. After a call that
+// timed out, destroy the node (the call is still suspended in the channel).
 // Threading: one thread.
 #pragma once
 
@@ -91,7 +91,6 @@ public:
     hosted::node::channel_caller& caller() { return *caller_; }
     // The serving group's process (-1 when it is not running).
     pid_t server_pid() const { return kernel_.pid_of(server_); }
-    std::optional<hosted::node::call_error>& last_error() { return client_->backend().last_error(); }
 
     // Starts `work` and runs the loop until it is done; false on a timeout.
     template <class T>
@@ -100,16 +99,16 @@ public:
         return loop_->run_until([&] { return work.done(); }, std::chrono::milliseconds(10000));
     }
 
-    // One call of procedure Id through the generated client; false when it failed.
+    // One call of procedure Id through the generated client; false when it timed out or
+    // failed (then `result` holds its error).
     template <std::uint32_t Id>
     bool call(const typename calls_procedure<Id>::params& params,
               lidl::slot<typename calls_procedure<Id>::result>& result) {
-        last_error().reset();
         amb::task<void> work =
             ipc_bench::calls::lidl_dispatch::execute(*client_, Id, &params, result.address());
         if (!run(work))
             return false;
-        return !last_error().has_value();
+        return !result.failed();
     }
 
 private:

@@ -97,47 +97,47 @@ inline std::uint64_t buffer_answer(std::span<const std::uint8_t> data) {
 
 class calls_service final : public ipc_bench::calls {
 public:
-    amb::task<std::uint64_t> uniform_8(std::uint64_t a0) override {
+    lidl::completion<std::uint64_t> uniform_8(std::uint64_t a0) override {
         co_return sum_terms(a0);
     }
-    amb::task<std::uint64_t> uniform_16(std::uint64_t a0, std::uint64_t a1) override {
+    lidl::completion<std::uint64_t> uniform_16(std::uint64_t a0, std::uint64_t a1) override {
         co_return sum_terms(a0, a1);
     }
-    amb::task<std::uint64_t> uniform_32(std::uint64_t a0, std::uint64_t a1, std::uint64_t a2,
+    lidl::completion<std::uint64_t> uniform_32(std::uint64_t a0, std::uint64_t a1, std::uint64_t a2,
         std::uint64_t a3) override {
         co_return sum_terms(a0, a1, a2, a3);
     }
-    amb::task<std::uint64_t> uniform_64(std::uint64_t a0, std::uint64_t a1, std::uint64_t a2,
+    lidl::completion<std::uint64_t> uniform_64(std::uint64_t a0, std::uint64_t a1, std::uint64_t a2,
         std::uint64_t a3, std::uint64_t a4, std::uint64_t a5, std::uint64_t a6, std::uint64_t a7)
         override {
         co_return sum_terms(a0, a1, a2, a3, a4, a5, a6, a7);
     }
-    amb::task<std::uint64_t> uniform_128(std::uint64_t a0, std::uint64_t a1, std::uint64_t a2,
-        std::uint64_t a3, std::uint64_t a4, std::uint64_t a5, std::uint64_t a6, std::uint64_t a7,
-        std::uint64_t a8, std::uint64_t a9, std::uint64_t a10, std::uint64_t a11, std::uint64_t a12,
-        std::uint64_t a13, std::uint64_t a14, std::uint64_t a15) override {
+    lidl::completion<std::uint64_t> uniform_128(std::uint64_t a0, std::uint64_t a1,
+        std::uint64_t a2, std::uint64_t a3, std::uint64_t a4, std::uint64_t a5, std::uint64_t a6,
+        std::uint64_t a7, std::uint64_t a8, std::uint64_t a9, std::uint64_t a10, std::uint64_t a11,
+        std::uint64_t a12, std::uint64_t a13, std::uint64_t a14, std::uint64_t a15) override {
         co_return sum_terms(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
     }
-    amb::task<std::uint64_t> mixed_8(std::int32_t a, std::int16_t b, std::int8_t c, bool d)
+    lidl::completion<std::uint64_t> mixed_8(std::int32_t a, std::int16_t b, std::int8_t c, bool d)
         override {
         co_return sum_terms(a, b, c, d);
     }
-    amb::task<std::uint64_t> mixed_16(std::uint64_t a, float b, std::int16_t c, std::int8_t d,
-        bool e) override {
+    lidl::completion<std::uint64_t> mixed_16(std::uint64_t a, float b, std::int16_t c,
+        std::int8_t d, bool e) override {
         co_return sum_terms(a, b, c, d, e);
     }
-    amb::task<std::uint64_t> mixed_32(std::uint64_t count, std::int64_t offset, bool flag,
+    lidl::completion<std::uint64_t> mixed_32(std::uint64_t count, std::int64_t offset, bool flag,
         std::int8_t small, float ratio, std::int16_t medium, double scale) override {
         co_return sum_terms(count, offset, flag, small, ratio, medium, scale);
     }
-    amb::task<std::uint64_t> mixed_64(std::uint64_t count_a, std::int64_t offset_a, bool flag_a,
-        std::int8_t small_a, float ratio_a, std::int16_t medium_a, double scale_a, std::uint64_t
-        count_b, std::int64_t offset_b, bool flag_b, std::int8_t small_b, float ratio_b,
-        std::int16_t medium_b, double scale_b) override {
+    lidl::completion<std::uint64_t> mixed_64(std::uint64_t count_a, std::int64_t offset_a,
+        bool flag_a, std::int8_t small_a, float ratio_a, std::int16_t medium_a, double scale_a,
+        std::uint64_t count_b, std::int64_t offset_b, bool flag_b, std::int8_t small_b,
+        float ratio_b, std::int16_t medium_b, double scale_b) override {
         co_return sum_terms(count_a, offset_a, flag_a, small_a, ratio_a, medium_a, scale_a,
             count_b, offset_b, flag_b, small_b, ratio_b, medium_b, scale_b);
     }
-    amb::task<std::uint64_t> mixed_128(std::uint64_t count_a, std::int64_t offset_a, bool
+    lidl::completion<std::uint64_t> mixed_128(std::uint64_t count_a, std::int64_t offset_a, bool
         flag_a, std::int8_t small_a, float ratio_a, std::int16_t medium_a, double scale_a,
         std::uint64_t count_b, std::int64_t offset_b, bool flag_b, std::int8_t small_b, float
         ratio_b, std::int16_t medium_b, double scale_b, std::uint64_t count_c, std::int64_t
@@ -149,10 +149,12 @@ public:
             flag_c, small_c, ratio_c, medium_c, scale_c, count_d, offset_d, flag_d, small_d,
             ratio_d, medium_d, scale_d);
     }
-    amb::task<std::uint64_t> buffer(std::span<const std::uint8_t> data) override {
+    lidl::completion<std::uint64_t> buffer(std::span<const std::uint8_t> data) override {
         co_return buffer_answer(data);
     }
-    amb::task<std::uint64_t> add(std::uint64_t a, std::uint64_t b) override { co_return a + b; }
+    lidl::completion<std::uint64_t> add(std::uint64_t a, std::uint64_t b) override {
+        co_return a + b;
+    }
 };
 
 }  // namespace amb::ipc_anchors

@@ -38,7 +38,7 @@ void check_scalar(Call&& call) {
         lidl::slot<std::uint64_t> result;
         ASSERT_TRUE(call.template operator()<Id>(params, result))
             << calls_procedure<Id>::name << " seed " << seed;
-        EXPECT_EQ(result.take(), expected_answer<Id>(params))
+        EXPECT_EQ(result.take().value(), expected_answer<Id>(params))
             << calls_procedure<Id>::name << " seed " << seed;
     }
 }
@@ -74,11 +74,11 @@ TEST(ipc_fixtures, the_pipe_baseline_answers_every_procedure) {
         auto bytes = pattern(size);
         lidl::slot<std::uint64_t> result;
         ASSERT_TRUE((pipe->call<calls, buffer_id>({bytes}, result))) << size;
-        EXPECT_EQ(result.take(), buffer_answer(bytes)) << size;
+        EXPECT_EQ(result.take().value(), buffer_answer(bytes)) << size;
     }
     lidl::slot<std::uint64_t> sum;
     ASSERT_TRUE((pipe->call<calls, add_id>({40, 2}, sum)));
-    EXPECT_EQ(sum.take(), 42u);
+    EXPECT_EQ(sum.take().value(), 42u);
     const pid_t child = pipe->child_pid();
     EXPECT_TRUE(pipe->stop());
     EXPECT_TRUE(process_gone(child));
@@ -100,7 +100,7 @@ void check_channel_strategy() {
         auto bytes = pattern(size);
         lidl::slot<std::uint64_t> result;
         ASSERT_TRUE(node->template call<buffer_id>({bytes}, result)) << size;
-        EXPECT_EQ(result.take(), buffer_answer(bytes)) << size;
+        EXPECT_EQ(result.take().value(), buffer_answer(bytes)) << size;
     }
     // 256 KiB: the user strategy copies its message into the same 1 MiB heap (the kernel
     // group's heap size is fixed), which must still have room for it.
@@ -111,7 +111,7 @@ void check_channel_strategy() {
     const std::uint64_t shared_before = node->caller().views_shared();
     lidl::slot<std::uint64_t> result;
     ASSERT_TRUE(node->template call<buffer_id>({in_heap}, result));
-    EXPECT_EQ(result.take(), buffer_answer(in_heap));
+    EXPECT_EQ(result.take().value(), buffer_answer(in_heap));
     if constexpr (S != strategy::user) {
         EXPECT_EQ(node->caller().views_shared(), shared_before + 1);  // no copy
     }

@@ -6,7 +6,7 @@
 //     auto pipe = lidl_pipe::start<ipc_bench::calls, calls_service>();   // forks the child
 //     ipc_bench::calls::add_params params{40, 2};
 //     lidl::slot<std::uint64_t> result;
-//     if (pipe->call<ipc_bench::calls, add_id>(params, result)) use(result.take());
+//     if (pipe->call<ipc_bench::calls, add_id>(params, result)) use(result.take().value());
 //     pipe->stop();                                                       // or the destructor
 //
 // Wire: a request is an 8-byte header (procedure id, message length; host order) and the call
@@ -133,7 +133,7 @@ private:
             return {};
         auto work = S::lidl_dispatch::execute(implementation, Id, &params, result.address());
         work.start();
-        if (!work.done())
+        if (!work.done() || result.failed())
             return {};
         return S::lidl_codec::encode_reply(Id, result.address(), response, spare);
     }

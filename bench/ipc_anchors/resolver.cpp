@@ -84,7 +84,7 @@ public:
                 known_.emplace(std::move(name), address_of(i));
         }
     }
-    amb::task<std::uint32_t> resolve(std::string_view name) override {
+    lidl::completion<std::uint32_t> resolve(std::string_view name) override {
         co_return look_up(known_, name).value_or(0);
     }
 
@@ -103,7 +103,7 @@ name_table front_cache() {
 class coroutine_front final : public resolver {
 public:
     coroutine_front(resolver& low, resolver& high) : cache_(front_cache()), backends_{&low, &high} {}
-    amb::task<std::uint32_t> resolve(std::string_view name) override {
+    lidl::completion<std::uint32_t> resolve(std::string_view name) override {
         if (auto hit = look_up(cache_, name))
             co_return *hit;
         co_return co_await backends_[owner_of(name)]->resolve(name);
@@ -119,13 +119,13 @@ public:
     fiber_front(amb::event_loop& loop, resolver& low, resolver& high)
         : loop_(loop), cache_(front_cache()), backends_{&low, &high} {}
 
-    amb::task<std::uint32_t> resolve(std::string_view name) override {
+    lidl::completion<std::uint32_t> resolve(std::string_view name) override {
         worker* w = acquire();
         if (w == nullptr)
-            co_return 0;
+            co_return amb::failure{lidl::call_error{lidl::call_fault::no_memory}};
         w->name = name;
         co_await run_on(*w);
-        const std::uint32_t answer = w->answer;
+        const lidl::call_result<std::uint32_t> answer = w->answer;
         release(*w);
         co_return answer;
     }
@@ -165,7 +165,7 @@ private:
         ports::hosted::guarded_stack stack;
         std::optional<amb::fiber> running;
         std::string_view name;
-        std::uint32_t answer = 0;
+        lidl::call_result<std::uint32_t> answer = 0u;  // the value or the backend's error
         std::coroutine_handle<> waiting;
         finished_work finished{*this};
         worker* next_idle = nullptr;
@@ -378,8 +378,8 @@ amb::task<void> client(resolver& api, const std::vector<std::string>& names,
         const std::uint32_t index = indices[i];
         const std::string& name = index < names.size() ? names[index] : names.back();
         const std::uint32_t expected = index < names.size() - 1 ? address_of(index) : 0;
-        const std::uint32_t answer = co_await api.resolve(name);
-        if (answer != expected)
+        const lidl::call_result<std::uint32_t> answer = co_await api.resolve(name);
+        if (!answer || answer.value() != expected)
             ++wrong;
     }
 }

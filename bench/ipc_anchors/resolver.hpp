@@ -35,8 +35,8 @@
 // flight (the largest bytes among equals). It also counts the stack pages actually resident
 // (mincore) over the pool. The samples go through a shared anonymous mapping.
 //
-// Errors: start gives nullptr when the node cannot start. A failed call answers 0, which the
-// clients count as a wrong answer. A batch that times out leaves calls suspended in the
+// Errors: start gives nullptr when the node cannot start. A failed call (its lidl::call_error)
+// counts as a wrong answer. A batch that times out leaves calls suspended in the
 // channels: destroy the node then, without running another batch. Threading: one thread per
 // process.
 #pragma once

@@ -288,6 +288,13 @@ class faults(running):
         status, answer = post(sensor, "{}", sensor_token)
         self.assertEqual(status, 504, answer)
         self.assertEqual(answer["error"]["code"], "deadline_passed", answer)
+        # The averager's own call to the sensor fails the same way; it returns that error to
+        # its caller (a service's error travels back across the channel and the export), and
+        # stores nothing.
+        average = self.session.http_url("aggregator") + "/average"
+        status, answer = post(average, '{"count": 2}', token("pipeline", "aggregator"))
+        self.assertEqual(status, 504, answer)
+        self.assertEqual(answer["error"]["code"], "deadline_passed", answer)
         self.assertEqual(post(store, "{}", store_token), (200, {"result": 0}))
         self.assertEqual(sorted(self.session.running()), ["cloud", "gateway"])
         self.session.start_node("field")
@@ -371,10 +378,13 @@ class tcp(running):
         self.assertEqual(post(average, '{"count": 4}', granted), (200, {"result": 21.25}))
         self.assertEqual(post(count, "{}", store_token), (200, {"result": 4}))
 
-        # A connecting node goes away: its readings fail (0), the store still answers; started
-        # again, it connects again (a fresh sensor: 20.5, 21.0).
+        # A connecting node goes away: the averager's reading fails and it answers with that
+        # error (the link is known lost: unreachable; not yet: deadline_passed), the store
+        # still answers; started again, it connects again (a fresh sensor: 20.5, 21.0).
         session.kill_node("a")
-        self.assertEqual(post(average, '{"count": 1}', granted), (200, {"result": 0.0}))
+        status, answer = post(average, '{"count": 1}', granted)
+        self.assertIn((status, answer["error"]["code"]),
+                      [(503, "unreachable"), (504, "deadline_passed")], answer)
         self.assertEqual(post(count, "{}", store_token), (200, {"result": 4}))
         self.wait_for("c", "tcp link to 'a' on 'lan': lost", 1)
         session.start_node("a")
@@ -550,10 +560,13 @@ class http_import(unittest.TestCase):
                 log = "\n".join(session.lines())
                 self.assertIn(f"[cloud/kernel] HTTP import 'outdoor' calls {url}", log)
 
-                # The service goes away: the import's calls fail (a value-initialised reading,
-                # which the averager turns into 0), and everything else still answers.
+                # The service goes away: the import's calls fail (connection refused:
+                # unreachable), the averager returns that error, which the export answers with,
+                # and everything else still answers.
                 self.stop_service(service)
-                self.assertEqual(post(average, '{"count": 2}', granted), (200, {"result": 0.0}))
+                status, answer = post(average, '{"count": 2}', granted)
+                self.assertEqual(status, 503, answer)
+                self.assertEqual(answer["error"]["code"], "unreachable", answer)
                 self.assertEqual(post(count, "{}", store_token), (200, {"result": 5}))
                 self.assertEqual(sorted(session.running()), ["cloud"])
             finally:

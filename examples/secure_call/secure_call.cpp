@@ -46,7 +46,7 @@ class thermostat_service final : public thermostat {
 public:
     int calls = 0; ///< calls that reached the service (a refused request never does)
 
-    amb::task<const reading*> read(lidl::builder& response) override {
+    lidl::completion<const reading*> read(lidl::builder& response) override {
         ++calls;
         reading* now = response.create_root<reading>();
         if (now == nullptr)
@@ -57,7 +57,7 @@ public:
         response.set(now->room, "living room");
         co_return now;
     }
-    amb::task<bool> set_target(float celsius) override {
+    lidl::completion<bool> set_target(float celsius) override {
         ++calls;
         if (celsius < 5 || celsius > 30)
             co_return false;
@@ -274,28 +274,33 @@ int main() {
     std::printf("2. The owner calls the thermostat (a lidl call inside a CAPLets request)\n");
     remote_thermostat owner_thermostat(*net.owner, "home", "thermostat");
     response_buffer response;
-    const reading* current = net.run(owner_thermostat.read(response.builder));
+    // Every call completes with its value or the lidl::call_error that stopped it.
+    lidl::call_result<const reading*> read = net.run(owner_thermostat.read(response.builder));
+    const reading* current = read ? read.value() : nullptr;
     ok &= expect(current != nullptr, "read() served");
     if (current != nullptr)
         std::printf("       %s: %.1f °C, target %.1f °C, heating %s\n",
                     std::string(current->room.view()).c_str(), static_cast<double>(current->celsius),
                     static_cast<double>(current->target), current->heating ? "on" : "off");
     bytes captured; // the attacker keeps the owner's set_target request
-    bool applied = net.run(owner_thermostat.set_target(21.5F), [&](const packet& sent) {
-        if (sent.from == owner_index)
-            captured = sent.data;
-    });
-    ok &= expect(applied, "set_target(21.5) served and applied");
+    lidl::call_result<bool> applied =
+        net.run(owner_thermostat.set_target(21.5F), [&](const packet& sent) {
+            if (sent.from == owner_index)
+                captured = sent.data;
+        });
+    ok &= expect(applied && applied.value(), "set_target(21.5) served and applied");
 
     std::printf("3. The guest may read but not set\n");
     remote_thermostat guest_thermostat(*net.guest, "home", "thermostat");
     response.builder.reset();
-    const reading* seen = net.run(guest_thermostat.read(response.builder));
-    ok &= expect(seen != nullptr && seen->target == 21.5F, "guest read() served, sees the new target");
+    lidl::call_result<const reading*> seen = net.run(guest_thermostat.read(response.builder));
+    ok &= expect(seen && seen.value() != nullptr && seen.value()->target == 21.5F,
+                 "guest read() served, sees the new target");
     const int served = net.service.calls;
     const auto failed = net.guest->counters().calls_failed;
-    bool set = net.run(guest_thermostat.set_target(25.0F));
-    ok &= expect(!set && net.guest->counters().calls_failed == failed + 1 &&
+    lidl::call_result<bool> set = net.run(guest_thermostat.set_target(25.0F));
+    ok &= expect(!set && set.error().what == lidl::call_fault::refused &&
+                     net.guest->counters().calls_failed == failed + 1 &&
                      net.service.calls == served &&
                      net.home_log.last_refusal_was(caplets::check::not_a_subset),
                  "guest set_target() refused by home before the service saw it");
@@ -323,7 +328,8 @@ int main() {
     ok &= expect(net.revoked.add(owner_tag, 0, now_seconds),
                  "its tag added to home's revocation list");
     set = net.run(owner_thermostat.set_target(22.0F));
-    ok &= expect(!set && net.service.calls == served &&
+    ok &= expect(!set && set.error().what == lidl::call_fault::refused &&
+                     net.service.calls == served &&
                      net.home_log.last_refusal_was(caplets::check::revoked),
                  "owner set_target() refused");
 

@@ -1,6 +1,9 @@
 #include <hosted/node/channel.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <utility>
 #include <unistd.h>
 
 namespace amb::hosted::node {
@@ -16,6 +19,26 @@ const char* describe(call_error e) {
     case call_error::peer_exited: return "the serving group exited before it replied";
     }
     return "unknown call error";
+}
+
+lidl::call_error answered_error(call_status status, std::span<const std::byte> payload) {
+    switch (status) {
+    case call_status::ok: break;
+    case call_status::malformed_request: return {lidl::call_fault::malformed_call};
+    case call_status::unknown_procedure: return {lidl::call_fault::unknown_procedure};
+    case call_status::reply_too_large: return {lidl::call_fault::reply_too_large};
+    case call_status::failed: {
+        returned_error body{};
+        if (payload.size() != sizeof body)
+            break;
+        std::memcpy(&body, payload.data(), sizeof body);
+        if (body.fault == 0 ||
+            body.fault > static_cast<std::uint32_t>(lidl::call_fault::callee_error))
+            break;
+        return {static_cast<lidl::call_fault>(body.fault), body.code};
+    }
+    }
+    return {lidl::call_fault::malformed_reply};
 }
 
 lidl::call_error to_call_error(call_error e) {
@@ -148,32 +171,118 @@ void channel_caller::follow_epoch() {
     broken_.reset();
 }
 
+result<void, int> channel_caller::run_on(hosted::loop::process_loop& loop) {
+    auto attached = attach_to(loop, link_.reply_event);
+    if (!attached)
+        return attached;
+    loop_ = &loop;
+    if (!timer_)
+        timer_ = std::make_unique<deadline_timer>(this);
+    timer_->owner = this;
+    return {};
+}
+
+channel_caller::~channel_caller() {
+    if (timer_ && loop_ != nullptr && registered())
+        loop_->loop().cancel(*timer_);
+}
+
+void channel_caller::disarm_if_idle() {
+    if (!timer_ || timer_->armed_at == loop_clock::time_point::max() ||
+        in_flight_ + queued_count_ > 0)
+        return;
+    loop_->loop().cancel(*timer_);
+    timer_->armed_at = loop_clock::time_point::max();
+}
+
+void channel_caller::deadline_timer::fire(loop_work& work) noexcept {
+    auto& timer = static_cast<deadline_timer&>(work);
+    timer.armed_at = loop_clock::time_point::max();
+    timer.owner->expire_calls();
+}
+
+void channel_caller::arm_deadline(loop_clock::time_point deadline) {
+    if (loop_ == nullptr || deadline == loop_clock::time_point::max() ||
+        deadline >= timer_->armed_at)
+        return;
+    loop_->loop().cancel(*timer_);
+    timer_->armed_at = deadline;
+    loop_->loop().run_at(*timer_, deadline);
+}
+
+void channel_caller::expire_calls() {
+    const loop_clock::time_point now = loop_->loop().now();
+    const lidl::call_error passed{lidl::call_fault::deadline_passed};
+    loop_clock::time_point next = loop_clock::time_point::max();
+    // An expired call in an element stays active without a result or waiter (a posted call):
+    // its element is released when the late reply comes.
+    for (std::uint32_t i = 0; i < element_count_; ++i) {
+        record& call = records_[i];
+        if (!call.active || call.deadline == loop_clock::time_point::max())
+            continue;
+        if (call.deadline > now) {
+            next = std::min(next, call.deadline);
+            continue;
+        }
+        call.deadline = loop_clock::time_point::max();
+        void* result = std::exchange(call.result, nullptr);
+        std::coroutine_handle<> waiting = std::exchange(call.waiting, {});
+        if (result != nullptr)
+            call.ops->fail(result, passed);
+        if (waiting)
+            waiting.resume();
+    }
+    // A queued call that expired is never sent (pass() drops queued calls nobody waits for).
+    const std::size_t queued_now = queued_count_;
+    for (std::size_t k = 0; k < queued_now && k < queued_count_; ++k) {
+        queued& call = queue_[(queued_first_ + k) % max_queued];
+        if (!call.waiting || call.deadline == loop_clock::time_point::max())
+            continue;
+        if (call.deadline > now) {
+            next = std::min(next, call.deadline);
+            continue;
+        }
+        call.deadline = loop_clock::time_point::max();
+        void* result = std::exchange(call.result, nullptr);
+        std::coroutine_handle<> waiting = std::exchange(call.waiting, {});
+        if (result != nullptr)
+            call.ops->fail(result, passed);
+        waiting.resume();
+    }
+    arm_deadline(next);
+}
+
 bool channel_caller::issue(std::uint32_t procedure, const call_ops& ops, const void* params,
                            void* result, std::coroutine_handle<> waiting,
-                           std::optional<call_error>* error) {
+                           loop_clock::duration timeout) {
     follow_epoch();
-    queued call{procedure, &ops, params, result, waiting, error};
+    if (timeout <= loop_clock::duration::zero())
+        timeout = call_timeout_;
+    const loop_clock::time_point deadline =
+        waiting && loop_ != nullptr && timeout > loop_clock::duration::zero()
+            ? loop_->loop().now() + timeout
+            : loop_clock::time_point::max();
+    queued call{procedure, &ops, params, result, waiting, deadline};
     if (broken_) {
-        *error = *broken_;
         if (result != nullptr)
-            ops.fail(result);
+            ops.fail(result, to_call_error(*broken_));
         return false;
     }
     if (queued_count_ == 0) {
         switch (submit(call)) {
-        case submit_result::sent: return true;
+        case submit_result::sent: arm_deadline(deadline); return true;
         case submit_result::failed: return false;
         case submit_result::no_element: break;
         }
     }
     // Posted calls encode their parameters now or never: they do not wait for room.
     if (!waiting || queued_count_ == max_queued) {
-        *error = call_error::ring;
         if (result != nullptr)
-            ops.fail(result);
+            ops.fail(result, to_call_error(call_error::ring));
         return false;
     }
     queue_[(queued_first_ + queued_count_++) % max_queued] = call;
+    arm_deadline(deadline);
     return true;
 }
 
@@ -182,9 +291,8 @@ channel_caller::submit_result channel_caller::submit(const queued& call) {
     // result filled, as every failed submit does) and breaks the caller.
     auto ring_failed = [&] {
         broken_ = call_error::ring;
-        *call.error = call_error::ring;
         if (call.result != nullptr)
-            call.ops->fail(call.result);
+            call.ops->fail(call.result, to_call_error(call_error::ring));
         return submit_result::failed;
     };
     auto index = endpoint_.allocate();
@@ -216,9 +324,8 @@ channel_caller::submit_result channel_caller::submit(const queued& call) {
             link_.spill_heap->free(slot.spilled[i]);
         slot.spilled_count = 0;
         (void)endpoint_.release(*index);
-        *call.error = call_error::too_large;
         if (call.result != nullptr)
-            call.ops->fail(call.result);
+            call.ops->fail(call.result, to_call_error(call_error::too_large));
         return submit_result::failed;
     }
     views_shared_ += out.views_in_heap;
@@ -232,7 +339,7 @@ channel_caller::submit_result channel_caller::submit(const queued& call) {
     slot.params = call.params;
     slot.result = call.result;
     slot.waiting = call.waiting;
-    slot.error = call.error;
+    slot.deadline = call.deadline;
     slot.cookie = cookie;
     slot.encoding = encoding;
     slot.active = true;
@@ -255,17 +362,14 @@ void channel_caller::notify_server() {
         (void)signal_event(link_.request_event);
 }
 
-void channel_caller::finish(record& call, std::optional<call_error> error) {
+void channel_caller::finish(record& call, std::optional<lidl::call_error> error) {
     call.active = false;
     for (std::uint8_t i = 0; i < call.spilled_count; ++i)
         link_.spill_heap->free(call.spilled[i]);
     call.spilled_count = 0;
     --in_flight_;
-    if (error) {
-        *call.error = error;
-        if (call.result != nullptr)
-            call.ops->fail(call.result);
-    }
+    if (error && call.result != nullptr)
+        call.ops->fail(call.result, *error);
     if (call.waiting)
         call.waiting.resume();
 }
@@ -275,14 +379,13 @@ void channel_caller::fail_everything(call_error error) {
         broken_ = error;
     for (std::uint32_t i = 0; i < element_count_; ++i)
         if (records_[i].active)
-            finish(records_[i], error);
+            finish(records_[i], to_call_error(error));
     while (queued_count_ > 0) {
         queued call = queue_[queued_first_];
         queued_first_ = (queued_first_ + 1) % max_queued;
         --queued_count_;
-        *call.error = error;
         if (call.result != nullptr)
-            call.ops->fail(call.result);
+            call.ops->fail(call.result, to_call_error(error));
         if (call.waiting)
             call.waiting.resume();
     }
@@ -293,6 +396,7 @@ std::size_t channel_caller::progress() noexcept {
     // resumes) wake the server once, after the pass.
     const std::size_t done = pass();
     notify_server();
+    disarm_if_idle();
     return done;
 }
 
@@ -303,6 +407,12 @@ std::size_t channel_caller::pass() {
     std::size_t done = 0;
     while (queued_count_ > 0 && !broken_) {
         queued call = queue_[queued_first_];
+        if (!call.waiting) {
+            // Its deadline passed while it waited for an element: never sent.
+            queued_first_ = (queued_first_ + 1) % max_queued;
+            --queued_count_;
+            continue;
+        }
         submit_result sent = submit(call);
         if (sent == submit_result::no_element)
             break;
@@ -335,17 +445,18 @@ std::size_t channel_caller::pass() {
         if (kind != static_cast<std::uint16_t>(rings::element_kind::response) ||
             cookie != call.cookie || length > element->payload.size()) {
             (void)endpoint_.release(index);
-            finish(call, call_error::bad_reply);
+            finish(call, to_call_error(call_error::bad_reply));
             fail_everything(call_error::bad_reply);
             return done + 1;
         }
-        std::optional<call_error> error;
+        std::optional<lidl::call_error> error;
         if (status != 0)
-            error = call_error::rejected;
+            error = answered_error(static_cast<call_status>(status),
+                                   element->payload.first(length));
         else if (call.result != nullptr &&
                  !call.ops->decode(call.params, call.result, element->payload.first(length),
                                    call.encoding, scratch()))
-            error = call_error::bad_reply;
+            error = to_call_error(call_error::bad_reply);
         if (!endpoint_.release(index)) {
             // The reply was read: the call completes with it (its result may already be in
             // the slot, which must not be filled again); the ring is what failed, so every

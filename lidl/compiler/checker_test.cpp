@@ -498,6 +498,9 @@ const error_case error_cases[] = {
     {"procedure_named_like_the_client_storage", "namespace n;\nservice s { backend_(); }",
      "test.lidl:2:13: error: procedure 'backend_' of service 's' collides in generated C++ with "
      "the member 'backend_' of the client class 's_client'"},
+    {"procedure_named_like_the_deadline_setter", "namespace n;\nservice s { within(); }",
+     "test.lidl:2:13: error: procedure 'within' of service 's' collides in generated C++ with "
+     "the member 'within' of the client class 's_client'"},
     {"procedure_named_like_the_template_parameter", "namespace n;\nservice s { Backend(); }",
      "test.lidl:2:13: error: procedure 'Backend' of service 's' collides in generated C++ with "
      "the template parameter 'Backend'"},

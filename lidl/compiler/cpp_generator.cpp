@@ -2,7 +2,8 @@
 //   - enums, structs (C layout, checked by static_asserts against the checker's layout) and
 //     union classes, with doc comments;
 //   - lidl::type_info specialisations: name, verification, deep copy, enum names;
-//   - per service: the abstract interface (procedures return amb::task<R>), parameter tuples,
+//   - per service: the abstract interface (procedures return lidl::completion<R>: the value
+//     or a call_error), parameter tuples,
 //     the codec that turns tuples into call/reply messages and back, the dispatcher (by
 //     compile-time and by run-time id, and `serve`: call message in, reply message out), and
 //     the zero-copy client template over a backend.
@@ -572,7 +573,7 @@ private:
         for (const procedure& p : d.procedures) {
             w_.line();
             w_.doc(p.doc);
-            w_.line("virtual ::amb::task<" + result_type(p) + "> " + id(p.name) + "(" +
+            w_.line("virtual ::lidl::completion<" + result_type(p) + "> " + id(p.name) + "(" +
                     signature(p, true) + ") = 0;");
         }
         w_.line();
@@ -692,7 +693,8 @@ private:
         w_.line("/// message, runs the procedure on `implementation` and encodes its reply into");
         w_.line("/// `response` (a struct or union result built there as the root is sent as it is)");
         w_.line("/// or `spare`. Completes with the reply bytes (pointing into one of the two), or");
-        w_.line("/// with malformed_call (nothing invoked) or reply_too_large. `call`, `response`");
+        w_.line("/// with malformed_call (nothing invoked), the error the procedure returned, or");
+        w_.line("/// reply_too_large. `call`, `response`");
         w_.line("/// and `spare` are distinct buffers; `call` and both builders must outlive the task.");
         w_.line("/// One coroutine frame per call; an empty task if it could not be allocated.");
         w_.line("template <std::uint32_t Id>");
@@ -707,6 +709,8 @@ private:
                 "::lidl::call_fault::malformed_call, 0, decoded.error()}};");
         w_.line("::lidl::slot<typename lidl_procedure<Id>::result> result;");
         w_.line("co_await invoke<Id>(implementation, &params, result.address());");
+        w_.line("if (result.failed())");
+        w_.line("    co_return ::amb::failure{result.error()};");
         w_.line("std::span<const std::uint8_t> reply = lidl_codec::encode_reply(Id, "
                 "result.address(), response, spare);");
         w_.line("if (reply.empty())");
@@ -742,6 +746,13 @@ private:
         w_.line("    : backend_(static_cast<Arguments&&>(arguments)...) {}");
         w_.line();
         w_.line("Backend& backend() { return backend_; }");
+        w_.line();
+        w_.line("/// The next call through this client waits at most `timeout` for its answer,");
+        w_.line("/// then completes with deadline_passed: `client.within(200ms).P(...)`.");
+        w_.open(d.name + "_client& within(::amb::loop_clock::duration timeout) {");
+        w_.line("lidl_next_.timeout = timeout;");
+        w_.line("return *this;");
+        w_.close();
         for (const procedure& p : d.procedures) {
             std::string arguments;
             for (const field& param : p.params)
@@ -749,21 +760,27 @@ private:
             if (needs_response(p))
                 arguments += std::string(arguments.empty() ? "" : ", ") + "response";
             w_.line();
-            w_.open("::amb::task<" + result_type(p) + "> " + id(p.name) + "(" + signature(p, true) +
-                    ") override {");
+            w_.open("::lidl::completion<" + result_type(p) + "> " + id(p.name) + "(" +
+                    signature(p, true) + ") override {");
+            w_.line("// The call's options are taken now: the call itself starts when awaited.");
+            w_.line("[[maybe_unused]] const ::lidl::call_options lidl_options = lidl_next_;");
+            w_.line("lidl_next_ = {};");
             w_.line("// A backend that forwards calls (the direct backend) hands the call to the");
             w_.line("// implementation as it is: no tuple, no extra coroutine frame.");
             w_.line("if constexpr (::lidl::forwards_calls<Backend>)");
             w_.line("    return backend_.implementation()." + id(p.name) + "(" + arguments + ");");
             w_.line("else");
-            w_.line("    return lidl_call_" + p.name + "(" + arguments + ");");
+            w_.line("    return lidl_call_" + p.name + "(lidl_options" +
+                    (arguments.empty() ? "" : ", ") + arguments + ");");
             w_.close();
         }
         w_.line();
         w_.line("private:");
         for (const procedure& p : d.procedures) {
-            w_.open("::amb::task<" + result_type(p) + "> lidl_call_" + p.name + "(" +
-                    signature(p, true) + ") {");
+            const std::string sig = signature(p, true);
+            w_.open("::lidl::completion<" + result_type(p) + "> lidl_call_" + p.name +
+                    "(::lidl::call_options lidl_options" + (sig.empty() ? "" : ", ") + sig +
+                    ") {");
             std::string init;
             for (const field& param : p.params) {
                 if (!init.empty())
@@ -775,11 +792,12 @@ private:
             w_.line("const " + p.name + "_params params{" + init + "};");
             w_.line("::lidl::slot<" + p.name + "_result> result;");
             w_.line("co_await backend_.template execute<" + std::to_string(p.id) +
-                    ">(&params, result.address());");
+                    ">(&params, result.address(), lidl_options);");
             w_.line("co_return result.take();");
             w_.close();
         }
         w_.line("Backend backend_;");
+        w_.line("::lidl::call_options lidl_next_{};");
         w_.close("};");
         w_.line();
     }
@@ -963,7 +981,7 @@ private:
             w_.line("    if (spare.create_root<" + reply + ">() == nullptr) return {};");
         } else {
             w_.line("    auto value = static_cast<::lidl::slot<" + p.name +
-                    "_result>*>(result)->take();");
+                    "_result>*>(result)->take().value();");
             if (m == result_mode::built && !reply_is_wrapped(p)) {
                 std::string type = wire(*p.result);
                 w_.line("    if (value != nullptr && response.root<" + type +

@@ -16,20 +16,21 @@ namespace edge = lidl_edge::names;
 
 class probe_service final : public edge::probe {
 public:
-    amb::task<std::uint32_t> probe_wire(std::uint32_t x) override { co_return x + 1; }
-    amb::task<edge::get_result> get(const edge::get_params& request, std::uint32_t tuple,
-                                    std::uint32_t id) override {
+    lidl::completion<std::uint32_t> probe_wire(std::uint32_t x) override { co_return x + 1; }
+    lidl::completion<edge::get_result> get(const edge::get_params& request, std::uint32_t tuple,
+                                           std::uint32_t id) override {
         co_return edge::get_result{request.value + tuple + id};
     }
-    amb::task<std::string_view> std(std::uint32_t std, std::string_view implementation,
-                                    std::uint32_t out, std::uint32_t spare, std::uint32_t message,
-                                    lidl::builder& response) override {
+    lidl::completion<std::string_view> std(std::uint32_t std, std::string_view implementation,
+                                           std::uint32_t out, std::uint32_t spare,
+                                           std::uint32_t message,
+                                           lidl::builder& response) override {
         co_return response.copy(std::string(implementation) + "/" +
                                 std::to_string(std + out + spare + message));
     }
-    amb::task<const edge::shape*> Id(std::uint32_t call, std::uint32_t, std::uint32_t,
-                                     std::uint32_t, std::uint32_t, edge::names names,
-                                     lidl::builder& response) override {
+    lidl::completion<const edge::shape*> Id(std::uint32_t call, std::uint32_t, std::uint32_t,
+                                            std::uint32_t, std::uint32_t, edge::names names,
+                                            lidl::builder& response) override {
         auto* root = response.create_root<edge::shape>();
         if (root != nullptr) {
             if (std::uint32_t* set = root->set_set(response))
@@ -37,18 +38,18 @@ public:
         }
         co_return root;
     }
-    amb::task<std::uint64_t> Arguments(std::span<const std::uint32_t> arguments) override {
+    lidl::completion<std::uint64_t> Arguments(std::span<const std::uint32_t> arguments) override {
         co_return std::accumulate(arguments.begin(), arguments.end(), std::uint64_t{0});
     }
-    amb::task<std::span<const edge::get_result>> response(std::uint32_t backend,
-                                                          lidl::builder&) override {
+    lidl::completion<std::span<const edge::get_result>> response(std::uint32_t backend,
+                                                                 lidl::builder&) override {
         items_[0].item = backend;
         items_[1].item = backend * 2;
         co_return std::span<const edge::get_result>(items_);
     }
-    amb::task<void> implementation(const edge::lidl_thing& thing) override {
+    lidl::completion<void> implementation(const edge::lidl_thing& thing) override {
         last_thing = thing.a;
-        co_return;
+        co_return {};
     }
     std::uint8_t last_thing = 0;
 
@@ -59,27 +60,28 @@ private:
 void exercise(edge::probe& api) {
     aligned_buffer buffer(4096);
     lidl::builder response(buffer.bytes());
-    EXPECT_EQ(amb::sync_wait(api.probe_wire(41)), 42u);
+    EXPECT_EQ(amb::sync_wait(api.probe_wire(41)).value(), 42u);
 
     edge::get_params request{};
     request.value = 5;
-    EXPECT_EQ(amb::sync_wait(api.get(request, 10, 100)).item, 115u);
+    EXPECT_EQ(amb::sync_wait(api.get(request, 10, 100)).value().item, 115u);
 
-    EXPECT_EQ(amb::sync_wait(api.std(1, "text", 2, 3, 4, response)), "text/10");
+    EXPECT_EQ(amb::sync_wait(api.std(1, "text", 2, 3, 4, response)).value(), "text/10");
     response.reset();
-    const edge::shape* shape = amb::sync_wait(api.Id(7, 0, 0, 0, 0, edge::names::Id, response));
+    const edge::shape* shape =
+        amb::sync_wait(api.Id(7, 0, 0, 0, 0, edge::names::Id, response)).value();
     ASSERT_NE(shape, nullptr);
     ASSERT_NE(shape->set(), nullptr);
     EXPECT_EQ(*shape->set(), 9u);
     EXPECT_EQ(shape->which(), edge::shape::alternative::set);
 
     const std::uint32_t values[] = {1, 2, 3};
-    EXPECT_EQ(amb::sync_wait(api.Arguments(values)), 6u);
+    EXPECT_EQ(amb::sync_wait(api.Arguments(values)).value(), 6u);
     response.reset();
-    auto items = amb::sync_wait(api.response(4, response));
+    auto items = amb::sync_wait(api.response(4, response)).value();
     ASSERT_EQ(items.size(), 2u);
     EXPECT_EQ(items[1].item, 8u);
-    amb::sync_wait(api.implementation(edge::lidl_thing{3}));
+    EXPECT_TRUE(amb::sync_wait(api.implementation(edge::lidl_thing{3})));
 }
 
 TEST(edge_names, generated_code_compiles_and_calls_go_through_directly) {

@@ -18,7 +18,8 @@ public:
     std::uint32_t exposure = 100;
     int resets = 0;
 
-    amb::task<const frame*> capture(const resolution& res, lidl::builder& response) override {
+    lidl::completion<const frame*> capture(const resolution& res,
+                                           lidl::builder& response) override {
         frame* f = response.create_root<frame>();
         if (f == nullptr)
             co_return nullptr;
@@ -32,26 +33,26 @@ public:
         f->taken_at = demo::common::timestamp{1767225600, 5};
         co_return f;
     }
-    amb::task<bool> set_exposure(std::uint32_t micros) override {
+    lidl::completion<bool> set_exposure(std::uint32_t micros) override {
         exposure = micros;
         co_return micros > 0;
     }
-    amb::task<std::string_view> describe(lidl::builder& response) override {
+    lidl::completion<std::string_view> describe(lidl::builder& response) override {
         co_return response.copy("camera, exposure " + std::to_string(exposure) + " us");
     }
-    amb::task<void> reset() override {
+    lidl::completion<void> reset() override {
         ++resets;
-        co_return;
+        co_return {};
     }
-    amb::task<void> stop() override { co_return; }
+    lidl::completion<void> stop() override { co_return {}; }
 };
 
 class handler_service final : public frame_handler {
 public:
     std::size_t bytes = 0;
     std::string last_label;
-    amb::task<bool> handle(std::span<const std::uint8_t> pixels, const resolution& res,
-                           std::string_view label) override {
+    lidl::completion<bool> handle(std::span<const std::uint8_t> pixels, const resolution& res,
+                                  std::string_view label) override {
         bytes = pixels.size();
         last_label = label;
         co_return pixels.size() == static_cast<std::size_t>(res.width) * res.height;
@@ -61,18 +62,18 @@ public:
 void exercise(camera& api) {
     lidl_test::aligned_buffer buffer(1 << 16);
     lidl::builder response(buffer.bytes());
-    const frame* f = amb::sync_wait(api.capture(resolution{4, 3}, response));
+    const frame* f = amb::sync_wait(api.capture(resolution{4, 3}, response)).value();
     ASSERT_NE(f, nullptr);
     EXPECT_EQ(f->pixels.size(), 12u);
     EXPECT_EQ(f->label.view(), "shot-1");
     EXPECT_EQ(f->tags[1].view(), "deer");
     EXPECT_EQ(f->exposure.value_or(0), 100u);
     EXPECT_EQ(f->taken_at.nanos, 5u);
-    EXPECT_TRUE(amb::sync_wait(api.set_exposure(250)));
+    EXPECT_TRUE(amb::sync_wait(api.set_exposure(250)).value());
     response.reset();
-    EXPECT_EQ(amb::sync_wait(api.describe(response)), "camera, exposure 250 us");
-    amb::sync_wait(api.reset());
-    amb::sync_wait(api.stop());
+    EXPECT_EQ(amb::sync_wait(api.describe(response)).value(), "camera, exposure 250 us");
+    EXPECT_TRUE(amb::sync_wait(api.reset()));
+    EXPECT_TRUE(amb::sync_wait(api.stop()));
 }
 
 TEST(example_schema, camera_direct_and_over_messages) {
@@ -92,13 +93,13 @@ TEST(example_schema, frame_handler_gets_views_of_the_callers_data) {
     handler_service handler;
     frame_handler_client<lidl::direct_backend<frame_handler>> client(handler);
     std::vector<std::uint8_t> pixels(640 * 480, 1);
-    EXPECT_TRUE(amb::sync_wait(client.handle(pixels, resolution{640, 480}, "full frame")));
+    EXPECT_TRUE(amb::sync_wait(client.handle(pixels, resolution{640, 480}, "full frame")).value());
     EXPECT_EQ(handler.bytes, pixels.size());
     EXPECT_EQ(handler.last_label, "full frame");
 
     frame_handler_client<lidl_test::loopback_backend<frame_handler>> remote(handler);
     std::vector<std::uint8_t> small(120, 2);
-    EXPECT_FALSE(amb::sync_wait(remote.handle(small, resolution{10, 10}, "wrong size")));
+    EXPECT_FALSE(amb::sync_wait(remote.handle(small, resolution{10, 10}, "wrong size")).value());
     EXPECT_EQ(handler.bytes, 120u);
     EXPECT_EQ(handler.last_label, "wrong size");
 }

@@ -32,20 +32,21 @@ class reading_calculator final : public lidl_test::calculator {
 public:
     bool invoked = false;
 
-    amb::task<std::int64_t> add(std::int32_t a, std::int32_t b) override {
+    lidl::completion<std::int64_t> add(std::int32_t a, std::int32_t b) override {
         invoked = true;
         co_return static_cast<std::int64_t>(a) + b;
     }
-    amb::task<std::string_view> concat(std::string_view left, std::string_view right,
-                                       lidl::builder& response) override {
+    lidl::completion<std::string_view> concat(std::string_view left, std::string_view right,
+                                              lidl::builder& response) override {
         invoked = true;
         co_return response.copy(std::string(left) + std::string(right));
     }
-    amb::task<std::uint64_t> sum(std::span<const std::uint32_t> values) override {
+    lidl::completion<std::uint64_t> sum(std::span<const std::uint32_t> values) override {
         invoked = true;
         co_return std::accumulate(values.begin(), values.end(), std::uint64_t{0});
     }
-    amb::task<lidl_test::point> scale(const lidl_test::point& p, std::int32_t factor) override {
+    lidl::completion<lidl_test::point> scale(const lidl_test::point& p,
+                                             std::int32_t factor) override {
         invoked = true;
         // Fuzzed values: multiply with wrap-around (unsigned), as signed overflow is undefined.
         auto wrap = [factor](std::int32_t v) {
@@ -54,16 +55,16 @@ public:
         };
         co_return lidl_test::point{wrap(p.x), wrap(p.y)};
     }
-    amb::task<std::string_view> describe(const lidl_test::everything& e,
-                                         lidl::builder& response) override {
+    lidl::completion<std::string_view> describe(const lidl_test::everything& e,
+                                                lidl::builder& response) override {
         invoked = true;
         static lidl_test::aligned_buffer copy_buffer(1 << 22);
         lidl::builder out(copy_buffer.bytes());
         (void)lidl::copy_root(out, e);
         co_return response.copy(e.text.view());
     }
-    amb::task<const lidl_test::node*> make_node(std::string_view name, std::uint32_t children,
-                                                lidl::builder& response) override {
+    lidl::completion<const lidl_test::node*>
+    make_node(std::string_view name, std::uint32_t children, lidl::builder& response) override {
         invoked = true;
         lidl_test::node* root = response.create_root<lidl_test::node>();
         if (root != nullptr)
@@ -72,22 +73,23 @@ public:
             (void)response.create_vector(root->children, children % 4);
         co_return root;
     }
-    amb::task<const lidl_test::shape*> pick(std::uint32_t which, lidl::builder& response) override {
+    lidl::completion<const lidl_test::shape*> pick(std::uint32_t which,
+                                                   lidl::builder& response) override {
         invoked = true;
         lidl_test::shape* result = response.create_root<lidl_test::shape>();
         if (result != nullptr && which % 2 == 0)
             *result->set_circle(response) = lidl_test::point{1, 2};
         co_return result;
     }
-    amb::task<void> reset() override {
+    lidl::completion<void> reset() override {
         invoked = true;
-        co_return;
+        co_return {};
     }
-    amb::task<std::uint32_t> count() override {
+    lidl::completion<std::uint32_t> count() override {
         invoked = true;
         co_return 0;
     }
-    amb::task<lidl::optional<std::uint32_t>> maybe(bool flag) override {
+    lidl::completion<lidl::optional<std::uint32_t>> maybe(bool flag) override {
         invoked = true;
         co_return flag ? lidl::optional<std::uint32_t>(7u) : lidl::optional<std::uint32_t>();
     }

@@ -11,34 +11,35 @@
 namespace lidl_test {
 namespace {
 
-class calculator_service final : public calculator {
+class calculator_service : public calculator {
 public:
     int resets = 0;
     int calls = 0;
 
-    amb::task<std::int64_t> add(std::int32_t a, std::int32_t b) override {
+    lidl::completion<std::int64_t> add(std::int32_t a, std::int32_t b) override {
         ++calls;
         co_return static_cast<std::int64_t>(a) + b;
     }
-    amb::task<std::string_view> concat(std::string_view left, std::string_view right,
-                                       lidl::builder& response) override {
+    lidl::completion<std::string_view> concat(std::string_view left, std::string_view right,
+                                              lidl::builder& response) override {
         ++calls;
         co_return response.copy(std::string(left) + std::string(right));
     }
-    amb::task<std::uint64_t> sum(std::span<const std::uint32_t> values) override {
+    lidl::completion<std::uint64_t> sum(std::span<const std::uint32_t> values) override {
         ++calls;
         co_return std::accumulate(values.begin(), values.end(), std::uint64_t{0});
     }
-    amb::task<point> scale(const point& p, std::int32_t factor) override {
+    lidl::completion<point> scale(const point& p, std::int32_t factor) override {
         ++calls;
         co_return point{p.x * factor, p.y * factor};
     }
-    amb::task<std::string_view> describe(const everything& e, lidl::builder& response) override {
+    lidl::completion<std::string_view> describe(const everything& e,
+                                                lidl::builder& response) override {
         ++calls;
         co_return response.copy(std::string(e.text.view()) + "/" + std::to_string(e.words.size()));
     }
-    amb::task<const node*> make_node(std::string_view name, std::uint32_t children,
-                                     lidl::builder& response) override {
+    lidl::completion<const node*> make_node(std::string_view name, std::uint32_t children,
+                                            lidl::builder& response) override {
         ++calls;
         node* root = response.create_root<node>();
         if (root == nullptr || !response.set(root->name, name))
@@ -48,7 +49,7 @@ public:
             response.set(items[i].name, "child-" + std::to_string(i));
         co_return root;
     }
-    amb::task<const shape*> pick(std::uint32_t which, lidl::builder& response) override {
+    lidl::completion<const shape*> pick(std::uint32_t which, lidl::builder& response) override {
         ++calls;
         shape* result = response.create_root<shape>();
         if (which == 0)
@@ -57,30 +58,32 @@ public:
             response.set(*result->set_label(response), "picked");
         co_return result;
     }
-    amb::task<void> reset() override {
+    lidl::completion<void> reset() override {
         ++resets;
-        co_return;
+        co_return {};
     }
-    amb::task<std::uint32_t> count() override { co_return static_cast<std::uint32_t>(calls); }
-    amb::task<lidl::optional<std::uint32_t>> maybe(bool flag) override {
+    lidl::completion<std::uint32_t> count() override {
+        co_return static_cast<std::uint32_t>(calls);
+    }
+    lidl::completion<lidl::optional<std::uint32_t>> maybe(bool flag) override {
         co_return flag ? lidl::optional<std::uint32_t>(7u) : lidl::optional<std::uint32_t>();
     }
 };
 
 // Every procedure through the interface, whatever implements it.
 void exercise(calculator& api) {
-    EXPECT_EQ(amb::sync_wait(api.add(40, 2)), 42);
-    EXPECT_EQ(amb::sync_wait(api.add(-2147483647 - 1, -1)), -2147483649LL);
+    EXPECT_EQ(amb::sync_wait(api.add(40, 2)).value(), 42);
+    EXPECT_EQ(amb::sync_wait(api.add(-2147483647 - 1, -1)).value(), -2147483649LL);
 
     aligned_buffer response_buffer(1 << 16);
     lidl::builder response(response_buffer.bytes());
-    EXPECT_EQ(amb::sync_wait(api.concat("zero-", "copy", response)), "zero-copy");
+    EXPECT_EQ(amb::sync_wait(api.concat("zero-", "copy", response)).value(), "zero-copy");
 
     const std::uint32_t values[] = {1, 2, 3, 4000000000u};
-    EXPECT_EQ(amb::sync_wait(api.sum(values)), 4000000006ULL);
-    EXPECT_EQ(amb::sync_wait(api.sum({})), 0u);
+    EXPECT_EQ(amb::sync_wait(api.sum(values)).value(), 4000000006ULL);
+    EXPECT_EQ(amb::sync_wait(api.sum({})).value(), 0u);
 
-    point scaled = amb::sync_wait(api.scale(point{3, -4}, 3));
+    point scaled = amb::sync_wait(api.scale(point{3, -4}, 3)).value();
     EXPECT_EQ(scaled.x, 9);
     EXPECT_EQ(scaled.y, -12);
 
@@ -89,24 +92,24 @@ void exercise(calculator& api) {
     const everything* e = build_everything(argument_builder);
     ASSERT_NE(e, nullptr);
     response.reset();
-    EXPECT_EQ(amb::sync_wait(api.describe(*e, response)), "hello, lidl/3");
+    EXPECT_EQ(amb::sync_wait(api.describe(*e, response)).value(), "hello, lidl/3");
 
     response.reset();
-    const node* made = amb::sync_wait(api.make_node("parent", 3, response));
+    const node* made = amb::sync_wait(api.make_node("parent", 3, response)).value();
     ASSERT_NE(made, nullptr);
     EXPECT_EQ(made->name.view(), "parent");
     ASSERT_EQ(made->children.size(), 3u);
     EXPECT_EQ(made->children[2].name.view(), "child-2");
 
     response.reset();
-    const shape* picked = amb::sync_wait(api.pick(1, response));
+    const shape* picked = amb::sync_wait(api.pick(1, response)).value();
     ASSERT_NE(picked, nullptr);
     ASSERT_NE(picked->label(), nullptr);
     EXPECT_EQ(picked->label()->view(), "picked");
 
-    amb::sync_wait(api.reset());
-    EXPECT_EQ(amb::sync_wait(api.maybe(true)).value_or(0), 7u);
-    EXPECT_FALSE(amb::sync_wait(api.maybe(false)).has_value());
+    EXPECT_TRUE(amb::sync_wait(api.reset()));
+    EXPECT_EQ(amb::sync_wait(api.maybe(true)).value().value_or(0), 7u);
+    EXPECT_FALSE(amb::sync_wait(api.maybe(false)).value().has_value());
 }
 
 TEST(service, implementation_called_directly) {
@@ -131,9 +134,9 @@ public:
     explicit tuple_backend(Service& server) : inner_(server) {}
     int calls = 0;
     template <std::uint32_t Id>
-    auto execute(const void* params, void* result) {
+    auto execute(const void* params, void* result, lidl::call_options options = {}) {
         ++calls;
-        return inner_.template execute<Id>(params, result);
+        return inner_.template execute<Id>(params, result, options);
     }
 
 private:
@@ -234,6 +237,102 @@ TEST(service, reply_larger_than_the_callers_buffer_is_an_error) {
     EXPECT_EQ(decoded.error().kind, lidl::error::truncated);
 }
 
+// A calculator whose add, reset (a void procedure) and make_node (a result built in the
+// response) answer with errors of their own; its other procedures work.
+class failing_calculator final : public calculator_service {
+public:
+    static constexpr std::uint32_t add_code = 42;
+    static constexpr std::uint32_t reset_code = 43;
+    static constexpr std::uint32_t make_node_code = 44;
+
+    lidl::completion<std::int64_t> add(std::int32_t, std::int32_t) override {
+        ++calls;
+        co_return amb::failure{lidl::call_error{lidl::call_fault::callee_error, add_code}};
+    }
+    lidl::completion<void> reset() override {
+        ++resets;
+        co_return amb::failure{lidl::call_error{lidl::call_fault::callee_error, reset_code}};
+    }
+    lidl::completion<const node*> make_node(std::string_view, std::uint32_t,
+                                            lidl::builder& response) override {
+        ++calls;
+        (void)response.create_root<node>();  // started a result, then gave up
+        co_return amb::failure{lidl::call_error{lidl::call_fault::callee_error, make_node_code}};
+    }
+};
+
+template <class T>
+void expect_callee_error(const lidl::call_result<T>& result, std::uint32_t code) {
+    ASSERT_FALSE(result.has_value());
+    EXPECT_EQ(result.error().what, lidl::call_fault::callee_error);
+    EXPECT_EQ(result.error().code, code);
+}
+
+// The callee's own errors reach the caller through `api`, whatever carries the calls, and the
+// procedures that succeed still answer with their values.
+void expect_callee_errors(calculator& api) {
+    expect_callee_error(amb::sync_wait(api.add(40, 2)), failing_calculator::add_code);
+    expect_callee_error(amb::sync_wait(api.reset()), failing_calculator::reset_code);
+
+    aligned_buffer response_buffer(4096);
+    lidl::builder response(response_buffer.bytes());
+    expect_callee_error(amb::sync_wait(api.make_node("n", 2, response)),
+                        failing_calculator::make_node_code);
+
+    const std::uint32_t values[] = {1, 2, 3};
+    EXPECT_EQ(amb::sync_wait(api.sum(values)).value(), 6u);
+    EXPECT_TRUE(amb::sync_wait(api.maybe(true)));
+}
+
+TEST(service, callee_errors_reach_the_caller_of_the_implementation) {
+    failing_calculator server;
+    expect_callee_errors(server);
+    EXPECT_EQ(server.calls, 3);
+    EXPECT_EQ(server.resets, 1);
+}
+
+TEST(service, callee_errors_reach_the_caller_over_the_direct_backend) {
+    failing_calculator server;
+    calculator_client<lidl::direct_backend<calculator>> client(server);
+    expect_callee_errors(client);
+    EXPECT_EQ(server.calls, 3);
+    EXPECT_EQ(server.resets, 1);
+}
+
+TEST(service, callee_errors_reach_the_caller_over_tuples) {
+    failing_calculator server;
+    calculator_client<tuple_backend<calculator>> client(server);
+    expect_callee_errors(client);
+    EXPECT_EQ(server.calls, 3);
+    EXPECT_EQ(server.resets, 1);
+    EXPECT_EQ(client.backend().calls, 5);  // every call went through execute<Id>
+}
+
+TEST(service, callee_errors_reach_the_caller_over_messages) {
+    failing_calculator server;
+    calculator_client<loopback_backend<calculator>> client(server);
+    expect_callee_errors(client);
+    EXPECT_EQ(server.calls, 3);
+    EXPECT_EQ(server.resets, 1);
+}
+
+TEST(service, callee_errors_are_stored_by_the_run_time_dispatcher) {
+    failing_calculator server;
+    calculator::add_params add{40, 2};
+    lidl::slot<std::int64_t> added;
+    amb::sync_wait(calculator::lidl_dispatch::execute(server, 0, &add, added.address()));
+    ASSERT_TRUE(added.failed());
+    EXPECT_EQ(added.error().what, lidl::call_fault::callee_error);
+    EXPECT_EQ(added.error().code, failing_calculator::add_code);
+    expect_callee_error(added.take(), failing_calculator::add_code);
+
+    calculator::reset_params none{};
+    lidl::slot<void> reset;
+    amb::sync_wait(calculator::lidl_dispatch::execute(server, 7, &none, reset.address()));
+    ASSERT_TRUE(reset.failed());
+    expect_callee_error(reset.take(), failing_calculator::reset_code);
+}
+
 // The generated server function: call message in, reply message out.
 struct serve_buffers {
     aligned_buffer call_buffer{4096};
@@ -322,6 +421,36 @@ TEST(service, serve_refuses_truncated_and_malformed_calls_without_invoking_anyth
     ASSERT_FALSE(mismatched.has_value());
     EXPECT_EQ(mismatched.error().detail.kind, lidl::error::object_too_small);
     EXPECT_EQ(server.calls, 0);
+}
+
+TEST(service, serve_completes_with_the_callees_error) {
+    failing_calculator server;
+    serve_buffers b;
+    calculator::add_params add{40, 2};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(0, &add, b.call));
+    lidl::serve_result added = amb::sync_wait(
+        calculator::lidl_dispatch::serve(server, 0, b.call.written(), b.response, b.spare));
+    expect_callee_error(added, failing_calculator::add_code);
+    EXPECT_EQ(server.calls, 1);  // the procedure ran and answered with its error
+
+    // A void procedure's error, through the compile-time entry point.
+    b.call.reset();
+    calculator::reset_params none{};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(7, &none, b.call));
+    lidl::serve_result reset = amb::sync_wait(
+        calculator::lidl_dispatch::serve<7>(server, b.call.written(), b.response, b.spare));
+    expect_callee_error(reset, failing_calculator::reset_code);
+    EXPECT_EQ(server.resets, 1);
+
+    // A procedure that started building its result in `response`, then failed: no reply.
+    b.call.reset();
+    b.response.reset();
+    calculator::make_node_params made{"n", 2, nullptr};
+    ASSERT_TRUE(calculator::lidl_codec::encode_call(5, &made, b.call));
+    lidl::serve_result node_reply = amb::sync_wait(
+        calculator::lidl_dispatch::serve(server, 5, b.call.written(), b.response, b.spare));
+    expect_callee_error(node_reply, failing_calculator::make_node_code);
+    EXPECT_EQ(server.calls, 2);
 }
 
 TEST(service, serve_reports_a_reply_that_does_not_fit) {

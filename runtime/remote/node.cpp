@@ -3,6 +3,7 @@
 #include <crypto/crypto.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <new>
 
@@ -77,7 +78,6 @@ struct node::pending_call {
     outgoing_call call{};
     std::string_view service;
     std::coroutine_handle<> waiting;
-    std::optional<lidl::call_error>* error = nullptr;
     // Sent again once after an authenticated sequence refusal (see handle_answer).
     bool retried = false;
 };
@@ -147,6 +147,32 @@ std::optional<lidl::call_error> error_for(status_code status) {
         break;
     }
     return lidl::call_error{fault, static_cast<std::uint32_t>(status)};
+}
+
+// The body of a service_failure error: the call_error a procedure returned (fault, code).
+std::array<std::uint8_t, 8> encode_returned_error(const lidl::call_error& error) {
+    std::array<std::uint8_t, 8> body{};
+    const auto fault = static_cast<std::uint32_t>(error.what);
+    for (int i = 0; i < 4; ++i) {
+        body[i] = static_cast<std::uint8_t>(fault >> (8 * i));
+        body[4 + i] = static_cast<std::uint8_t>(error.code >> (8 * i));
+    }
+    return body;
+}
+
+// The call_error in a service_failure body, if it holds one (8 bytes naming a known fault).
+std::optional<lidl::call_error> decode_returned_error(byte_view body) {
+    if (body.size() != 8)
+        return std::nullopt;
+    std::uint32_t fault = 0;
+    std::uint32_t code = 0;
+    for (int i = 0; i < 4; ++i) {
+        fault |= std::uint32_t{body[i]} << (8 * i);
+        code |= std::uint32_t{body[4 + i]} << (8 * i);
+    }
+    if (fault == 0 || fault > static_cast<std::uint32_t>(lidl::call_fault::callee_error))
+        return std::nullopt;
+    return lidl::call_error{static_cast<lidl::call_fault>(fault), code};
 }
 
 incident about(incident_kind kind, link_id link = 0xffff, std::string_view source = {},
@@ -434,10 +460,9 @@ std::uint64_t node::next_sequence() {
 // --- calling ------------------------------------------------------------------------------------
 
 bool node::issue(std::size_t peer_index, std::string_view service, const outgoing_call& call,
-                 std::coroutine_handle<> waiting, std::optional<lidl::call_error>* error) {
+                 std::coroutine_handle<> waiting) {
     auto fail_now = [&](lidl::call_fault why) {
-        call.fail(call.result_slot);
-        *error = lidl::call_error{why};
+        call.fail(call.result_slot, lidl::call_error{why});
         ++counters_.calls_failed;
         return false;
     };
@@ -516,7 +541,6 @@ bool node::issue(std::size_t peer_index, std::string_view service, const outgoin
     slot->call = call;
     slot->service = service;
     slot->waiting = waiting;
-    slot->error = error;
     slot->retried = false;
     ++counters_.calls_issued;
     return true;
@@ -526,7 +550,7 @@ void node::retry(pending_call& call) {
     pending_call again = call;
     call.active = false;
     const std::uint64_t correlation = next_correlation_;
-    if (!issue(again.peer, again.service, again.call, again.waiting, again.error)) {
+    if (!issue(again.peer, again.service, again.call, again.waiting)) {
         // issue() failed the call (error set, result filled); the caller is suspended on it.
         if (again.waiting)
             again.waiting.resume();
@@ -541,13 +565,11 @@ void node::complete(pending_call& call, std::optional<lidl::call_error> error) {
     pending_call done = call;
     call.active = false;
     if (error) {
-        done.call.fail(done.call.result_slot);
+        done.call.fail(done.call.result_slot, *error);
         ++counters_.calls_failed;
     } else {
         ++counters_.calls_completed;
     }
-    if (error)
-        *done.error = error;
     // Last: the caller may issue new calls (into any free slot) or finish entirely.
     if (done.waiting)
         done.waiting.resume();
@@ -872,16 +894,22 @@ void node::finish_serving(serving_slot& slot) {
     lidl::serve_result served = slot.work.take_result();
     status_code status = status_code::ok;
     byte_view reply;
+    std::array<std::uint8_t, 8> returned{};
     if (served) {
         reply = served.value();
     } else {
         // handle_request checked the procedure; an export that disagrees is still answered.
-        if (served.error().what == lidl::call_fault::malformed_call)
+        if (served.error().what == lidl::call_fault::malformed_call) {
             status = status_code::bad_arguments;
-        else if (served.error().what == lidl::call_fault::unknown_procedure)
+        } else if (served.error().what == lidl::call_fault::unknown_procedure) {
             status = status_code::unknown_procedure;
-        else
+        } else {
+            // The error the procedure returned (or reply_too_large) travels as it is: fault and
+            // code, little-endian, in the (authenticated, never sealed) error body.
             status = status_code::service_failure;
+            returned = encode_returned_error(served.error());
+            reply = returned;
+        }
         incident what = about(status == status_code::bad_arguments
                                   ? incident_kind::bad_arguments
                                   : incident_kind::service_failure);
@@ -889,7 +917,8 @@ void node::finish_serving(serving_slot& slot) {
         report(what);
     }
     send_answer(slot.source_name(), slot.correlation, status, reply, &slot.holder_tag,
-                &slot.request_tag, slot.sealed ? &slot.key : nullptr);
+                &slot.request_tag,
+                slot.sealed && status == status_code::ok ? &slot.key : nullptr);
     crypto::secure_zero(slot.key);
     slot.sealed = false;
     slot.work = task<lidl::serve_result>();
@@ -942,6 +971,10 @@ void node::handle_answer(link_id link, const envelope_view& packet) {
                     return retry(*call);
             }
         }
+        // An authenticated service failure carries the error the procedure returned.
+        if (packet.header->authenticated && packet.header->status == status_code::service_failure)
+            if (auto returned = decode_returned_error(packet.body))
+                return complete(*call, *returned);
         return complete(*call, error_for(packet.header->status));
     }
     byte_view reply = packet.body;

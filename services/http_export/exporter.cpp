@@ -235,13 +235,17 @@ struct exporter::state {
 
     // --- answers -----------------------------------------------------------------------------
 
+    // `callee_code`: the callee's own code of a callee_error (http_import reads it back).
     static void fail(request& r, unsigned status, std::string_view code, std::string_view message,
-                     std::string_view field = {}, bool has_field = false) {
+                     std::string_view field = {}, bool has_field = false,
+                     std::optional<std::uint32_t> callee_code = std::nullopt) {
         json error = json::object();
         error["code"] = code;
         error["message"] = message;
         if (has_field)
             error["field"] = field;
+        if (callee_code)
+            error["callee_code"] = *callee_code;
         json body = json::object();
         body["error"] = std::move(error);
         r.status = status;
@@ -707,7 +711,9 @@ struct exporter::state {
             if (why.what == lidl::call_fault::malformed_call ||
                 why.what == lidl::call_fault::malformed_reply)
                 text += std::string(": ") + lidl::describe(why.detail.kind);
-            fail(r, http_status_of(why.what), lidl::name(why.what), text);
+            fail(r, http_status_of(why.what), lidl::name(why.what), text, {}, false,
+                 why.what == lidl::call_fault::callee_error ? std::optional(why.code)
+                                                             : std::nullopt);
         }
         r.now = request::phase::finished;
         if (r.suspended) {

@@ -58,7 +58,9 @@ lidl::call_error to_call_error(const call_failure& failure) {
         break;
     }
     if (auto named = lidl::fault_named(failure.code))
-        return {*named, status};
+        return {*named, *named == call_fault::callee_error && failure.callee_code != 0
+                            ? failure.callee_code
+                            : status};
     switch (failure.status) {
     case 504:
         return {call_fault::deadline_passed, status};

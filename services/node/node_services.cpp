@@ -42,16 +42,17 @@ std::string json_line(const nlohmann::ordered_json& fields) {
 
 }  // namespace
 
-amb::task<void> log_service::write(amb_node::level severity, std::string_view text) {
+lidl::completion<void> log_service::write(amb_node::level severity, std::string_view text) {
     line_ = json_line({{"group", group_}, {"level", level_name(severity)}, {"text", text}});
     ++lines_;
     sink_(line_);
-    co_return;
+    co_return {};
 }
 
-amb::task<void> log_service::request(std::string_view service, std::string_view procedure,
-                                     std::uint16_t status, std::uint64_t duration_ns,
-                                     std::string_view instance, std::string_view caller) {
+lidl::completion<void> log_service::request(std::string_view service,
+                                            std::string_view procedure, std::uint16_t status,
+                                            std::uint64_t duration_ns, std::string_view instance,
+                                            std::string_view caller) {
     // The request log's line (docs/deploy.md, "Request log"): declared here only.
     auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
     line_ = json_line(
@@ -66,7 +67,7 @@ amb::task<void> log_service::request(std::string_view service, std::string_view 
          {"time_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count()}});
     ++lines_;
     sink_(line_);
-    co_return;
+    co_return {};
 }
 
 result<kernel_services::group_channels, int> kernel_services::connect(
@@ -109,13 +110,13 @@ result<void, int> kernel_services::run_on(hosted::loop::process_loop& loop) {
     return {};
 }
 
-amb::task<std::uint64_t> clock_service::now() {
+lidl::completion<std::uint64_t> clock_service::now() {
     auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
     co_return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count());
 }
 
-amb::task<std::uint64_t> clock_service::monotonic() {
+lidl::completion<std::uint64_t> clock_service::monotonic() {
     auto since_start = std::chrono::steady_clock::now().time_since_epoch();
     co_return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(since_start).count());

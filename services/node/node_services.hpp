@@ -51,10 +51,10 @@ public:
     log_service(std::string group, log_sink sink, std::string node = {})
         : group_(std::move(group)), node_(std::move(node)), sink_(std::move(sink)) {}
 
-    amb::task<void> write(amb_node::level severity, std::string_view text) override;
-    amb::task<void> request(std::string_view service, std::string_view procedure,
-                            std::uint16_t status, std::uint64_t duration_ns,
-                            std::string_view instance, std::string_view caller) override;
+    lidl::completion<void> write(amb_node::level severity, std::string_view text) override;
+    lidl::completion<void> request(std::string_view service, std::string_view procedure,
+                                   std::uint16_t status, std::uint64_t duration_ns,
+                                   std::string_view instance, std::string_view caller) override;
 
     std::uint64_t lines() const { return lines_; }
 
@@ -68,8 +68,8 @@ private:
 
 class clock_service final : public amb_node::clock {
 public:
-    amb::task<std::uint64_t> now() override;
-    amb::task<std::uint64_t> monotonic() override;
+    lidl::completion<std::uint64_t> now() override;
+    lidl::completion<std::uint64_t> monotonic() override;
 };
 
 /// The kernel side of the node services: one log and one clock channel per group that asked for

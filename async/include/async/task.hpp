@@ -245,6 +245,11 @@ public:
         new (storage_) T(std::forward<U>(value));
         has_value_ = true;
     }
+    /// `co_return {};` (a braced list deduces no template argument).
+    void return_value(T&& value) noexcept(std::is_nothrow_move_constructible_v<T>) {
+        new (storage_) T(std::move(value));
+        has_value_ = true;
+    }
     T take() {
         AMB_ASSERT(has_value_, "task finished without a value");
         return std::move(*reinterpret_cast<T*>(storage_));

@@ -17,16 +17,21 @@ class averager_impl final : public averager {
 public:
     averager_impl(temperature_sensor& source, log_store& sink) : source_(source), sink_(sink) {}
 
-    amb::task<double> average(std::uint32_t count) override {
+    lidl::completion<double> average(std::uint32_t count) override {
         if (count == 0)
             co_return 0.0;
         double sum = 0;
         for (std::uint32_t i = 0; i < count; ++i) {
-            reading taken = co_await source_.read();
-            if (taken.sequence == 0)
-                co_return 0.0;  // a failed call gives a value-initialised reading
-            sum += taken.celsius;
-            co_await sink_.append(taken.celsius);
+            // A failed call of a dependency fails this call with the same error (the deadline
+            // passed, the sensor's node is unreachable, ...), which reaches this call's caller.
+            lidl::call_result<reading> taken = co_await source_.read();
+            if (!taken)
+                co_return amb::failure{taken.error()};
+            double celsius = taken.value().celsius;
+            sum += celsius;
+            lidl::call_result<std::uint64_t> appended = co_await sink_.append(celsius);
+            if (!appended)
+                co_return amb::failure{appended.error()};
         }
         co_return sum / static_cast<double>(count);
     }

@@ -16,7 +16,7 @@ public:
     // buffer the generated node built it in.
     explicit sensor_impl(const sensor_config& config) : config_(config) {}
 
-    amb::task<reading> read() override {
+    lidl::completion<reading> read() override {
         ++taken_;
         std::uint64_t position = config_.cycle == 0 ? taken_ : taken_ % config_.cycle;
         co_return reading{config_.base_celsius +

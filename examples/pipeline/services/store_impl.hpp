@@ -10,13 +10,13 @@ namespace demo::pipeline {
 
 class store_impl final : public log_store {
 public:
-    amb::task<std::uint64_t> append(double value) override {
+    lidl::completion<std::uint64_t> append(double value) override {
         ++count_;
         total_ += value;
         co_return count_;
     }
-    amb::task<std::uint64_t> count() override { co_return count_; }
-    amb::task<double> total() override { co_return total_; }
+    lidl::completion<std::uint64_t> count() override { co_return count_; }
+    lidl::completion<double> total() override { co_return total_; }
 
 private:
     std::uint64_t count_ = 0;

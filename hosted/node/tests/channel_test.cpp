@@ -28,55 +28,63 @@ using node_test::test_loop;
 
 class probe_service final : public probe {
 public:
-    amb::task<std::uint64_t> mix(std::uint64_t a, std::int32_t b, bool flag, node_test::mode m,
-                                 double scale) override {
+    lidl::completion<std::uint64_t> mix(std::uint64_t a, std::int32_t b, bool flag,
+                                        node_test::mode m, double scale) override {
         std::uint64_t sum = a + static_cast<std::uint64_t>(b) + (flag ? 1 : 0);
         if (m == node_test::mode::doubled)
             sum *= 2;
         co_return static_cast<std::uint64_t>(static_cast<double>(sum) * scale);
     }
-    amb::task<std::uint64_t> measure(std::span<const std::uint8_t> data) override {
+    lidl::completion<std::uint64_t> measure(std::span<const std::uint8_t> data) override {
         if (data.empty())
             co_return 0;
         co_return data.size() + data.front() + data.back();
     }
-    amb::task<std::uint64_t> checksum(std::span<const std::uint8_t> data) override {
+    lidl::completion<std::uint64_t> checksum(std::span<const std::uint8_t> data) override {
         std::uint64_t sum = 0;
         for (std::uint8_t byte : data)
             sum += byte;
         co_return sum;
     }
-    amb::task<std::string_view> echo(std::string_view text, lidl::builder& response) override {
+    lidl::completion<std::string_view> echo(std::string_view text,
+                                            lidl::builder& response) override {
         co_return response.copy(text);
     }
-    amb::task<node_test::point> shift(const node_test::point& p, std::int32_t dx,
-                                      std::int32_t dy) override {
+    lidl::completion<node_test::point> shift(const node_test::point& p, std::int32_t dx,
+                                             std::int32_t dy) override {
         co_return node_test::point{p.x + dx, p.y + dy};
     }
-    amb::task<std::uint64_t> total(std::span<const std::uint32_t> values) override {
+    lidl::completion<std::uint64_t> total(std::span<const std::uint32_t> values) override {
         std::uint64_t sum = 0;
         for (std::uint32_t v : values)
             sum += v;
         co_return sum;
     }
-    amb::task<std::uint64_t> weigh(const node_test::label& l) override {
+    lidl::completion<std::uint64_t> weigh(const node_test::label& l) override {
         co_return l.text.view().size() * 1000 + l.weight;
     }
-    amb::task<std::uint64_t> where(std::span<const std::uint8_t> data) override {
+    lidl::completion<std::uint64_t> where(std::span<const std::uint8_t> data) override {
         co_return reinterpret_cast<std::uintptr_t>(data.data());
     }
-    amb::task<void> touch() override {
+    lidl::completion<void> touch() override {
         ++touched;
-        co_return;
+        co_return {};
     }
-    amb::task<void> crash() override {
+    lidl::completion<void> crash() override {
         ::_exit(3);
-        co_return;
+        co_return {};
     }
-    amb::task<void> scribble(std::span<const std::uint8_t> data) override {
+    lidl::completion<void> scribble(std::span<const std::uint8_t> data) override {
         // A misbehaving callee: the bytes are const, and the mapping is read-only too.
         const_cast<std::uint8_t&>(data[0]) = 0xee;
-        co_return;
+        co_return {};
+    }
+    lidl::completion<std::uint64_t> fail_with(std::uint32_t code) override {
+        co_return amb::failure{lidl::call_error{lidl::call_fault::callee_error, code}};
+    }
+    lidl::completion<std::uint64_t> stall(std::uint32_t ms) override {
+        ::usleep(ms * 1000);
+        co_return ms;
     }
     int touched = 0;
 };
@@ -86,6 +94,16 @@ T run(process_loop& loop, amb::task<T> work) {
     work.start();
     EXPECT_TRUE(loop.run_until([&] { return work.done(); }, std::chrono::milliseconds(10000)));
     return work.take_result();
+}
+
+// The value of a call that must succeed: a failed call fails the test, naming its fault, and
+// yields a value-initialised T.
+template <class T>
+T succeeded(lidl::call_result<T> r) {
+    EXPECT_TRUE(r) << lidl::name(r.error().what);
+    if (!r)
+        return T{};
+    return std::move(r.value());
 }
 
 constexpr amb::rings::config ring_config{64, 4096, 64, 64};
@@ -112,33 +130,43 @@ struct answers {
     std::uint64_t mix = 0, mix_plain = 0, measure = 0, checksum = 0, total = 0, weigh = 0;
     std::string echo;
     node_test::point shifted{};
+    // The error the service returns (fail_with): fault and code, as the caller saw them.
+    lidl::call_fault returned = lidl::call_fault::unknown_procedure;
+    std::uint32_t returned_code = 0;
     bool operator==(const answers& other) const {
         return mix == other.mix && mix_plain == other.mix_plain && measure == other.measure &&
                checksum == other.checksum && total == other.total && weigh == other.weigh &&
-               echo == other.echo && shifted.x == other.shifted.x && shifted.y == other.shifted.y;
+               echo == other.echo && shifted.x == other.shifted.x && shifted.y == other.shifted.y &&
+               returned == other.returned && returned_code == other.returned_code;
     }
 };
 
 amb::task<answers> ask(probe& api, std::span<const std::uint8_t> buffer) {
     answers out;
-    out.mix = co_await api.mix(40, -2, true, node_test::mode::doubled, 1.5);
-    out.mix_plain = co_await api.mix(7, 3, false, node_test::mode::plain, 1.0);
-    out.measure = co_await api.measure(buffer);
-    out.checksum = co_await api.checksum(buffer);
+    out.mix = succeeded(co_await api.mix(40, -2, true, node_test::mode::doubled, 1.5));
+    out.mix_plain = succeeded(co_await api.mix(7, 3, false, node_test::mode::plain, 1.0));
+    out.measure = succeeded(co_await api.measure(buffer));
+    out.checksum = succeeded(co_await api.checksum(buffer));
     std::uint64_t storage[64];
     lidl::builder response(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(storage),
                                                    sizeof storage));
-    out.echo = std::string(co_await api.echo("hello across processes", response));
-    out.shifted = co_await api.shift(node_test::point{3, 4}, 10, -20);
+    out.echo = std::string(succeeded(co_await api.echo("hello across processes", response)));
+    out.shifted = succeeded(co_await api.shift(node_test::point{3, 4}, 10, -20));
     const std::uint32_t values[] = {1, 2, 3, 4000000000u};
-    out.total = co_await api.total(values);
+    out.total = succeeded(co_await api.total(values));
     std::uint64_t label_storage[16];
     lidl::builder label_message(std::span<std::uint8_t>(
         reinterpret_cast<std::uint8_t*>(label_storage), sizeof label_storage));
     auto* l = label_message.create_root<node_test::label>();
     label_message.set(l->text, "four");
     l->weight = 2;
-    out.weigh = co_await api.weigh(*l);
+    out.weigh = succeeded(co_await api.weigh(*l));
+    lidl::call_result<std::uint64_t> failed = co_await api.fail_with(77);
+    EXPECT_FALSE(failed);
+    if (!failed) {
+        out.returned = failed.error().what;
+        out.returned_code = failed.error().code;
+    }
     co_return out;
 }
 
@@ -175,6 +203,8 @@ TEST(channel, the_same_service_answers_the_same_in_every_placement) {
     EXPECT_EQ(expected.echo, "hello across processes");
     EXPECT_EQ(expected.total, 4000000006u);
     EXPECT_EQ(expected.weigh, 4002u);
+    EXPECT_EQ(expected.returned, lidl::call_fault::callee_error);
+    EXPECT_EQ(expected.returned_code, 77u);
 
     // (b) another process, each strategy.
     auto in_process = [&](auto strategy_constant) {
@@ -193,9 +223,7 @@ TEST(channel, the_same_service_answers_the_same_in_every_placement) {
         node_test::probe_client<channel_backend<probe, S>> remote(*caller);
         EXPECT_TRUE(caller->run_on(*loop));
         EXPECT_TRUE(kernel.run_on(*loop));
-        answers got = run(*loop, ask(remote, bytes));
-        EXPECT_FALSE(remote.backend().last_error().has_value())
-            << describe(*remote.backend().last_error());
+        answers got = run(*loop, ask(remote, bytes));  // ask() expects every call to succeed
         kernel.stop();
         return got;
     };
@@ -271,7 +299,7 @@ TEST(channel, buffers_in_the_callers_heap_cross_without_a_copy_and_read_only) {
 
     node_test::probe_client<channel_backend<probe>> remote(*node.caller);
     std::uint64_t before = node.caller->views_shared();
-    std::uint64_t sum = run(*node.loop, remote.checksum(buffer));
+    std::uint64_t sum = succeeded(run(*node.loop, remote.checksum(buffer)));
     std::uint64_t expected = 0;
     for (std::uint8_t b : buffer)
         expected += b;
@@ -279,15 +307,16 @@ TEST(channel, buffers_in_the_callers_heap_cross_without_a_copy_and_read_only) {
     EXPECT_EQ(node.caller->views_shared(), before + 1);
 
     // The server sees the caller's bytes in place, in a mapping it can only read.
-    std::uint64_t address = run(*node.loop, remote.where(buffer));
+    std::uint64_t address = succeeded(run(*node.loop, remote.where(buffer)));
     EXPECT_EQ(mapping_of(node.kernel.pid_of(node.server), address).substr(0, 3), "r--");
 
     // A buffer outside the heap that does not fit in the element is copied once into the heap.
     std::vector<std::uint8_t> outside(100000, 1);
     before = node.caller->views_shared();
-    EXPECT_EQ(run(*node.loop, remote.checksum(outside)), 100000u);
+    auto copied = run(*node.loop, remote.checksum(outside));
+    ASSERT_TRUE(copied) << lidl::name(copied.error().what);
+    EXPECT_EQ(*copied, 100000u);
     EXPECT_EQ(node.caller->views_shared(), before + 1);
-    EXPECT_FALSE(remote.backend().last_error());
     heap.free(block);
 }
 
@@ -297,10 +326,11 @@ TEST(channel, a_callee_that_writes_into_a_shared_buffer_faults_and_the_caller_ge
     std::span<std::byte> block = node.kernel.kernel().heap().allocate(4096);
     std::memset(block.data(), 7, block.size());
     node_test::probe_client<channel_backend<probe>> remote(*node.caller);
-    run(*node.loop, remote.scribble(std::span<const std::uint8_t>(
-                       reinterpret_cast<const std::uint8_t*>(block.data()), block.size())));
-    ASSERT_TRUE(remote.backend().last_error());
-    EXPECT_EQ(*remote.backend().last_error(), call_error::peer_exited);
+    auto scribbled = run(*node.loop, remote.scribble(std::span<const std::uint8_t>(
+                                         reinterpret_cast<const std::uint8_t*>(block.data()),
+                                         block.size())));
+    ASSERT_FALSE(scribbled);
+    EXPECT_EQ(scribbled.error().what, lidl::call_fault::peer_exited);
     // The caller's bytes are unchanged; the group died of the fault.
     EXPECT_EQ(std::to_integer<int>(block[0]), 7);
     ASSERT_EQ(node.exits.size(), 1u);
@@ -318,12 +348,13 @@ TEST(channel, a_group_that_crashes_mid_call_fails_the_call_and_is_restarted) {
     probe_node node(restart_policy::on_failure);
     node.start();
     node_test::probe_client<channel_backend<probe>> remote(*node.caller);
-    EXPECT_EQ(run(*node.loop, remote.measure(std::vector<std::uint8_t>{1, 2, 3})), 3u + 1 + 3);
+    EXPECT_EQ(succeeded(run(*node.loop, remote.measure(std::vector<std::uint8_t>{1, 2, 3}))),
+              3u + 1 + 3);
     pid_t first = node.kernel.pid_of(node.server);
 
-    run(*node.loop, remote.crash());
-    ASSERT_TRUE(remote.backend().last_error());
-    EXPECT_EQ(*remote.backend().last_error(), call_error::peer_exited);
+    auto crashed = run(*node.loop, remote.crash());
+    ASSERT_FALSE(crashed);
+    EXPECT_EQ(crashed.error().what, lidl::call_fault::peer_exited);
     ASSERT_EQ(node.exits.size(), 1u);
     EXPECT_TRUE(node.exits[0].restarting);
     EXPECT_EQ(WEXITSTATUS(node.exits[0].wait_status), 3);
@@ -332,9 +363,34 @@ TEST(channel, a_group_that_crashes_mid_call_fails_the_call_and_is_restarted) {
     ASSERT_TRUE(node.loop->run_until([&] { return node.kernel.restarts_of(node.server) == 1; },
                                     std::chrono::milliseconds(5000)));
     EXPECT_NE(node.kernel.pid_of(node.server), first);
-    remote.backend().last_error().reset();
-    EXPECT_EQ(run(*node.loop, remote.mix(1, 2, false, node_test::mode::plain, 1.0)), 3u);
-    EXPECT_FALSE(remote.backend().last_error());
+    auto after_restart = run(*node.loop, remote.mix(1, 2, false, node_test::mode::plain, 1.0));
+    ASSERT_TRUE(after_restart) << lidl::name(after_restart.error().what);
+    EXPECT_EQ(*after_restart, 3u);
+}
+
+TEST(channel, a_call_past_its_deadline_fails_and_its_late_reply_is_dropped) {
+    probe_node node;
+    node.start();
+    node_test::probe_client<channel_backend<probe>> remote(*node.caller);
+    // The callee answers after 400 ms; the call may wait 50 ms.
+    auto late = run(*node.loop, remote.within(std::chrono::milliseconds(50)).stall(400));
+    ASSERT_FALSE(late);
+    EXPECT_EQ(late.error().what, lidl::call_fault::deadline_passed);
+    EXPECT_EQ(node.caller->in_flight(), 1u);  // its element comes back with the late reply
+    // The deadline was this call's own: the next call waits as long as it takes, and gets its
+    // own answer, not the late one.
+    auto next = run(*node.loop, remote.stall(20));
+    ASSERT_TRUE(next) << lidl::name(next.error().what);
+    EXPECT_EQ(*next, 20u);
+    EXPECT_EQ(node.caller->in_flight(), 0u);
+    // A caller-wide timeout applies to calls without their own.
+    node.caller->set_call_timeout(std::chrono::milliseconds(50));
+    auto bounded = run(*node.loop, remote.stall(400));
+    ASSERT_FALSE(bounded);
+    EXPECT_EQ(bounded.error().what, lidl::call_fault::deadline_passed);
+    auto quick = run(*node.loop, remote.within(std::chrono::seconds(5)).stall(100));
+    ASSERT_TRUE(quick) << lidl::name(quick.error().what);
+    EXPECT_EQ(*quick, 100u);
 }
 
 TEST(channel, many_calls_in_flight_complete_with_their_own_results) {
@@ -343,7 +399,7 @@ TEST(channel, many_calls_in_flight_complete_with_their_own_results) {
     node_test::probe_client<channel_backend<probe>> remote(*node.caller);
     // More calls than ring elements: the rest wait in the caller's queue.
     constexpr int calls = 200;
-    std::vector<amb::task<std::uint64_t>> work;
+    std::vector<lidl::completion<std::uint64_t>> work;
     for (int i = 0; i < calls; ++i)
         work.push_back(remote.mix(static_cast<std::uint64_t>(i), 1, false, node_test::mode::plain,
                                   1.0));
@@ -359,8 +415,8 @@ TEST(channel, many_calls_in_flight_complete_with_their_own_results) {
         },
         std::chrono::milliseconds(10000)));
     for (int i = 0; i < calls; ++i)
-        EXPECT_EQ(work[static_cast<std::size_t>(i)].take_result(), static_cast<std::uint64_t>(i + 1));
-    EXPECT_FALSE(remote.backend().last_error());
+        EXPECT_EQ(succeeded(work[static_cast<std::size_t>(i)].take_result()),
+                  static_cast<std::uint64_t>(i + 1));
 }
 
 TEST(channel, garbage_in_the_ring_is_rejected_and_the_group_keeps_serving) {
@@ -436,8 +492,9 @@ TEST(channel, garbage_in_the_ring_is_rejected_and_the_group_keeps_serving) {
     EXPECT_EQ(answered, sent);
     // A corrupt ring index is dropped too; the group still answers proper calls afterwards.
     node_test::probe_client<channel_backend<probe>> remote(*node.caller);
-    EXPECT_EQ(run(*node.loop, remote.mix(40, 2, true, node_test::mode::doubled, 1.0)), 86u);
-    EXPECT_FALSE(remote.backend().last_error());
+    auto proper = run(*node.loop, remote.mix(40, 2, true, node_test::mode::doubled, 1.0));
+    ASSERT_TRUE(proper) << lidl::name(proper.error().what);
+    EXPECT_EQ(*proper, 86u);
     EXPECT_TRUE(node.exits.empty());
 }
 
@@ -450,7 +507,8 @@ TEST(node_kernel, stop_leaves_no_process_descriptor_or_shared_memory_behind) {
         server_pid = node.kernel.pid_of(node.server);
         ASSERT_GT(server_pid, 0);
         node_test::probe_client<channel_backend<probe>> remote(*node.caller);
-        EXPECT_EQ(run(*node.loop, remote.mix(1, 1, false, node_test::mode::plain, 1.0)), 2u);
+        EXPECT_EQ(succeeded(run(*node.loop, remote.mix(1, 1, false, node_test::mode::plain, 1.0))),
+                  2u);
         node.kernel.stop();
         EXPECT_EQ(node.kernel.running(), 0u);
     }
@@ -490,10 +548,10 @@ TEST(node_kernel, groups_call_each_other_without_the_kernel_in_the_path) {
              // A buffer in the client's own heap crosses to the server without a copy.
              std::span<std::byte> block = context.heap().allocate(300000);
              std::memset(block.data(), 2, block.size());
-             std::uint64_t sum = run(*loop, remote.checksum(std::span<const std::uint8_t>(
-                                             reinterpret_cast<const std::uint8_t*>(block.data()),
-                                             block.size())));
-             return sum == 600000 && caller->views_shared() == 1 ? 0 : 22;
+             auto sum = run(*loop, remote.checksum(std::span<const std::uint8_t>(
+                                       reinterpret_cast<const std::uint8_t*>(block.data()),
+                                       block.size())));
+             return sum && *sum == 600000 && caller->views_shared() == 1 ? 0 : 22;
          }});
     channel = *kernel.connect(client, server, ring_config);
     std::vector<group_exit> exits;

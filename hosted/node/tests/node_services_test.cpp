@@ -22,27 +22,39 @@ using amb::node_services::kernel_services;
 
 class tiny_probe final : public node_test::probe {
 public:
-    amb::task<std::uint64_t> mix(std::uint64_t a, std::int32_t, bool, node_test::mode,
-                                 double) override {
+    lidl::completion<std::uint64_t> mix(std::uint64_t a, std::int32_t, bool, node_test::mode,
+                                        double) override {
         co_return a;
     }
-    amb::task<std::uint64_t> measure(std::span<const std::uint8_t> d) override {
+    lidl::completion<std::uint64_t> measure(std::span<const std::uint8_t> d) override {
         co_return d.size();
     }
-    amb::task<std::uint64_t> checksum(std::span<const std::uint8_t>) override { co_return 0; }
-    amb::task<std::string_view> echo(std::string_view t, lidl::builder& r) override {
+    lidl::completion<std::uint64_t> checksum(std::span<const std::uint8_t>) override {
+        co_return 0;
+    }
+    lidl::completion<std::string_view> echo(std::string_view t, lidl::builder& r) override {
         co_return r.copy(t);
     }
-    amb::task<node_test::point> shift(const node_test::point& p, std::int32_t,
-                                      std::int32_t) override {
+    lidl::completion<node_test::point> shift(const node_test::point& p, std::int32_t,
+                                             std::int32_t) override {
         co_return p;
     }
-    amb::task<std::uint64_t> total(std::span<const std::uint32_t>) override { co_return 0; }
-    amb::task<std::uint64_t> weigh(const node_test::label&) override { co_return 0; }
-    amb::task<std::uint64_t> where(std::span<const std::uint8_t>) override { co_return 0; }
-    amb::task<void> touch() override { co_return; }
-    amb::task<void> crash() override { co_return; }
-    amb::task<void> scribble(std::span<const std::uint8_t>) override { co_return; }
+    lidl::completion<std::uint64_t> total(std::span<const std::uint32_t>) override {
+        co_return 0;
+    }
+    lidl::completion<std::uint64_t> weigh(const node_test::label&) override { co_return 0; }
+    lidl::completion<std::uint64_t> where(std::span<const std::uint8_t>) override {
+        co_return 0;
+    }
+    lidl::completion<void> touch() override { co_return {}; }
+    lidl::completion<void> crash() override { co_return {}; }
+    lidl::completion<void> scribble(std::span<const std::uint8_t>) override {
+        co_return {};
+    }
+    lidl::completion<std::uint64_t> fail_with(std::uint32_t code) override {
+        co_return amb::failure{lidl::call_error{lidl::call_fault::callee_error, code}};
+    }
+    lidl::completion<std::uint64_t> stall(std::uint32_t ms) override { co_return ms; }
 };
 
 template <class T>
@@ -72,12 +84,13 @@ TEST(node_services, a_group_reads_the_clock_logs_and_its_requests_are_logged) {
              auto loop = node_test::test_loop();
              if (!clock_caller->run_on(*loop) || !log_caller->run_on(*loop))
                  return 33;
-             std::uint64_t now = run(*loop, clock.now());
+             auto now = run(*loop, clock.now());
              auto wall = std::chrono::system_clock::now().time_since_epoch();
              auto wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count();
-             if (now == 0 || now > static_cast<std::uint64_t>(wall_ns))
+             if (!now || *now == 0 || *now > static_cast<std::uint64_t>(wall_ns))
                  return 31;
-             run(*loop, log.write(amb_node::level::info, "hello \"kernel\"\n"));
+             if (!run(*loop, log.write(amb_node::level::info, "hello \"kernel\"\n")))
+                 return 35;
              // Then serve probe with every request logged.
              tiny_probe implementation;
              amb::node_services::request_logger<node_test::probe> logger(*log_caller);
@@ -104,8 +117,12 @@ TEST(node_services, a_group_reads_the_clock_logs_and_its_requests_are_logged) {
     ASSERT_TRUE(served.run_on(*loop));
     ASSERT_TRUE(caller->run_on(*loop));
     ASSERT_TRUE(kernel.run_on(*loop));
-    EXPECT_EQ(run(*loop, remote.mix(9, 0, false, node_test::mode::plain, 1.0)), 9u);
-    EXPECT_EQ(run(*loop, remote.measure(std::vector<std::uint8_t>(5))), 5u);
+    auto mixed = run(*loop, remote.mix(9, 0, false, node_test::mode::plain, 1.0));
+    ASSERT_TRUE(mixed) << lidl::name(mixed.error().what);
+    EXPECT_EQ(*mixed, 9u);
+    auto measured = run(*loop, remote.measure(std::vector<std::uint8_t>(5)));
+    ASSERT_TRUE(measured) << lidl::name(measured.error().what);
+    EXPECT_EQ(*measured, 5u);
     ASSERT_TRUE(loop->run_until([&] { return lines.size() >= 3; }, std::chrono::milliseconds(5000)));
     EXPECT_EQ(lines[0],
               R"({"group":"sensor-group","level":"info","text":"hello \"kernel\"\n"})");
@@ -123,7 +140,7 @@ TEST(node_services, log_lines_escape_what_a_group_writes) {
                                         [&](std::string_view line) { lines.emplace_back(line); });
     const std::string hostile = std::string("a\"b\\c\nd\re\tf\x01g\x1fh\x7fi caf\xC3\xA9 \xE2\x82\xAC"
                                             " \xF0\x9F\x98\x80 \xff\",\"level\":\"error");
-    amb::sync_wait(log.write(amb_node::level::warning, hostile));
+    EXPECT_TRUE(amb::sync_wait(log.write(amb_node::level::warning, hostile)));
     ASSERT_EQ(lines.size(), 1u);
     EXPECT_EQ(lines[0],
               "{\"group\":\"group \\\"x\\\"\",\"level\":\"warning\",\"text\":\"a\\\"b\\\\c\\nd\\re"

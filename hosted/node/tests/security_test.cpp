@@ -34,37 +34,44 @@ using node_test::probe;
 
 class probe_service final : public probe {
 public:
-    amb::task<std::uint64_t> mix(std::uint64_t a, std::int32_t, bool, node_test::mode,
-                                 double) override {
+    lidl::completion<std::uint64_t> mix(std::uint64_t a, std::int32_t, bool, node_test::mode,
+                                        double) override {
         co_return a;
     }
-    amb::task<std::uint64_t> measure(std::span<const std::uint8_t> data) override {
+    lidl::completion<std::uint64_t> measure(std::span<const std::uint8_t> data) override {
         co_return data.size();
     }
-    amb::task<std::uint64_t> checksum(std::span<const std::uint8_t> data) override {
+    lidl::completion<std::uint64_t> checksum(std::span<const std::uint8_t> data) override {
         std::uint64_t sum = 0;
         for (std::uint8_t byte : data)
             sum += byte;
         co_return sum;
     }
-    amb::task<std::string_view> echo(std::string_view text, lidl::builder& response) override {
+    lidl::completion<std::string_view> echo(std::string_view text,
+                                            lidl::builder& response) override {
         co_return response.copy(text);
     }
-    amb::task<node_test::point> shift(const node_test::point& p, std::int32_t,
-                                      std::int32_t) override {
+    lidl::completion<node_test::point> shift(const node_test::point& p, std::int32_t,
+                                             std::int32_t) override {
         co_return p;
     }
-    amb::task<std::uint64_t> total(std::span<const std::uint32_t> values) override {
+    lidl::completion<std::uint64_t> total(std::span<const std::uint32_t> values) override {
         co_return values.size();
     }
-    amb::task<std::uint64_t> weigh(const node_test::label& l) override { co_return l.weight; }
-    amb::task<std::uint64_t> where(std::span<const std::uint8_t>) override { co_return 0; }
-    amb::task<void> touch() override { co_return; }
-    amb::task<void> crash() override {
-        ::_exit(3);
-        co_return;
+    lidl::completion<std::uint64_t> weigh(const node_test::label& l) override {
+        co_return l.weight;
     }
-    amb::task<void> scribble(std::span<const std::uint8_t>) override { co_return; }
+    lidl::completion<std::uint64_t> where(std::span<const std::uint8_t>) override { co_return 0; }
+    lidl::completion<void> touch() override { co_return {}; }
+    lidl::completion<void> crash() override {
+        ::_exit(3);
+        co_return {};
+    }
+    lidl::completion<void> scribble(std::span<const std::uint8_t>) override { co_return {}; }
+    lidl::completion<std::uint64_t> fail_with(std::uint32_t code) override {
+        co_return amb::failure{lidl::call_error{lidl::call_fault::callee_error, code}};
+    }
+    lidl::completion<std::uint64_t> stall(std::uint32_t ms) override { co_return ms; }
 };
 
 constexpr amb::rings::config ring_config{64, 4096, 64, 64};
@@ -89,7 +96,8 @@ enum attack_outcome : int {
 
 // A coroutine of its own (not a capturing lambda, whose captures would dangle once it
 // suspended).
-amb::task<std::uint64_t> measure_through(probe& api, std::span<const std::uint8_t> data) {
+lidl::completion<std::uint64_t> measure_through(probe& api,
+                                                std::span<const std::uint8_t> data) {
     co_return co_await api.measure(data);
 }
 
@@ -145,10 +153,10 @@ int attack_kernel_channel(group_context& context, channel_id channel) {
         work.start();
         if (!spin_until(*loop, [&] { return work.done(); }))
             return std::nullopt;
-        std::uint64_t value = work.take_result();
-        if (remote.backend().last_error())
+        auto value = work.take_result();
+        if (!value)
             return std::nullopt;
-        return value;
+        return *value;
     };
     if (call_measure(100) != 100u)
         return normal_call_failed_before;
@@ -306,7 +314,7 @@ int answer_with_foreign_geometry(group_context& context, channel_id channel) {
 
 // The same attack from the other side (the kernel calls a group): the calling kernel must not
 // follow the forged epoch nor accept a reply longer than its own payload; the call fails with
-// call_error::bad_reply and the serving group cannot make it read or copy past its buffers.
+// call_fault::malformed_reply and the serving group cannot make it read or copy past its buffers.
 TEST(channel, a_serving_group_cannot_change_the_geometry_of_a_channel_the_kernel_calls) {
     node_kernel kernel{std::chrono::milliseconds(500)};
     channel_id channel = 0;
@@ -326,9 +334,9 @@ TEST(channel, a_serving_group_cannot_change_the_geometry_of_a_channel_the_kernel
     auto work = measure_through(remote, data);
     work.start();
     ASSERT_TRUE(loop->run_until([&] { return work.done(); }, std::chrono::milliseconds(10000)));
-    EXPECT_EQ(work.take_result(), 0u);
-    ASSERT_TRUE(remote.backend().last_error().has_value());
-    EXPECT_EQ(*remote.backend().last_error(), call_error::bad_reply);
+    auto measured = work.take_result();
+    ASSERT_FALSE(measured);
+    EXPECT_EQ(measured.error().what, lidl::call_fault::malformed_reply);
     EXPECT_EQ(caller->payload_size(), ring_config.payload_size);
     EXPECT_EQ(kernel.running(), 1u);
     kernel.stop();

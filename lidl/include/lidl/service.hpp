@@ -4,11 +4,13 @@
 //
 // A generated client `S_client<Backend>` implements interface `S` by packing each call's
 // arguments into a parameter tuple (scalars by value, views as pointer and length, structs by
-// pointer: no serialization) and awaiting `backend.execute<Id>(&params, &result_slot)`. A
-// backend either serves the call itself (the direct backend below calls the implementation in
-// the same address space) or carries the pointers elsewhere (a ring to another group, or a
-// network proxy that uses the generated codec to turn the tuple into a message). The callee
-// never learns which path was used.
+// pointer: no serialization) and awaiting `backend.execute<Id>(&params, &result_slot,
+// options)`. A backend either serves the call itself (the direct backend below calls the
+// implementation in the same address space) or carries the pointers elsewhere (a ring to
+// another group, or a network proxy that uses the generated codec to turn the tuple into a
+// message). The callee never learns which path was used. Every call completes exactly once,
+// with the value or a `call_error` in its slot: the backend's own failures, or the error the
+// implementation returned, carried back across whatever path the call took.
 #pragma once
 
 #include <lidl/builder.hpp>
@@ -16,6 +18,7 @@
 #include <lidl/verifier.hpp>
 
 #include <async/task.hpp>
+#include <base/loop_driver.hpp>
 
 #include <cstring>
 #include <new>
@@ -29,61 +32,119 @@ namespace lidl {
 template <auto... Members>
 struct field_list {};
 
-/// Uninitialised storage for a procedure's result, filled by a backend.
+/// What a procedure of a generated interface returns: a task completing with the procedure's
+/// value or the `call_error` that stopped it (an implementation returns its own errors with
+/// `co_return amb::failure{lidl::call_error{...}}`; a void procedure answers `co_return {};`).
+template <class T>
+using completion = amb::task<call_result<T>>;
+
+/// Options of one call, taken by every backend's `execute`. Set for the next call through a
+/// generated client with `client.within(timeout).procedure(...)`.
+struct call_options {
+    /// How long the call may wait for its answer before it completes with deadline_passed;
+    /// zero: the backend's own default (a binding's timeout, the node's call_timeout). Calls
+    /// that stay in the caller's group (the direct backend) run to completion: the callee runs
+    /// on the caller's own stack, so nothing could answer in its place.
+    amb::loop_clock::duration timeout{};
+};
+
+/// Storage for the outcome of a procedure (its value or a call_error), filled once by a backend.
 template <class T>
 class slot {
 public:
+    using outcome = call_result<T>;
+
     slot() = default;
     slot(const slot&) = delete;
     slot& operator=(const slot&) = delete;
     ~slot() {
         if (full_)
-            reinterpret_cast<T*>(storage_)->~T();
+            reinterpret_cast<outcome*>(storage_)->~outcome();
     }
     void* address() { return this; }
+    /// Stores the value.
     template <class U>
     void emplace(U&& value) {
         AMB_ASSERT(!full_, "result slot filled twice");
-        new (storage_) T(std::forward<U>(value));
+        new (storage_) outcome(T(std::forward<U>(value)));
         full_ = true;
     }
-    T take() {
+    /// Stores how the call failed.
+    void fail(call_error error) {
+        AMB_ASSERT(!full_, "result slot filled twice");
+        new (storage_) outcome(amb::failure{error});
+        full_ = true;
+    }
+    /// Stores a whole outcome (what an implementation returned).
+    void set(outcome&& value) {
+        AMB_ASSERT(!full_, "result slot filled twice");
+        new (storage_) outcome(std::move(value));
+        full_ = true;
+    }
+    bool failed() const { return full_ && !reinterpret_cast<const outcome*>(storage_)->has_value(); }
+    call_error error() const { return reinterpret_cast<const outcome*>(storage_)->error(); }
+    outcome take() {
         AMB_ASSERT(full_, "result slot read before the backend filled it");
-        return std::move(*reinterpret_cast<T*>(storage_));
+        return std::move(*reinterpret_cast<outcome*>(storage_));
     }
 
 private:
-    alignas(T) unsigned char storage_[sizeof(T)];
+    alignas(outcome) unsigned char storage_[sizeof(outcome)];
     bool full_ = false;
 };
 
+/// A void procedure's slot: success unless a backend stored an error.
 template <>
 class slot<void> {
 public:
+    using outcome = call_result<void>;
+
     void* address() { return this; }
-    void take() {}
+    void emplace() {}
+    void fail(call_error error) {
+        AMB_ASSERT(!failed_, "result slot filled twice");
+        error_ = error;
+        failed_ = true;
+    }
+    void set(outcome&& value) {
+        if (!value)
+            fail(value.error());
+    }
+    bool failed() const { return failed_; }
+    call_error error() const { return error_; }
+    outcome take() {
+        if (failed_)
+            return amb::failure{error_};
+        return {};
+    }
+
+private:
+    call_error error_{};
+    bool failed_ = false;
 };
 
-/// Awaits `work` (held here, so it lives as long as the await) and stores its result in the
-/// slot at `result`. This is how a terminal backend completes a call without an extra frame.
+/// Awaits `work` (held here, so it lives as long as the await) and stores its outcome in the
+/// slot at `result`. This is how a terminal backend completes a call without an extra frame. A
+/// task whose frame could not be allocated completes the call with no_memory.
 template <class T>
 class into_slot {
 public:
-    into_slot(amb::task<T>&& work, void* result) : work_(std::move(work)), result_(result) {}
+    into_slot(completion<T>&& work, void* result) : work_(std::move(work)), result_(result) {}
 
-    bool await_ready() const noexcept { return false; }
+    bool await_ready() const noexcept { return !work_.valid(); }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> waiting) noexcept {
         return work_.operator co_await().await_suspend(waiting);
     }
     void await_resume() {
-        if constexpr (std::is_void_v<T>)
-            work_.take_result();
+        auto* destination = static_cast<slot<T>*>(result_);
+        if (!work_.valid())
+            destination->fail(call_error{call_fault::no_memory});
         else
-            static_cast<slot<T>*>(result_)->emplace(work_.take_result());
+            destination->set(work_.take_result());
     }
 
 private:
-    amb::task<T> work_;
+    completion<T> work_;
     void* result_;
 };
 
@@ -115,7 +176,7 @@ public:
     Service& implementation() { return *implementation_; }
 
     template <std::uint32_t Id>
-    auto execute(const void* params, void* result) {
+    auto execute(const void* params, void* result, call_options = {}) {
         return Service::lidl_dispatch::template invoke<Id>(*implementation_, params, result);
     }
 

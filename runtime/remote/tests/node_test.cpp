@@ -180,19 +180,21 @@ protected:
 TEST_F(line_of_three, a_call_is_answered_and_the_reply_decoded) {
     build();
     calculator_client calculator(a(), "b", "calculator");
-    EXPECT_EQ(run(calculator.add(2, 40)), 42);
-    EXPECT_FALSE(calculator.backend().last_error());
+    auto sum = run(calculator.add(2, 40));
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 42);
     std::vector<std::uint64_t> storage(512);
     lidl::builder response({reinterpret_cast<std::uint8_t*>(storage.data()), storage.size() * 8});
-    const remote_test::greeting* greeting = run(calculator.greet("node", response));
+    auto greeted = run(calculator.greet("node", response));
+    ASSERT_TRUE(greeted);
+    const remote_test::greeting* greeting = greeted.value();
     ASSERT_NE(greeting, nullptr);
     EXPECT_EQ(greeting->text.view(), "hello node");
     EXPECT_EQ(greeting->length, 10u);
-    run([&]() -> task<int> {
-        co_await calculator.reset();
-        co_return 0;
+    auto reset = run([&]() -> task<lidl::call_result<void>> {
+        co_return co_await calculator.reset();
     }());
-    EXPECT_FALSE(calculator.backend().last_error());
+    EXPECT_TRUE(reset);
     EXPECT_EQ(b().calculator.calls, 3);
     EXPECT_EQ(b().self->counters().requests_accepted, 3u);
     EXPECT_EQ(a().calls_in_flight(), 0u);
@@ -202,7 +204,7 @@ TEST_F(line_of_three, many_calls_in_flight_complete_in_any_order) {
     build();
     calculator_client to_b(a(), "b", "calculator");
     calculator_client to_c(a(), "c", "calculator");
-    std::vector<task<std::int32_t>> calls;
+    std::vector<lidl::completion<std::int32_t>> calls;
     for (int i = 0; i < 40; ++i)
         calls.push_back(i % 2 == 0 ? to_b.add(i, 1000) : to_c.add(i, 2000));
     for (auto& call : calls)
@@ -224,7 +226,9 @@ TEST_F(line_of_three, many_calls_in_flight_complete_in_any_order) {
         a().on_packet(0, reply.data);
     for (int i = 0; i < 40; ++i) {
         ASSERT_TRUE(calls[i].done());
-        EXPECT_EQ(calls[i].take_result(), i + (i % 2 == 0 ? 1000 : 2000));
+        auto sum = calls[i].take_result();
+        ASSERT_TRUE(sum);
+        EXPECT_EQ(sum.value(), i + (i % 2 == 0 ? 1000 : 2000));
     }
 }
 
@@ -232,13 +236,13 @@ TEST_F(line_of_three, a_relay_forwards_without_keys_and_decrements_the_hop_limit
     build();
     calculator_client calculator(a(), "c", "calculator");
     int hop_limit_at_c = 0;
-    EXPECT_EQ(run(calculator.add(1, 2),
-                  [&](packet& p) {
-                      if (p.from == 1 && p.link == 1)
-                          hop_limit_at_c = parse_envelope(p.data)->header->hop_limit;
-                      return true;
-                  }),
-              3);
+    auto sum = run(calculator.add(1, 2), [&](packet& p) {
+        if (p.from == 1 && p.link == 1)
+            hop_limit_at_c = parse_envelope(p.data)->header->hop_limit;
+        return true;
+    });
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 3);
     EXPECT_EQ(hop_limit_at_c, default_hop_limit - 1);
     EXPECT_EQ(b().self->counters().forwarded, 2u); // request and reply
     EXPECT_EQ(b().calculator.calls, 0);
@@ -249,13 +253,13 @@ TEST_F(line_of_three, a_replayed_request_never_reaches_the_service) {
     build();
     calculator_client calculator(a(), "b", "calculator");
     bytes captured;
-    EXPECT_EQ(run(calculator.add(1, 1),
-                  [&](packet& p) {
-                      if (p.from == 0)
-                          captured = p.data;
-                      return true;
-                  }),
-              2);
+    auto sum = run(calculator.add(1, 1), [&](packet& p) {
+        if (p.from == 0)
+            captured = p.data;
+        return true;
+    });
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 2);
     ASSERT_EQ(b().calculator.calls, 1);
     b().self->on_packet(0, captured);
     EXPECT_EQ(b().calculator.calls, 1);
@@ -289,7 +293,9 @@ TEST_F(line_of_three, every_changed_byte_of_a_request_token_is_refused) {
     b().self->on_packet(0, original);
     deliver();
     ASSERT_TRUE(call.done());
-    EXPECT_EQ(call.take_result(), 42);
+    auto sum = call.take_result();
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 42);
     EXPECT_EQ(b().calculator.calls, 1);
 }
 
@@ -297,7 +303,7 @@ TEST_F(line_of_three, a_changed_argument_fails_the_tag_and_the_caller_learns_onl
     build();
     calculator_client calculator(a(), "b", "calculator");
     const std::int32_t value = 0x5a5a5a5a;
-    std::int32_t result = run(calculator.add(value, 1), [&](packet& p) {
+    auto result = run(calculator.add(value, 1), [&](packet& p) {
         if (p.from != 0)
             return true;
         auto at =
@@ -308,9 +314,8 @@ TEST_F(line_of_three, a_changed_argument_fails_the_tag_and_the_caller_learns_onl
             *at ^= 0x01;
         return true;
     });
-    EXPECT_EQ(result, 0); // value-initialised
-    ASSERT_TRUE(calculator.backend().last_error());
-    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::refused);
     EXPECT_EQ(b().calculator.calls, 0);
     ASSERT_FALSE(b().incidents.checks.empty());
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::bad_tag);
@@ -320,9 +325,9 @@ TEST_F(line_of_three, a_credential_from_another_root_is_refused) {
     caplets::secret_key forged = random_key();
     build(default_hop_limit, {}, 0, &forged);
     calculator_client calculator(a(), "b", "calculator");
-    EXPECT_EQ(run(calculator.add(1, 2)), 0);
-    ASSERT_TRUE(calculator.backend().last_error());
-    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
+    auto result = run(calculator.add(1, 2));
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::refused);
     EXPECT_EQ(b().calculator.calls, 0);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::bad_tag);
 }
@@ -331,7 +336,7 @@ TEST_F(line_of_three, a_credential_for_another_node_is_refused) {
     build();
     // Present a's credential for c to b: it was minted with c's key.
     calculator_client calculator(a(), "c", "calculator");
-    std::int32_t result = run(calculator.add(1, 2), [&](packet& p) {
+    auto result = run(calculator.add(1, 2), [&](packet& p) {
         if (p.from != 0)
             return true;
         // Readdress the request to b (the envelope is not authenticated; the token is).
@@ -348,9 +353,8 @@ TEST_F(line_of_three, a_credential_for_another_node_is_refused) {
         p.data.assign(readdressed.begin(), readdressed.end());
         return true;
     });
-    EXPECT_EQ(result, 0);
-    ASSERT_TRUE(calculator.backend().last_error());
-    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::refused);
     EXPECT_EQ(b().calculator.calls, 0);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::bad_tag);
 }
@@ -358,9 +362,9 @@ TEST_F(line_of_three, a_credential_for_another_node_is_refused) {
 TEST_F(line_of_three, an_expired_credential_is_refused) {
     build(default_hop_limit, {}, /*expires*/ 1'700'000'000); // before the fake clock's now
     calculator_client calculator(a(), "b", "calculator");
-    EXPECT_EQ(run(calculator.add(1, 2)), 0);
-    ASSERT_TRUE(calculator.backend().last_error());
-    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
+    auto result = run(calculator.add(1, 2));
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::refused);
     EXPECT_EQ(b().calculator.calls, 0);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::expired);
 }
@@ -370,18 +374,19 @@ TEST_F(line_of_three, a_procedure_or_service_outside_the_credential_is_refused) 
     const import_rights rights[] = {{"calculator", only_add}};
     build(default_hop_limit, rights);
     calculator_client calculator(a(), "b", "calculator");
-    EXPECT_EQ(run(calculator.add(1, 2)), 3);
-    run([&]() -> task<int> {
-        co_await calculator.reset();
-        co_return 0;
+    auto sum = run(calculator.add(1, 2));
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 3);
+    auto reset = run([&]() -> task<lidl::call_result<void>> {
+        co_return co_await calculator.reset();
     }());
-    ASSERT_TRUE(calculator.backend().last_error());
-    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
+    ASSERT_FALSE(reset);
+    EXPECT_EQ(reset.error().what, lidl::call_fault::refused);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::not_a_subset);
     other_client other(a(), "b", "other");
-    EXPECT_EQ(run(other.ping()), 0u);
-    ASSERT_TRUE(other.backend().last_error());
-    EXPECT_EQ(other.backend().last_error()->what, lidl::call_fault::refused);
+    auto pong = run(other.ping());
+    ASSERT_FALSE(pong);
+    EXPECT_EQ(pong.error().what, lidl::call_fault::refused);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::not_a_subset);
     EXPECT_EQ(b().calculator.calls, 1);
     EXPECT_EQ(b().other.calls, 0);
@@ -393,16 +398,14 @@ TEST_F(line_of_three, an_unknown_service_or_procedure_gets_an_authenticated_erro
     build(default_hop_limit, rights);
     calculator_client calculator(a(), "b", "missing");
     bool authenticated = false;
-    EXPECT_EQ(run(calculator.add(1, 2),
-                  [&](packet& p) {
-                      if (p.from == 1)
-                          authenticated = parse_envelope(p.data)->header->authenticated;
-                      return true;
-                  }),
-              0);
-    ASSERT_TRUE(calculator.backend().last_error());
-    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::unreachable);
-    EXPECT_EQ(calculator.backend().last_error()->code,
+    auto result = run(calculator.add(1, 2), [&](packet& p) {
+        if (p.from == 1)
+            authenticated = parse_envelope(p.data)->header->authenticated;
+        return true;
+    });
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::unreachable);
+    EXPECT_EQ(result.error().code,
               static_cast<std::uint32_t>(status_code::unknown_service));
     EXPECT_TRUE(authenticated);
     EXPECT_EQ(b().incidents.count(incident_kind::unknown_service), 1);
@@ -420,15 +423,16 @@ TEST_F(line_of_three, each_backend_may_give_its_calls_their_own_deadline) {
     clock_.now += std::chrono::milliseconds(600);
     a().poll();
     ASSERT_TRUE(quick_call.done());
-    EXPECT_EQ(quick_call.take_result(), 0);
-    ASSERT_TRUE(quick.backend().last_error());
-    EXPECT_EQ(quick.backend().last_error()->what, lidl::call_fault::deadline_passed);
+    auto quick_result = quick_call.take_result();
+    ASSERT_FALSE(quick_result);
+    EXPECT_EQ(quick_result.error().what, lidl::call_fault::deadline_passed);
     EXPECT_FALSE(patient_call.done());
     clock_.now += std::chrono::milliseconds(1500);
     a().poll();
     ASSERT_TRUE(patient_call.done());
-    ASSERT_TRUE(patient.backend().last_error());
-    EXPECT_EQ(patient.backend().last_error()->what, lidl::call_fault::deadline_passed);
+    auto patient_result = patient_call.take_result();
+    ASSERT_FALSE(patient_result);
+    EXPECT_EQ(patient_result.error().what, lidl::call_fault::deadline_passed);
 }
 
 TEST_F(line_of_three, a_forged_reply_is_dropped_and_the_call_waits_for_its_deadline) {
@@ -465,9 +469,9 @@ TEST_F(line_of_three, a_forged_reply_is_dropped_and_the_call_waits_for_its_deadl
     clock_.now += std::chrono::seconds(3);
     a().poll();
     ASSERT_TRUE(call.done());
-    EXPECT_EQ(call.take_result(), 0);
-    ASSERT_TRUE(calculator.backend().last_error());
-    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::deadline_passed);
+    auto result = call.take_result();
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::deadline_passed);
 }
 
 TEST_F(line_of_three, a_routing_loop_ends_at_the_hop_limit_with_an_error) {
@@ -477,10 +481,10 @@ TEST_F(line_of_three, a_routing_loop_ends_at_the_hop_limit_with_an_error) {
         queue_.clear();
         build(hop_limit);
         calculator_client calculator(a(), "c", "calculator");
-        EXPECT_EQ(run(calculator.add(1, 2)), 0);
-        ASSERT_TRUE(calculator.backend().last_error());
-        EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::unreachable);
-        EXPECT_EQ(calculator.backend().last_error()->code,
+        auto result = run(calculator.add(1, 2));
+        ASSERT_FALSE(result);
+        EXPECT_EQ(result.error().what, lidl::call_fault::unreachable);
+        EXPECT_EQ(result.error().code,
                   static_cast<std::uint32_t>(status_code::hop_limit_exceeded));
         EXPECT_EQ(c().calculator.calls, 0);
         EXPECT_EQ(b().incidents.count(incident_kind::hop_limit_exceeded) +
@@ -492,12 +496,14 @@ TEST_F(line_of_three, a_routing_loop_ends_at_the_hop_limit_with_an_error) {
 TEST_F(line_of_three, a_hop_limit_of_one_stops_at_the_first_relay) {
     build(/*hop_limit*/ 1);
     calculator_client direct(a(), "b", "calculator");
-    EXPECT_EQ(run(direct.add(1, 2)), 3);
+    auto sum = run(direct.add(1, 2));
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 3);
     calculator_client relayed(a(), "c", "calculator");
-    EXPECT_EQ(run(relayed.add(1, 2)), 0);
-    ASSERT_TRUE(relayed.backend().last_error());
-    EXPECT_EQ(relayed.backend().last_error()->what, lidl::call_fault::unreachable);
-    EXPECT_EQ(relayed.backend().last_error()->code,
+    auto result = run(relayed.add(1, 2));
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::unreachable);
+    EXPECT_EQ(result.error().code,
               static_cast<std::uint32_t>(status_code::hop_limit_exceeded));
     EXPECT_EQ(b().incidents.count(incident_kind::hop_limit_exceeded), 1);
     EXPECT_EQ(c().calculator.calls, 0);
@@ -506,9 +512,9 @@ TEST_F(line_of_three, a_hop_limit_of_one_stops_at_the_first_relay) {
 TEST_F(line_of_three, no_route_and_no_credential_fail_at_once) {
     build();
     calculator_client nowhere(a(), "d", "calculator");
-    EXPECT_EQ(run(nowhere.add(1, 2)), 0);
-    ASSERT_TRUE(nowhere.backend().last_error());
-    EXPECT_EQ(nowhere.backend().last_error()->what, lidl::call_fault::refused);
+    auto result = run(nowhere.add(1, 2));
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::refused);
     // c has no route to "z": a request from a to z through b... a has no credential for z.
     // A relay without a route answers no_route:
     envelope_fields fields;
@@ -538,10 +544,12 @@ TEST_F(line_of_three, a_call_to_a_silent_node_times_out_and_others_still_work) {
     clock_.now += std::chrono::seconds(3);
     a().poll();
     ASSERT_TRUE(lost.done());
-    EXPECT_EQ(lost.take_result(), 0);
-    ASSERT_TRUE(to_c.backend().last_error());
-    EXPECT_EQ(to_c.backend().last_error()->what, lidl::call_fault::deadline_passed);
-    EXPECT_EQ(run(to_b.add(2, 2)), 4);
+    auto result = lost.take_result();
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::deadline_passed);
+    auto sum = run(to_b.add(2, 2));
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 4);
 }
 
 TEST_F(line_of_three, a_request_without_a_sequence_number_is_refused) {
@@ -609,16 +617,20 @@ TEST_F(line_of_three, encrypted_calls_are_answered_and_the_wire_shows_no_argumen
     calculator_client to_c(a(), "c", "calculator"); // through b, which only forwards it
     std::vector<std::uint64_t> storage(512);
     lidl::builder response({reinterpret_cast<std::uint8_t*>(storage.data()), storage.size() * 8});
-    const remote_test::greeting* greeting = run(to_b.greet(marker, response), watch);
+    auto greeted = run(to_b.greet(marker, response), watch);
+    ASSERT_TRUE(greeted);
+    const remote_test::greeting* greeting = greeted.value();
     ASSERT_NE(greeting, nullptr);
     EXPECT_EQ(greeting->text.view(), "hello " + std::string(marker));
     response.reset();
-    greeting = run(to_c.greet(marker, response), watch);
+    auto greeted_through_b = run(to_c.greet(marker, response), watch);
+    ASSERT_TRUE(greeted_through_b);
+    greeting = greeted_through_b.value();
     ASSERT_NE(greeting, nullptr);
     EXPECT_EQ(greeting->text.view(), "hello " + std::string(marker));
-    EXPECT_EQ(run(to_b.add(0x5a5a5a5a, 1), watch), 0x5a5a5a5b);
-    EXPECT_FALSE(to_b.backend().last_error());
-    EXPECT_FALSE(to_c.backend().last_error());
+    auto sum = run(to_b.add(0x5a5a5a5a, 1), watch);
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 0x5a5a5a5b);
 
     ASSERT_EQ(seen.size(), 8u); // 3 requests and 3 replies, two of each forwarded by b
     for (const bytes& data : seen) {
@@ -649,7 +661,9 @@ TEST_F(line_of_three, encrypted_calls_are_answered_and_the_wire_shows_no_argumen
     seen.clear();
     calculator_client plain(a(), "b", "calculator");
     response.reset();
-    ASSERT_NE(run(plain.greet(marker, response), watch), nullptr);
+    auto plain_greeting = run(plain.greet(marker, response), watch);
+    ASSERT_TRUE(plain_greeting);
+    ASSERT_NE(plain_greeting.value(), nullptr);
     ASSERT_EQ(seen.size(), 2u);
     EXPECT_TRUE(contains(seen[0], marker));
     EXPECT_TRUE(contains(seen[1], "hello " + std::string(marker)));
@@ -680,7 +694,9 @@ TEST_F(line_of_three, every_changed_byte_of_an_encrypted_request_is_refused) {
     b().self->on_packet(0, original);
     deliver();
     ASSERT_TRUE(call.done());
-    EXPECT_EQ(call.take_result(), 42);
+    auto sum = call.take_result();
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 42);
     EXPECT_EQ(b().self->counters().requests_sealed, 1u);
 }
 
@@ -701,9 +717,8 @@ TEST_F(line_of_three, a_changed_encrypted_argument_fails_the_tag_before_anything
             at[sealed_call_overhead + 5] ^= 0x20;
         return true;
     });
-    EXPECT_EQ(result, nullptr);
-    ASSERT_TRUE(calculator.backend().last_error());
-    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::refused);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::refused);
     EXPECT_EQ(b().calculator.calls, 0);
     ASSERT_FALSE(b().incidents.checks.empty());
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::bad_tag);
@@ -726,9 +741,9 @@ TEST_F(line_of_three, a_changed_encrypted_reply_is_dropped_and_the_call_waits) {
     clock_.now += std::chrono::seconds(3);
     a().poll();
     ASSERT_TRUE(call.done());
-    EXPECT_EQ(call.take_result(), 0);
-    ASSERT_TRUE(calculator.backend().last_error());
-    EXPECT_EQ(calculator.backend().last_error()->what, lidl::call_fault::deadline_passed);
+    auto result = call.take_result();
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::deadline_passed);
 }
 
 TEST_F(line_of_three, a_replayed_encrypted_request_never_reaches_the_service) {
@@ -736,13 +751,13 @@ TEST_F(line_of_three, a_replayed_encrypted_request_never_reaches_the_service) {
     build();
     calculator_client calculator(a(), "b", "calculator");
     bytes captured;
-    EXPECT_EQ(run(calculator.add(1, 1),
-                  [&](packet& p) {
-                      if (p.from == 0)
-                          captured = p.data;
-                      return true;
-                  }),
-              2);
+    auto sum = run(calculator.add(1, 1), [&](packet& p) {
+        if (p.from == 0)
+            captured = p.data;
+        return true;
+    });
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 2);
     ASSERT_EQ(b().calculator.calls, 1);
     b().self->on_packet(0, captured);
     EXPECT_EQ(b().calculator.calls, 1);
@@ -754,13 +769,15 @@ TEST_F(line_of_three, a_plaintext_request_from_a_caller_that_must_encrypt_is_ref
     encrypt_to_ = {"c"}; // a seals for c, not for b
     build();
     calculator_client to_b(a(), "b", "calculator");
-    EXPECT_EQ(run(to_b.add(1, 2)), 0);
-    ASSERT_TRUE(to_b.backend().last_error());
-    EXPECT_EQ(to_b.backend().last_error()->what, lidl::call_fault::refused);
+    auto refused = run(to_b.add(1, 2));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().what, lidl::call_fault::refused);
     EXPECT_EQ(b().incidents.count(incident_kind::unencrypted_request), 1);
     EXPECT_EQ(b().calculator.calls, 0);
     calculator_client to_c(a(), "c", "calculator");
-    EXPECT_EQ(run(to_c.add(1, 2)), 3);
+    auto sum = run(to_c.add(1, 2));
+    ASSERT_TRUE(sum);
+    EXPECT_EQ(sum.value(), 3);
     EXPECT_EQ(c().calculator.calls, 1);
 }
 

@@ -40,12 +40,12 @@ public:
 class calculator_impl final : public remote_test::calculator {
 public:
     int calls = 0;
-    amb::task<std::int32_t> add(std::int32_t a, std::int32_t b) override {
+    lidl::completion<std::int32_t> add(std::int32_t a, std::int32_t b) override {
         ++calls;
         co_return a + b;
     }
-    amb::task<const remote_test::greeting*> greet(std::string_view name,
-                                                  lidl::builder& response) override {
+    lidl::completion<const remote_test::greeting*> greet(std::string_view name,
+                                                         lidl::builder& response) override {
         ++calls;
         auto* out = response.create_root<remote_test::greeting>();
         if (out == nullptr)
@@ -55,16 +55,16 @@ public:
         out->length = static_cast<std::uint32_t>(text.size());
         co_return out;
     }
-    amb::task<void> reset() override {
+    lidl::completion<void> reset() override {
         ++calls;
-        co_return;
+        co_return {};
     }
 };
 
 class other_impl final : public remote_test::other {
 public:
     int calls = 0;
-    amb::task<std::uint32_t> ping() override {
+    lidl::completion<std::uint32_t> ping() override {
         ++calls;
         co_return 7;
     }

@@ -65,7 +65,7 @@ struct caller {
     collect out;
     std::unique_ptr<node> self;
     std::unique_ptr<calculator_client> calculator;
-    std::deque<task<std::int32_t>> adds;
+    std::deque<lidl::completion<std::int32_t>> adds;
 };
 
 class verification_meter_test : public ::testing::Test {

@@ -32,19 +32,19 @@ using namespace amb;
 
 class averager_service final : public demo::averager {
 public:
-    task<std::uint64_t> add(std::span<const double> samples) override {
+    lidl::completion<std::uint64_t> add(std::span<const double> samples) override {
         for (double sample : samples)
             sum_ += sample;
         count_ += samples.size();
         co_return count_;
     }
-    task<double> average() override {
+    lidl::completion<double> average() override {
         co_return count_ == 0 ? 0.0 : sum_ / static_cast<double>(count_);
     }
-    task<void> reset() override {
+    lidl::completion<void> reset() override {
         sum_ = 0;
         count_ = 0;
-        co_return;
+        co_return {};
     }
 
 private:

@@ -45,15 +45,15 @@ public:
     lab_service(event_loop& loop, std::atomic<int>& calls, std::atomic<int>& waiting)
         : loop_(loop), calls_(calls), waiting_(waiting) {}
 
-    task<std::uint64_t> add(std::uint32_t amount) override {
+    lidl::completion<std::uint64_t> add(std::uint32_t amount) override {
         ++calls_;
         total_ += amount;
         co_return total_;
     }
 
-    task<const http_test::summary*> record(std::span<const http_test::reading> readings,
-                                           const lidl::optional<lidl::string>& label,
-                                           lidl::builder& response) override {
+    lidl::completion<const http_test::summary*> record(std::span<const http_test::reading> readings,
+                                                       const lidl::optional<lidl::string>& label,
+                                                       lidl::builder& response) override {
         ++calls_;
         auto* out = response.create_root<http_test::summary>();
         if (out == nullptr)
@@ -69,12 +69,12 @@ public:
         co_return out;
     }
 
-    task<std::string_view> echo(std::string_view text, lidl::builder&) override {
+    lidl::completion<std::string_view> echo(std::string_view text, lidl::builder&) override {
         ++calls_;
         co_return text;
     }
 
-    task<std::uint32_t> delay(std::uint32_t milliseconds) override {
+    lidl::completion<std::uint32_t> delay(std::uint32_t milliseconds) override {
         ++calls_;
         ++waiting_;
         auto slept = co_await sleep_for(loop_, std::chrono::milliseconds(milliseconds));
@@ -83,8 +83,8 @@ public:
         co_return milliseconds;
     }
 
-    task<const http_test::note*> classify(const http_test::note& n,
-                                          lidl::builder& response) override {
+    lidl::completion<const http_test::note*> classify(const http_test::note& n,
+                                                      lidl::builder& response) override {
         ++calls_;
         auto* out = response.create_root<http_test::note>();
         if (out == nullptr)
@@ -97,13 +97,13 @@ public:
         co_return out;
     }
 
-    task<void> reset() override {
+    lidl::completion<void> reset() override {
         ++calls_;
         total_ = 0;
-        co_return;
+        co_return {};
     }
 
-    task<std::uint32_t> hold(std::uint32_t ticket) override {
+    lidl::completion<std::uint32_t> hold(std::uint32_t ticket) override {
         ++calls_;
         ++waiting_;
         co_await parked{*this, ticket};
@@ -111,7 +111,7 @@ public:
         co_return ticket;
     }
 
-    task<std::uint32_t> release(std::uint32_t ticket) override {
+    lidl::completion<std::uint32_t> release(std::uint32_t ticket) override {
         ++calls_;
         std::vector<std::coroutine_handle<>> woken;
         for (std::size_t i = 0; i < parked_.size();) {
@@ -129,11 +129,11 @@ public:
         co_return static_cast<std::uint32_t>(woken.size());
     }
 
-    task<std::uint32_t> waiting() override {
+    lidl::completion<std::uint32_t> waiting() override {
         co_return static_cast<std::uint32_t>(waiting_.load());
     }
 
-    task<std::string_view> flood(std::uint32_t size, lidl::builder&) override {
+    lidl::completion<std::string_view> flood(std::uint32_t size, lidl::builder&) override {
         ++calls_;
         text_.assign(size, 'x');
         co_return std::string_view(text_);
@@ -185,9 +185,10 @@ class failing_target final : public http_export::call_target {
 public:
     task<lidl::serve_result> call(std::uint32_t, std::span<const std::uint8_t>, lidl::builder&,
                                   lidl::builder&) override {
-        return lidl::refuse(lidl::call_error{fault.load(), 0});
+        return lidl::refuse(lidl::call_error{fault.load(), code.load()});
     }
     std::atomic<lidl::call_fault> fault{lidl::call_fault::deadline_passed};
+    std::atomic<std::uint32_t> code{0};
 };
 
 class lab_server {
@@ -804,6 +805,25 @@ TEST(calls, a_failed_call_answers_its_fault_as_a_status_and_a_json_error) {
         EXPECT_EQ(reply.parsed()["error"].value("message", "").rfind(lidl::describe(c.fault), 0),
                   0u);
     }
+}
+
+TEST(calls, a_callee_error_answers_the_callees_own_code) {
+    lab_server server;
+    server.failing_.fault = lidl::call_fault::callee_error;
+    server.failing_.code = 4000000007u;
+    http_reply reply =
+        post(server, "/failing/add", R"({"amount": 1})", service_token({"*"}, "failing"));
+    EXPECT_EQ(reply.status, 500) << reply.body;
+    EXPECT_EQ(reply.error_code(), "callee_error");
+    EXPECT_EQ(reply.parsed()["error"].value("callee_code", std::uint64_t{0}), 4000000007u)
+        << reply.body;
+    // Other faults carry no callee code, whatever their `code` (a refusal's reason class).
+    server.failing_.fault = lidl::call_fault::refused;
+    server.failing_.code = 3;
+    http_reply refused =
+        post(server, "/failing/add", R"({"amount": 1})", service_token({"*"}, "failing"));
+    EXPECT_EQ(refused.status, 502) << refused.body;
+    EXPECT_FALSE(refused.parsed()["error"].contains("callee_code")) << refused.body;
 }
 
 TEST(bodies, a_reply_too_large_for_its_buffer_is_500) {

@@ -48,29 +48,34 @@ std::uint64_t wall_microseconds() {
 class lab_service final : public http_test::lab {
 public:
     explicit lab_service(int calls_fd) : calls_fd_(calls_fd) {}
-    task<std::uint64_t> add(std::uint32_t amount) override {
+    lidl::completion<std::uint64_t> add(std::uint32_t amount) override {
         counted();
         total_ += amount;
         co_return total_;
     }
-    task<const http_test::summary*> record(std::span<const http_test::reading>,
-                                           const lidl::optional<lidl::string>&,
-                                           lidl::builder&) override {
+    lidl::completion<const http_test::summary*> record(std::span<const http_test::reading>,
+                                                       const lidl::optional<lidl::string>&,
+                                                       lidl::builder&) override {
         co_return nullptr;
     }
-    task<std::string_view> echo(std::string_view text, lidl::builder&) override {
+    lidl::completion<std::string_view> echo(std::string_view text, lidl::builder&) override {
         counted();
         co_return text;
     }
-    task<std::uint32_t> delay(std::uint32_t milliseconds) override { co_return milliseconds; }
-    task<const http_test::note*> classify(const http_test::note&, lidl::builder&) override {
+    lidl::completion<std::uint32_t> delay(std::uint32_t milliseconds) override {
+        co_return milliseconds;
+    }
+    lidl::completion<const http_test::note*> classify(const http_test::note&,
+                                                      lidl::builder&) override {
         co_return nullptr;
     }
-    task<void> reset() override { co_return; }
-    task<std::uint32_t> hold(std::uint32_t ticket) override { co_return ticket; }
-    task<std::uint32_t> release(std::uint32_t ticket) override { co_return ticket; }
-    task<std::uint32_t> waiting() override { co_return 0; }
-    task<std::string_view> flood(std::uint32_t, lidl::builder&) override { co_return ""; }
+    lidl::completion<void> reset() override { co_return {}; }
+    lidl::completion<std::uint32_t> hold(std::uint32_t ticket) override { co_return ticket; }
+    lidl::completion<std::uint32_t> release(std::uint32_t ticket) override { co_return ticket; }
+    lidl::completion<std::uint32_t> waiting() override { co_return 0; }
+    lidl::completion<std::string_view> flood(std::uint32_t, lidl::builder&) override {
+        co_return "";
+    }
 
 private:
     void counted() {

@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,14 +51,14 @@ class lab_service final : public lab {
 public:
     explicit lab_service(std::atomic<int>* waiting = nullptr) : waiting_(waiting) {}
 
-    task<std::uint64_t> add(std::uint32_t amount) override {
+    lidl::completion<std::uint64_t> add(std::uint32_t amount) override {
         total_ += amount;
         co_return total_;
     }
 
-    task<const import_test::summary*> record(std::span<const import_test::reading> readings,
-                                             const lidl::optional<lidl::string>& label,
-                                             lidl::builder& response) override {
+    lidl::completion<const import_test::summary*>
+    record(std::span<const import_test::reading> readings,
+           const lidl::optional<lidl::string>& label, lidl::builder& response) override {
         auto* out = response.create_root<import_test::summary>();
         if (out == nullptr)
             co_return nullptr;
@@ -75,10 +76,12 @@ public:
         co_return out;
     }
 
-    task<std::string_view> echo(std::string_view text, lidl::builder&) override { co_return text; }
+    lidl::completion<std::string_view> echo(std::string_view text, lidl::builder&) override {
+        co_return text;
+    }
 
-    task<const import_test::note*> classify(const import_test::note& n,
-                                            lidl::builder& response) override {
+    lidl::completion<const import_test::note*> classify(const import_test::note& n,
+                                                        lidl::builder& response) override {
         auto* out = response.create_root<import_test::note>();
         if (out == nullptr)
             co_return nullptr;
@@ -89,12 +92,12 @@ public:
         co_return out;
     }
 
-    task<void> reset() override {
+    lidl::completion<void> reset() override {
         total_ = 0;
-        co_return;
+        co_return {};
     }
 
-    task<std::uint32_t> hold(std::uint32_t ticket) override {
+    lidl::completion<std::uint32_t> hold(std::uint32_t ticket) override {
         if (waiting_ != nullptr)
             ++*waiting_;
         co_await parked{*this, ticket};
@@ -103,7 +106,7 @@ public:
         co_return ticket;
     }
 
-    task<std::uint32_t> release(std::uint32_t ticket) override {
+    lidl::completion<std::uint32_t> release(std::uint32_t ticket) override {
         std::vector<std::coroutine_handle<>> woken;
         for (std::size_t i = 0; i < parked_.size();) {
             if (parked_[i]->ticket == ticket) {
@@ -119,13 +122,14 @@ public:
         co_return static_cast<std::uint32_t>(woken.size());
     }
 
-    task<std::string_view> flood(std::uint32_t size, lidl::builder&) override {
+    lidl::completion<std::string_view> flood(std::uint32_t size, lidl::builder&) override {
         text_.assign(size, 'x');
         co_return std::string_view(text_);
     }
 
-    task<std::span<const double>> scale(std::span<const double> values, double factor,
-                                        import_test::unit to, lidl::builder& response) override {
+    lidl::completion<std::span<const double>> scale(std::span<const double> values, double factor,
+                                                    import_test::unit to,
+                                                    lidl::builder& response) override {
         double* out = response.allocate<double>(values.size());
         if (out == nullptr && !values.empty())
             co_return std::span<const double>();
@@ -434,6 +438,40 @@ struct response_buffer {
     std::vector<std::uint64_t> storage;
 };
 
+// The value of a call that must succeed: a test failure naming its fault if it failed (and a
+// value-initialised T, so that the test goes on).
+template <class T>
+T value_of(lidl::call_result<T> outcome) {
+    if (!outcome) {
+        ADD_FAILURE() << "the call failed: " << lidl::name(outcome.error().what) << " (code "
+                      << outcome.error().code << ")";
+        return T{};
+    }
+    return std::move(outcome).value();
+}
+
+// How the backend reads an answer (`status`, `body`) to a call of procedure `Id` of `S`: the
+// failure it finds, with the server's code and message, of which the call's result carries
+// `to_call_error` (nullopt if the answer is a result).
+template <class S, std::uint32_t Id>
+std::optional<http_import::call_failure> answer_failure(long status, const std::string& body) {
+    using procedure = typename S::template lidl_procedure<Id>;
+    response_buffer storage;
+    lidl::builder response = storage.builder();
+    typename procedure::params params{};
+    if constexpr (requires { params.response; })
+        params.response = &response;
+    lidl::slot<typename procedure::result> result;
+    auto read = http_import::detail::read_answer<S, Id>(status, body, &params, result.address(),
+                                                        std::size_t{256} << 10);
+    if (read)
+        return std::nullopt;
+    return read.error();
+}
+static_assert(std::string_view(lab::lidl_procedure<0>::name) == "add" &&
+              std::string_view(lab::lidl_procedure<1>::name) == "record" &&
+              std::string_view(liar::lidl_procedure<0>::name) == "add");
+
 // Everything `lab` answers, as plain values, for comparing a service with its import.
 struct lab_answers {
     std::vector<std::uint64_t> totals;
@@ -446,15 +484,30 @@ struct lab_answers {
     std::int64_t classified_number = 0;
     std::string classified_text;
     std::vector<double> scaled;
+    /// The calls that failed: "procedure: fault".
+    std::vector<std::string> failures;
     bool operator==(const lab_answers&) const = default;
 };
 
+// True if the call of `procedure` succeeded; else records its fault in `out.failures`.
+template <class T>
+bool succeeded(const lidl::call_result<T>& outcome, const char* procedure, lab_answers& out) {
+    if (!outcome)
+        out.failures.push_back(std::string(procedure) + ": " + lidl::name(outcome.error().what));
+    return outcome.has_value();
+}
+
 task<lab_answers> exercise(lab& service) {
     lab_answers out;
-    out.totals.push_back(co_await service.add(5));
-    out.totals.push_back(co_await service.add(37));
-    co_await service.reset();
-    out.totals.push_back(co_await service.add(1));
+    for (std::uint32_t amount : {5u, 37u}) {
+        lidl::call_result<std::uint64_t> added = co_await service.add(amount);
+        if (succeeded(added, "add", out))
+            out.totals.push_back(added.value());
+    }
+    succeeded(co_await service.reset(), "reset", out);
+    lidl::call_result<std::uint64_t> added = co_await service.add(1);
+    if (succeeded(added, "add", out))
+        out.totals.push_back(added.value());
 
     // Readings with strings, enums, vectors, an optional: the struct result in `response`.
     response_buffer response_storage;
@@ -475,8 +528,10 @@ task<lab_answers> exercise(lab& service) {
     auto* label = reading_out.allocate<lidl::optional<lidl::string>>(1);
     reading_out.set(*reading_out.emplace(*label), std::string_view("first batch"));
     lidl::builder response = response_storage.builder();
-    const import_test::summary* summary =
+    lidl::call_result<const import_test::summary*> recorded =
         co_await service.record(std::span<const import_test::reading>(items, 2), *label, response);
+    const import_test::summary* summary =
+        succeeded(recorded, "record", out) ? recorded.value() : nullptr;
     if (summary != nullptr) {
         out.count = summary->count;
         out.total = summary->total;
@@ -488,7 +543,10 @@ task<lab_answers> exercise(lab& service) {
     }
 
     lidl::builder echo_response = response_storage.builder();
-    out.echoed = std::string(co_await service.echo("h\xc3\xa9llo, \"world\"\n", echo_response));
+    lidl::call_result<std::string_view> echoed =
+        co_await service.echo("h\xc3\xa9llo, \"world\"\n", echo_response);
+    if (succeeded(echoed, "echo", out))
+        out.echoed = std::string(echoed.value());
 
     // A union parameter and result, both alternatives.
     std::vector<std::uint64_t> note_storage(64);
@@ -497,7 +555,10 @@ task<lab_answers> exercise(lab& service) {
     auto* note = note_out.create_root<import_test::note>();
     note_out.set(*note->set_text(note_out), std::string_view("seven"));
     lidl::builder note_response = response_storage.builder();
-    const import_test::note* classified = co_await service.classify(*note, note_response);
+    lidl::call_result<const import_test::note*> of_text =
+        co_await service.classify(*note, note_response);
+    const import_test::note* classified =
+        succeeded(of_text, "classify", out) ? of_text.value() : nullptr;
     if (classified != nullptr && classified->number() != nullptr)
         out.classified_number = *classified->number();
     std::vector<std::uint64_t> number_storage(64);
@@ -506,15 +567,18 @@ task<lab_answers> exercise(lab& service) {
     auto* number = number_out.create_root<import_test::note>();
     *number->set_number(number_out) = -12345678901234;
     lidl::builder number_response = response_storage.builder();
-    classified = co_await service.classify(*number, number_response);
+    lidl::call_result<const import_test::note*> of_number =
+        co_await service.classify(*number, number_response);
+    classified = succeeded(of_number, "classify", out) ? of_number.value() : nullptr;
     if (classified != nullptr && classified->text() != nullptr)
         out.classified_text = std::string(classified->text()->view());
 
     std::vector<double> values{1.5, -2.0, 1e300};
     lidl::builder scale_response = response_storage.builder();
-    std::span<const double> scaled =
+    lidl::call_result<std::span<const double>> scaled =
         co_await service.scale(values, 2.0, import_test::unit::celsius, scale_response);
-    out.scaled.assign(scaled.begin(), scaled.end());
+    if (succeeded(scaled, "scale", out))
+        out.scaled.assign(scaled.value().begin(), scaled.value().end());
     co_return out;
 }
 
@@ -528,9 +592,10 @@ TEST_F(importer, an_imported_export_answers_as_the_service_itself) {
 
     lab_answers direct = run(exercise(local));
     lab_answers remote = run(exercise(imported));
-    EXPECT_FALSE(imported.backend().last_error()) << imported.backend().last_error()->message;
+    EXPECT_EQ(remote.failures, std::vector<std::string>{});
     EXPECT_EQ(remote, direct);
     // And the answers are what the service computes, not two equal mistakes.
+    EXPECT_EQ(direct.failures, std::vector<std::string>{});
     EXPECT_EQ(direct.totals, (std::vector<std::uint64_t>{5, 42, 1}));
     EXPECT_EQ(direct.count, 2u);
     EXPECT_DOUBLE_EQ(direct.total, 21.5 + 7.0);
@@ -547,14 +612,14 @@ TEST_F(importer, results_with_references_are_built_in_the_callers_response_buffe
     lab_import imported(*client_, server.url(), with_token());
     response_buffer storage;
     lidl::builder response = storage.builder();
-    std::string_view echoed = run(imported.echo("inside", response));
+    std::string_view echoed = value_of(run(imported.echo("inside", response)));
     EXPECT_EQ(echoed, "inside");
     const auto* begin = reinterpret_cast<const char*>(storage.storage.data());
     EXPECT_GE(echoed.data(), begin);
     EXPECT_LT(echoed.data(), begin + storage.storage.size() * 8);
     // The connection stays open for the next call, but nothing waits on it meanwhile.
     EXPECT_EQ(driver_->watched(), 0u);
-    EXPECT_EQ(run(imported.echo("again", response)), "again");
+    EXPECT_EQ(value_of(run(imported.echo("again", response))), "again");
     EXPECT_EQ(driver_->watched(), 0u);
 }
 
@@ -562,7 +627,7 @@ TEST_F(importer, many_calls_are_in_flight_at_once) {
     lab_server server;
     lab_import imported(*client_, server.url(), with_token());
     constexpr std::uint32_t calls = 24;
-    std::vector<task<std::uint32_t>> held;
+    std::vector<lidl::completion<std::uint32_t>> held;
     for (std::uint32_t i = 0; i < calls; ++i) {
         held.push_back(imported.hold(7));
         held.back().start();
@@ -572,7 +637,7 @@ TEST_F(importer, many_calls_are_in_flight_at_once) {
     EXPECT_EQ(client_->in_flight(), calls);
     for (auto& call : held)
         EXPECT_FALSE(call.done());
-    EXPECT_EQ(run(imported.release(7)), calls);
+    EXPECT_EQ(value_of(run(imported.release(7))), calls);
     ASSERT_TRUE(run_until([&] {
         for (auto& call : held)
             if (!call.done())
@@ -580,58 +645,57 @@ TEST_F(importer, many_calls_are_in_flight_at_once) {
         return true;
     }));
     for (auto& call : held)
-        EXPECT_EQ(call.take_result(), 7u);
+        EXPECT_EQ(value_of(call.take_result()), 7u); // each call succeeded, with its ticket
     EXPECT_EQ(client_->in_flight(), 0u);
-    EXPECT_FALSE(imported.backend().last_error());
 }
 
 TEST_F(importer, a_call_destroyed_in_flight_is_abandoned_and_the_import_keeps_working) {
     lab_server server;
     lab_import imported(*client_, server.url(), with_token());
     {
-        task<std::uint32_t> call = imported.hold(3);
+        lidl::completion<std::uint32_t> call = imported.hold(3);
         call.start();
         ASSERT_TRUE(run_until([&] { return server.waiting() == 1; }));
         EXPECT_EQ(client_->in_flight(), 1u);
     } // destroyed while the service holds it
     EXPECT_EQ(client_->in_flight(), 0u);
-    EXPECT_EQ(run(imported.add(2)), 2u);
-    EXPECT_FALSE(imported.backend().last_error());
+    EXPECT_EQ(value_of(run(imported.add(2))), 2u);
 }
 
 // --- errors from the exporter ----------------------------------------------------------------
 
 TEST_F(importer, error_statuses_of_the_exporter_fail_the_call_with_its_code) {
+    // The exporter's refusals (401 missing_token and invalid_token, 403 forbidden: no fault
+    // names) map by status to refused, with the status in `code`.
     lab_server server;
     lab_import anonymous(*client_, server.url());
-    EXPECT_EQ(run(anonymous.add(1)), 0u); // value-initialised
-    ASSERT_TRUE(anonymous.backend().last_error());
-    EXPECT_EQ(anonymous.backend().last_error()->what, http_import::call_error::http_status);
-    EXPECT_EQ(anonymous.backend().last_error()->status, 401);
-    EXPECT_EQ(anonymous.backend().last_error()->code, "missing_token");
+    lidl::call_result<std::uint64_t> missing = run(anonymous.add(1));
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().what, lidl::call_fault::refused);
+    EXPECT_EQ(missing.error().code, 401u);
 
     lab_import forged(*client_, server.url(), with_token(lab_token() + "A"));
-    EXPECT_EQ(run(forged.add(1)), 0u);
-    ASSERT_TRUE(forged.backend().last_error());
-    EXPECT_EQ(forged.backend().last_error()->status, 401);
-    EXPECT_EQ(forged.backend().last_error()->code, "invalid_token");
+    lidl::call_result<std::uint64_t> invalid = run(forged.add(1));
+    ASSERT_FALSE(invalid);
+    EXPECT_EQ(invalid.error().what, lidl::call_fault::refused);
+    EXPECT_EQ(invalid.error().code, 401u);
 
     lab_import narrow(*client_, server.url(), with_token(lab_token({"echo"})));
-    EXPECT_EQ(run(narrow.add(1)), 0u);
-    ASSERT_TRUE(narrow.backend().last_error());
-    EXPECT_EQ(narrow.backend().last_error()->status, 403);
-    EXPECT_EQ(narrow.backend().last_error()->code, "forbidden");
-    // The failure stays recorded; a granted procedure still works.
+    lidl::call_result<std::uint64_t> forbidden = run(narrow.add(1));
+    ASSERT_FALSE(forbidden);
+    EXPECT_EQ(forbidden.error().what, lidl::call_fault::refused);
+    EXPECT_EQ(forbidden.error().code, 403u);
+    // A granted procedure of the same import still works.
     response_buffer storage;
     lidl::builder response = storage.builder();
-    EXPECT_EQ(run(narrow.echo("ok", response)), "ok");
-    EXPECT_EQ(narrow.backend().last_error()->code, "forbidden");
+    EXPECT_EQ(value_of(run(narrow.echo("ok", response))), "ok");
 
+    // The export names the fault (unknown_procedure): it travels back as itself.
     liar_import wrong(*client_, server.url(), with_token());
-    EXPECT_EQ(run(wrong.missing()), 0u);
-    ASSERT_TRUE(wrong.backend().last_error());
-    EXPECT_EQ(wrong.backend().last_error()->status, 404);
-    EXPECT_EQ(wrong.backend().last_error()->code, "unknown_procedure");
+    lidl::call_result<std::uint32_t> unknown = run(wrong.missing());
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().what, lidl::call_fault::unknown_procedure);
+    EXPECT_EQ(unknown.error().code, 404u);
 }
 
 TEST_F(importer, a_result_of_the_wrong_type_fails_the_call) {
@@ -639,12 +703,17 @@ TEST_F(importer, a_result_of_the_wrong_type_fails_the_call) {
     liar_import wrong(*client_, server.url(), with_token());
     response_buffer storage;
     lidl::builder response = storage.builder();
-    EXPECT_EQ(run(wrong.add(4, response)), ""); // lab.add answers 4, not a string
-    ASSERT_TRUE(wrong.backend().last_error());
-    EXPECT_EQ(wrong.backend().last_error()->what, http_import::call_error::bad_result);
-    EXPECT_EQ(wrong.backend().last_error()->status, 200);
-    EXPECT_NE(wrong.backend().last_error()->message.find("result"), std::string::npos)
-        << wrong.backend().last_error()->message;
+    lidl::call_result<std::string_view> added = run(wrong.add(4, response));
+    ASSERT_FALSE(added); // lab.add answers 4, not a string
+    EXPECT_EQ(added.error().what, lidl::call_fault::malformed_reply);
+    EXPECT_EQ(added.error().code, 200u);
+    // What the backend found in that answer.
+    std::optional<http_import::call_failure> failed =
+        answer_failure<liar, 0>(200, R"({"result": 4})");
+    ASSERT_TRUE(failed);
+    EXPECT_EQ(failed->what, http_import::call_error::bad_result);
+    EXPECT_EQ(failed->status, 200);
+    EXPECT_NE(failed->message.find("result"), std::string::npos) << failed->message;
 }
 
 TEST_F(importer, a_reply_larger_than_the_limits_fails_the_call) {
@@ -654,17 +723,17 @@ TEST_F(importer, a_reply_larger_than_the_limits_fails_the_call) {
     lab_import limited(*client_, server.url(), settings);
     response_buffer storage(64 * 1024);
     lidl::builder response = storage.builder();
-    EXPECT_EQ(run(limited.flood(100000, response)), "");
-    ASSERT_TRUE(limited.backend().last_error());
-    EXPECT_EQ(limited.backend().last_error()->what, http_import::call_error::reply_too_large);
+    lidl::call_result<std::string_view> flooded = run(limited.flood(100000, response));
+    ASSERT_FALSE(flooded);
+    EXPECT_EQ(flooded.error().what, lidl::call_fault::reply_too_large);
 
     // The body fits, the caller's response buffer does not.
     lab_import imported(*client_, server.url(), with_token());
     response_buffer small(64);
     lidl::builder tiny = small.builder();
-    EXPECT_EQ(run(imported.flood(1000, tiny)), "");
-    ASSERT_TRUE(imported.backend().last_error());
-    EXPECT_EQ(imported.backend().last_error()->what, http_import::call_error::reply_too_large);
+    lidl::call_result<std::string_view> overflowed = run(imported.flood(1000, tiny));
+    ASSERT_FALSE(overflowed);
+    EXPECT_EQ(overflowed.error().what, lidl::call_fault::reply_too_large);
 }
 
 // --- canned answers ----------------------------------------------------------------------------
@@ -674,8 +743,7 @@ TEST_F(importer, the_request_is_a_json_post_to_the_procedure_with_the_authorizat
     http_import::request_options settings;
     settings.authorization = "Bearer secret-token";
     lab_import imported(*client_, server.url() + "/", settings); // a trailing '/' is dropped
-    EXPECT_EQ(run(imported.add(5)), 12u);
-    EXPECT_FALSE(imported.backend().last_error());
+    EXPECT_EQ(value_of(run(imported.add(5))), 12u);
     auto requests = server.requests();
     ASSERT_EQ(requests.size(), 1u);
     const std::string& request = requests[0];
@@ -693,7 +761,7 @@ struct canned_case {
     long status;
     const char* code;
     const char* in_message;
-    lidl::call_fault fault; // to_call_error of the failure
+    lidl::call_fault fault; // to_call_error of the failure: what the call's result carries
 };
 
 TEST_F(importer, error_statuses_and_malformed_answers_fail_the_call) {
@@ -750,15 +818,35 @@ TEST_F(importer, error_statuses_and_malformed_answers_fail_the_call) {
         SCOPED_TRACE(test.name);
         canned_server server(test.answer);
         lab_import imported(*client_, server.url());
-        EXPECT_EQ(run(imported.add(1)), 0u);
-        ASSERT_TRUE(imported.backend().last_error());
-        const http_import::call_failure& failed = *imported.backend().last_error();
-        EXPECT_EQ(failed.what, test.expected) << failed.message;
-        EXPECT_EQ(failed.status, test.status);
-        EXPECT_EQ(failed.code, test.code);
-        EXPECT_NE(failed.message.find(test.in_message), std::string::npos) << failed.message;
-        EXPECT_EQ(http_import::to_call_error(failed).what, test.fault);
+        lidl::call_result<std::uint64_t> added = run(imported.add(1));
+        ASSERT_FALSE(added);
+        EXPECT_EQ(added.error().what, test.fault);
+        EXPECT_EQ(added.error().code, static_cast<std::uint32_t>(test.status));
+        if (test.expected == http_import::call_error::transfer_failed)
+            continue; // no answer to read: libcurl failed the transfer
+        // What the backend reads from the answer: the failure, the server's code and message.
+        std::size_t head = test.answer.find("\r\n\r\n");
+        ASSERT_NE(head, std::string::npos);
+        std::optional<http_import::call_failure> failed =
+            answer_failure<lab, 0>(test.status, test.answer.substr(head + 4));
+        ASSERT_TRUE(failed);
+        EXPECT_EQ(failed->what, test.expected) << failed->message;
+        EXPECT_EQ(failed->status, test.status);
+        EXPECT_EQ(failed->code, test.code);
+        EXPECT_NE(failed->message.find(test.in_message), std::string::npos) << failed->message;
+        EXPECT_EQ(http_import::to_call_error(*failed).what, test.fault);
     }
+}
+
+TEST_F(importer, an_exports_callee_error_keeps_the_callees_own_code) {
+    canned_server server(http_answer(
+        "500 Internal Server Error",
+        R"({"error": {"code": "callee_error", "message": "m", "callee_code": 4000000007}})"));
+    lab_import imported(*client_, server.url());
+    lidl::call_result<std::uint64_t> added = run(imported.add(1));
+    ASSERT_FALSE(added);
+    EXPECT_EQ(added.error().what, lidl::call_fault::callee_error);
+    EXPECT_EQ(added.error().code, 4000000007u); // not the status
 }
 
 TEST_F(importer, a_struct_result_missing_a_field_or_with_an_unknown_one_fails_the_call) {
@@ -771,11 +859,16 @@ TEST_F(importer, a_struct_result_missing_a_field_or_with_an_unknown_one_fails_th
         response_buffer storage;
         lidl::builder response = storage.builder();
         lidl::optional<lidl::string> no_label;
-        EXPECT_EQ(run(imported.record({}, no_label, response)), nullptr);
-        ASSERT_TRUE(imported.backend().last_error());
-        EXPECT_EQ(imported.backend().last_error()->what, http_import::call_error::bad_result);
-        EXPECT_EQ(imported.backend().last_error()->message.rfind("result", 0), 0u)
-            << imported.backend().last_error()->message;
+        lidl::call_result<const import_test::summary*> recorded =
+            run(imported.record({}, no_label, response));
+        ASSERT_FALSE(recorded);
+        EXPECT_EQ(recorded.error().what, lidl::call_fault::malformed_reply);
+        EXPECT_EQ(recorded.error().code, 200u);
+        std::optional<http_import::call_failure> failed =
+            answer_failure<lab, 1>(200, std::string(R"({"result": )") + result + "}");
+        ASSERT_TRUE(failed);
+        EXPECT_EQ(failed->what, http_import::call_error::bad_result);
+        EXPECT_EQ(failed->message.rfind("result", 0), 0u) << failed->message;
     }
     canned_server good(http_answer(
         "200 OK", R"({"result": {"count": 1, "total": 2.5, "sensors": ["a"], "label": null}})"));
@@ -783,12 +876,14 @@ TEST_F(importer, a_struct_result_missing_a_field_or_with_an_unknown_one_fails_th
     response_buffer storage;
     lidl::builder response = storage.builder();
     lidl::optional<lidl::string> no_label;
-    const import_test::summary* summary = run(imported.record({}, no_label, response));
+    lidl::call_result<const import_test::summary*> recorded =
+        run(imported.record({}, no_label, response));
+    ASSERT_TRUE(recorded);
+    const import_test::summary* summary = recorded.value();
     ASSERT_NE(summary, nullptr);
     EXPECT_EQ(summary->count, 1u);
     EXPECT_EQ(summary->total, 2.5);
     EXPECT_FALSE(summary->label.has_value());
-    EXPECT_FALSE(imported.backend().last_error());
 }
 
 // --- unreachable services ----------------------------------------------------------------------
@@ -804,12 +899,11 @@ TEST_F(importer, a_refused_connection_fails_the_call) {
     ::getsockname(socket, reinterpret_cast<sockaddr*>(&address), &length);
     lab_import imported(*client_,
                         "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/lab");
-    EXPECT_EQ(run(imported.add(1)), 0u);
+    lidl::call_result<std::uint64_t> added = run(imported.add(1));
     ::close(socket);
-    ASSERT_TRUE(imported.backend().last_error());
-    EXPECT_EQ(imported.backend().last_error()->what, http_import::call_error::connection_failed)
-        << imported.backend().last_error()->message;
-    EXPECT_EQ(imported.backend().last_error()->status, 0);
+    ASSERT_FALSE(added); // connection_failed
+    EXPECT_EQ(added.error().what, lidl::call_fault::unreachable);
+    EXPECT_EQ(added.error().code, 0u); // no HTTP status
 }
 
 TEST_F(importer, a_server_that_never_answers_times_out) {
@@ -827,19 +921,42 @@ TEST_F(importer, a_server_that_never_answers_times_out) {
     lab_import imported(*client_,
                         "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/lab",
                         settings);
-    EXPECT_EQ(run(imported.add(1)), 0u);
-    ASSERT_TRUE(imported.backend().last_error());
-    EXPECT_EQ(imported.backend().last_error()->what, http_import::call_error::timeout)
-        << imported.backend().last_error()->message;
+    lidl::call_result<std::uint64_t> added = run(imported.add(1));
+    ASSERT_FALSE(added); // timeout
+    EXPECT_EQ(added.error().what, lidl::call_fault::deadline_passed);
+    ::close(socket);
+}
+
+TEST_F(importer, a_call_given_its_own_deadline_times_out_then) {
+    // As above, but the import's timeout is long: the call's own (within) ends it.
+    int socket = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(socket, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ASSERT_EQ(::listen(socket, 4), 0);
+    socklen_t length = sizeof address;
+    ::getsockname(socket, reinterpret_cast<sockaddr*>(&address), &length);
+    http_import::request_options settings;
+    settings.timeout = std::chrono::seconds(30);
+    lab_import imported(*client_,
+                        "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/lab",
+                        settings);
+    const loop_clock::time_point started = loop_->now();
+    lidl::call_result<std::uint64_t> added =
+        run(imported.within(std::chrono::milliseconds(300)).add(1));
+    ASSERT_FALSE(added);
+    EXPECT_EQ(added.error().what, lidl::call_fault::deadline_passed);
+    EXPECT_GE(loop_->now() - started, std::chrono::milliseconds(250));
+    EXPECT_LT(loop_->now() - started, std::chrono::seconds(10));
     ::close(socket);
 }
 
 TEST_F(importer, a_url_that_is_not_http_is_refused) {
     lab_import imported(*client_, "file:///etc/passwd");
-    EXPECT_EQ(run(imported.add(1)), 0u);
-    ASSERT_TRUE(imported.backend().last_error());
-    EXPECT_EQ(imported.backend().last_error()->what, http_import::call_error::transfer_failed)
-        << imported.backend().last_error()->message;
+    lidl::call_result<std::uint64_t> added = run(imported.add(1));
+    ASSERT_FALSE(added); // transfer_failed
+    EXPECT_EQ(added.error().what, lidl::call_fault::unreachable);
 }
 
 TEST_F(importer, a_call_too_large_for_its_message_buffer_is_not_sent) {
@@ -849,9 +966,10 @@ TEST_F(importer, a_call_too_large_for_its_message_buffer_is_not_sent) {
     lab_import imported(*client_, server.url(), settings);
     response_buffer storage;
     lidl::builder response = storage.builder();
-    EXPECT_EQ(run(imported.echo(std::string(200, 'y'), response)), "");
-    ASSERT_TRUE(imported.backend().last_error());
-    EXPECT_EQ(imported.backend().last_error()->what, http_import::call_error::call_too_large);
+    lidl::call_result<std::string_view> echoed =
+        run(imported.echo(std::string(200, 'y'), response));
+    ASSERT_FALSE(echoed);
+    EXPECT_EQ(echoed.error().what, lidl::call_fault::call_too_large);
     EXPECT_TRUE(server.requests().empty());
 }
 

@@ -2,7 +2,7 @@
 # hosted/node/tests/security_node_test.py). The group depends on an HTTP import, which the
 # kernel serves to it over a channel: that channel is what it attacks. Its own service is
 # exported over HTTP so that the test can drive it. The import's URL is a closed port: its calls
-# are answered (with a default value) by the kernel without leaving the node.
+# are answered (with the error `unreachable`) by the kernel without leaving the node.
 attacker = service(
     name="attacker",
     interface="attack.lidl:security_node::attacker",

@@ -70,12 +70,13 @@ struct credential_entry {
     bool encrypt = false;
 };
 
-// An outgoing call that fails completes with a `lidl::call_error` (the caller's
-// `last_error()`): found here, no_credential and refused, no link or route and unreachable, the
+// An outgoing call that fails completes with a `lidl::call_error` in its result slot: found here, no_credential and refused, no link or route and unreachable, the
 // request or token too large and call_too_large, max_calls in flight and busy, the link
 // refusing the packet or giving up and unreachable, no answer by the deadline and
 // deadline_passed, a reply that does not decode and malformed_reply. An error answered by the
-// network keeps the envelope's status in `code` (docs/remote.md, "Errors seen by the caller").
+// network keeps the envelope's status in `code`; an error the procedure itself returned (or one
+// of its own calls returned to it) arrives as it was returned, fault and code (docs/remote.md,
+// "Errors seen by the caller").
 
 /// Something worth a log line. The node reports; the port decides where it goes.
 enum class incident_kind : std::uint8_t {
@@ -236,8 +237,8 @@ struct outgoing_call {
     bool (*encode)(std::uint32_t id, const void* params, lidl::builder& out) = nullptr;
     amb::result<void, lidl::verify_error> (*decode)(std::uint32_t id, byte_view reply,
                                                     const void* params, void* result) = nullptr;
-    /// Fills the result slot with a value-initialised result.
-    void (*fail)(void* result) = nullptr;
+    /// Stores `error` in the result slot.
+    void (*fail)(void* result, lidl::call_error error) = nullptr;
     const void* params = nullptr;
     void* result_slot = nullptr;
     /// How long this call may wait for its answer before it fails with deadline_passed; zero:
@@ -264,11 +265,11 @@ public:
 
     /// Sends a call (encoded and wrapped before this returns) to the node of credential `peer`.
     /// On success returns true and later resumes `waiting` once the call completed or failed
-    /// (then `*error` is set and the result slot value-initialised). Returns false if it failed
-    /// at once (error set, slot filled; the caller must not suspend). `params`, `result`,
-    /// `error` and `service` must stay valid until completion.
+    /// (then the result slot holds the call_error). Returns false if it failed at once (slot
+    /// filled with the error; the caller must not suspend). `params`, `result` and `service`
+    /// must stay valid until completion.
     bool issue(std::size_t peer, std::string_view service, const outgoing_call& call,
-               std::coroutine_handle<> waiting, std::optional<lidl::call_error>* error);
+               std::coroutine_handle<> waiting);
 
     /// Handles one packet that arrived on `link` (copied first; any alignment, any content).
     void on_packet(link_id link, byte_view packet);

@@ -1,16 +1,15 @@
 // The lidl backend for calls to a service on another node (DESIGN.md §3 case 3):
 //
 //     thermostat_client<remote::remote_backend<thermostat>> heating(node, "boiler-room",
-//     "thermostat"); bool accepted = co_await heating.set_target(21.5F); if
-//     (heating.backend().last_error()) ... // the call failed: why
+//                                                                   "thermostat");
+//     lidl::call_result<bool> accepted = co_await heating.within(500ms).set_target(21.5F);
+//     if (!accepted) ... accepted.error().what  // refused, unreachable, deadline_passed, ...
 //
 // Each call is encoded with the generated codec, wrapped in a CAPLets request derived from this
 // node's credential for the destination node (with a fresh sequence number) and sent on the
 // route to it; the coroutine resumes when the authenticated reply arrives, an error comes back,
-// the next hop gives up, or the call times out. Any number of calls may be in flight (up to the
-// node's max_calls). Generated clients have no error channel, so a failed call completes with a
-// value-initialised result and `last_error()` says why (as channel_backend does); it is not
-// cleared by later successful calls.
+// the next hop gives up, or the call's deadline passes. Any number of calls may be in flight
+// (up to the node's max_calls). Each call completes with its own value or call_error.
 //
 // Lifetime: the backend, the node and the names must outlive every call in flight.
 // Threading: the node's loop thread.
@@ -23,7 +22,6 @@
 #include <coroutine>
 #include <optional>
 #include <string_view>
-#include <type_traits>
 
 namespace amb::remote {
 
@@ -38,14 +36,12 @@ public:
         : node_(&local), peer_(local.find_peer(destination)), service_(service),
           call_timeout_(call_timeout) {}
 
-    /// The error of the most recent call that failed (reset it yourself).
-    std::optional<lidl::call_error>& last_error() { return last_error_; }
-
     template <std::uint32_t Id>
     struct awaiter {
         remote_backend* backend;
         const void* params;
         void* result;
+        lidl::call_options options;
         bool await_ready() const noexcept { return false; }
         bool await_suspend(std::coroutine_handle<> waiting) {
             outgoing_call call;
@@ -56,37 +52,35 @@ public:
             call.fail = &fail<Id>;
             call.params = params;
             call.result_slot = result;
-            call.timeout = backend->call_timeout_;
+            call.timeout = options.timeout > loop_clock::duration::zero() ? options.timeout
+                                                                          : backend->call_timeout_;
             if (!backend->peer_) {
-                fail<Id>(result);
-                backend->last_error_ = lidl::call_error{lidl::call_fault::refused};
+                fail<Id>(result, lidl::call_error{lidl::call_fault::refused});
                 return false;
             }
-            return backend->node_->issue(*backend->peer_, backend->service_, call, waiting,
-                                         &backend->last_error_);
+            return backend->node_->issue(*backend->peer_, backend->service_, call, waiting);
         }
         void await_resume() const noexcept {}
     };
 
+    /// `options.timeout`, when set, replaces this backend's call timeout for that call.
     template <std::uint32_t Id>
-    awaiter<Id> execute(const void* params, void* result) {
+    awaiter<Id> execute(const void* params, void* result, lidl::call_options options = {}) {
         static_assert(Id < S::lidl_procedure_count);
-        return awaiter<Id>{this, params, result};
+        return awaiter<Id>{this, params, result, options};
     }
 
 private:
     template <std::uint32_t Id>
-    static void fail(void* result) {
+    static void fail(void* result, lidl::call_error error) {
         using result_type = typename S::template lidl_procedure<Id>::result;
-        if constexpr (!std::is_void_v<result_type>)
-            static_cast<lidl::slot<result_type>*>(result)->emplace(result_type{});
+        static_cast<lidl::slot<result_type>*>(result)->fail(error);
     }
 
     node* node_;
     std::optional<std::size_t> peer_;
     std::string_view service_;
     loop_clock::duration call_timeout_;
-    std::optional<lidl::call_error> last_error_;
 };
 
 } // namespace amb::remote

@@ -18,17 +18,17 @@
 //     settings.authorization = "Bearer cap1_...";
 //     http_import::http_import<temperature_sensor, temperature_sensor_client> outdoor(
 //         **client, "https://weather.example/v1/outdoor", settings);
-//     reading now = co_await outdoor.read();            // POST .../outdoor/read  {}
-//     if (outdoor.backend().last_error()) ...           // the call failed: why
+//     lidl::call_result<reading> now = co_await outdoor.read();   // POST .../outdoor/read {}
+//     if (!now) ... now.error().what                    // the call failed: why
 //
 // (The generated client template is named because lidl offers no way to reach `S_client` from
 // `S`; `http_import<S, Client>` is `Client<http_backend<S>>`.)
 //
-// Failures: generated clients have no error channel, so a call that fails (the service is
-// unreachable, times out, answers 4xx/5xx or `{"error": ...}`, or its answer is not JSON or
-// not of the result type) completes with a value-initialised result and `last_error()` says
-// why, as with `channel_backend` and `remote_backend`; it is not cleared by later successful
-// calls. Any number of calls may be in flight at once.
+// Failures: a call that fails (the service is unreachable, times out, answers 4xx/5xx or
+// `{"error": ...}`, or its answer is not JSON or not of the result type) completes with the
+// `lidl::call_error` that `to_call_error` makes of the failure (an Ambience export's error
+// comes back as the fault it answered with). `client.within(t).proc()` gives one call its own
+// timeout instead of the options'. Any number of calls may be in flight at once.
 //
 // Threading: the client's loop thread. Lifetime: the client outlives the backend's calls; the
 // URL and options are copied. A task awaiting a call may be destroyed while the call is in
@@ -42,6 +42,7 @@
 
 #include <base/check.hpp>
 
+#include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <memory>
@@ -49,7 +50,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 
 namespace amb::http_import {
@@ -110,6 +110,10 @@ result<void, call_failure> read_answer(long status, const std::string& body, con
                 failed.code = code->template get<std::string>();
             if (message != error->end() && message->is_string())
                 failed.message += ": " + message->template get<std::string>();
+            auto callee_code = error->find("callee_code");
+            if (callee_code != error->end() && callee_code->is_number_unsigned() &&
+                callee_code->template get<std::uint64_t>() <= 0xffffffffU)
+                failed.callee_code = callee_code->template get<std::uint32_t>();
         }
         return failure{std::move(failed)};
     }
@@ -163,16 +167,16 @@ public:
             url_.pop_back();
     }
 
-    /// The most recent failure (reset it yourself).
-    std::optional<call_failure>& last_error() { return last_error_; }
     const std::string& url() const { return url_; }
     const request_options& settings() const { return settings_; }
 
     template <std::uint32_t Id>
     class awaiter final : private transfer {
     public:
-        awaiter(http_backend& backend, const void* params, void* result)
-            : transfer(&finished), backend_(backend), params_(params), result_(result) {}
+        awaiter(http_backend& backend, const void* params, void* result,
+                lidl::call_options options)
+            : transfer(&finished), backend_(backend), params_(params), result_(result),
+              options_(options) {}
         awaiter(const awaiter&) = delete;
         awaiter& operator=(const awaiter&) = delete;
 
@@ -187,8 +191,13 @@ public:
             std::string url = backend_.url_;
             url += '/';
             url += S::lidl_procedure_name(Id);
+            std::optional<request_options> own;
+            if (options_.timeout > loop_clock::duration::zero()) {
+                own = backend_.settings_;
+                own->timeout = std::chrono::ceil<std::chrono::milliseconds>(options_.timeout);
+            }
             auto started = backend_.client_->start(*this, url, std::move(body.value()),
-                                                   backend_.settings_);
+                                                   own ? *own : backend_.settings_);
             if (!started) {
                 fail(started.error());
                 return false;
@@ -214,28 +223,26 @@ public:
 
         void fail(const call_failure& why) {
             using result_type = typename S::template lidl_procedure<Id>::result;
-            if constexpr (!std::is_void_v<result_type>)
-                static_cast<lidl::slot<result_type>*>(result_)->emplace(result_type{});
-            backend_.last_error_ = why;
+            static_cast<lidl::slot<result_type>*>(result_)->fail(to_call_error(why));
         }
 
         http_backend& backend_;
         const void* params_;
         void* result_;
+        lidl::call_options options_;
         std::coroutine_handle<> waiting_{};
     };
 
     template <std::uint32_t Id>
-    awaiter<Id> execute(const void* params, void* result) {
+    awaiter<Id> execute(const void* params, void* result, lidl::call_options options = {}) {
         static_assert(Id < S::lidl_procedure_count);
-        return awaiter<Id>(*this, params, result);
+        return awaiter<Id>(*this, params, result, options);
     }
 
 private:
     http_client* client_;
     std::string url_;
     request_options settings_;
-    std::optional<call_failure> last_error_;
 };
 
 /// Interface `S` over HTTP: `Client` is S's generated client template (`S_client`).

@@ -66,6 +66,9 @@ struct call_failure {
     /// Details: libcurl's message, the server's error message, or where the result does not
     /// fit its type (`path: sentence`).
     std::string message;
+    /// For http_status with code "callee_error": the callee's own code
+    /// (`{"error": {"callee_code": N}}`, as an Ambience export answers), else 0.
+    std::uint32_t callee_code = 0;
 };
 
 /// `failure` as the one error type of calls (lidl/call_error.hpp). An error answer whose code

@@ -177,19 +177,12 @@ private:
     std::vector<std::shared_ptr<void>> kept_;
 };
 
-/// The backend's failure as the one error type of calls: a remote backend's already is one.
-inline lidl::call_error as_call_error(const lidl::call_error& error) { return error; }
-inline lidl::call_error as_call_error(hosted::node::call_error error) {
-    return hosted::node::to_call_error(error);
-}
-
-/// Reports a failed call of a client to the HTTP exporter: a `call_target` over a generated
+/// Serves calls from the HTTP exporter through a client: a `call_target` over a generated
 /// client `Client` (over a channel or a remote backend) that serves the call with the generated
-/// `lidl_dispatch::serve` and, when the backend reports an error, completes with it as a
-/// `lidl::call_error` (the exporter answers 504 for deadline_passed, 503 for unreachable, ...)
-/// instead of the value-initialised result the client returns. TODO(perf): `last_error` is per
-/// backend, so with calls in flight at once a failure may be reported on a neighbouring call as
-/// well; a second frame per call to read it after the call.
+/// `lidl_dispatch::serve`. A call the client's backend could not complete ends with that call's
+/// own `lidl::call_error` (the exporter answers 504 for deadline_passed, 503 for unreachable,
+/// ...): `serve` completes with the error the procedure's result carries. An empty task (no
+/// frame) is the exporter's to answer, as for `local_target`.
 template <class S, class Client>
 class client_target final : public http_export::call_target {
 public:
@@ -197,21 +190,10 @@ public:
 
     task<lidl::serve_result> call(std::uint32_t id, std::span<const std::uint8_t> message,
                                   lidl::builder& response, lidl::builder& reply) override {
-        return checked(client_, S::lidl_dispatch::serve(static_cast<S&>(client_), id, message,
-                                                        response, reply));
+        return S::lidl_dispatch::serve(static_cast<S&>(client_), id, message, response, reply);
     }
 
 private:
-    static task<lidl::serve_result> checked(Client& client, task<lidl::serve_result> work) {
-        if (!work.valid())
-            co_return failure{lidl::call_error{lidl::call_fault::no_memory}};
-        client.backend().last_error().reset();
-        lidl::serve_result served = co_await work;
-        if (served && client.backend().last_error())
-            co_return failure{as_call_error(*client.backend().last_error())};
-        co_return served;
-    }
-
     Client& client_;
 };
 

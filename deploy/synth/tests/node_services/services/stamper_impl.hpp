@@ -12,9 +12,10 @@ class stamper_impl final : public stamper {
 public:
     stamper_impl(amb_node::clock& clock, amb_node::log& log) : clock_(clock), log_(log) {}
 
-    amb::task<std::uint64_t> now() override { co_return co_await clock_.now(); }
-    amb::task<void> note(std::string_view text) override {
-        co_await log_.write(amb_node::level::info, text);
+    // A failed call of a node service fails this call with the same error.
+    lidl::completion<std::uint64_t> now() override { co_return co_await clock_.now(); }
+    lidl::completion<void> note(std::string_view text) override {
+        co_return co_await log_.write(amb_node::level::info, text);
     }
 
 private:

@@ -17,7 +17,7 @@ class producer_impl final : public producer {
 public:
     producer_impl(amb::shareable_memory& heap, viewer& sink) : heap_(heap), sink_(sink) {}
 
-    amb::task<trip> send(std::uint32_t size, bool from_heap) override {
+    lidl::completion<trip> send(std::uint32_t size, bool from_heap) override {
         // The buffer is always filled in the shareable heap; the control sends a private copy
         // of it, so that its bytes cannot be read in place.
         std::span<std::byte> block = heap_.allocate(size);
@@ -31,13 +31,17 @@ public:
             sent.in_heap = true;
             sent.heap_offset = place->offset;
         }
+        lidl::call_result<sighting> seen = sighting{};
         if (from_heap) {
-            sent.seen = co_await sink_.look(buffer);
+            seen = co_await sink_.look(buffer);
         } else {
             std::vector<std::uint8_t> copy(buffer.begin(), buffer.end());
-            sent.seen = co_await sink_.look(copy);
+            seen = co_await sink_.look(copy);
         }
         heap_.free(block);
+        if (!seen)
+            co_return amb::failure{seen.error()};  // the viewer's call failed: say why
+        sent.seen = seen.value();
         co_return sent;
     }
 

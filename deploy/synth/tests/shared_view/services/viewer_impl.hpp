@@ -12,7 +12,7 @@ namespace demo::shared_view {
 
 class viewer_impl final : public viewer {
 public:
-    amb::task<sighting> look(std::span<const std::uint8_t> data) override {
+    lidl::completion<sighting> look(std::span<const std::uint8_t> data) override {
         sighting seen{};
         seen.size = data.size();
         for (std::uint8_t byte : data)
