@@ -14,7 +14,6 @@ const char* describe(call_error e) {
         return "the call does not fit: too large for a ring element and for the caller's "
                "shareable heap";
     case call_error::ring: return "the ring region rejected the call";
-    case call_error::rejected: return "the serving group rejected the request";
     case call_error::bad_reply: return "the reply from the serving group is malformed";
     case call_error::peer_exited: return "the serving group exited before it replied";
     }
@@ -45,7 +44,6 @@ lidl::call_error to_call_error(call_error e) {
     switch (e) {
     case call_error::too_large: return {lidl::call_fault::call_too_large};
     case call_error::ring: return {lidl::call_fault::busy};
-    case call_error::rejected: return {lidl::call_fault::callee_error};
     case call_error::bad_reply: return {lidl::call_fault::malformed_reply};
     case call_error::peer_exited: return {lidl::call_fault::peer_exited};
     }

@@ -620,3 +620,35 @@ TEST(node_kernel, sigterm_stops_the_node_cleanly) {
         EXPECT_EQ(errno, ESRCH);
     }
 }
+
+// The error in a reply element comes from the serving process: only a known fault in a payload
+// of the right size is believed; anything else is a malformed reply, never a made-up fault.
+TEST(channel, a_returned_error_is_read_only_when_it_names_a_known_fault) {
+    auto payload = [](std::uint32_t fault, std::uint32_t code) {
+        std::vector<std::byte> bytes(sizeof(returned_error));
+        const returned_error body{fault, code};
+        std::memcpy(bytes.data(), &body, sizeof body);
+        return bytes;
+    };
+    auto valid = payload(static_cast<std::uint32_t>(lidl::call_fault::callee_error), 9);
+    lidl::call_error read = answered_error(call_status::failed, valid);
+    EXPECT_EQ(read.what, lidl::call_fault::callee_error);
+    EXPECT_EQ(read.code, 9u);
+    auto passed = payload(static_cast<std::uint32_t>(lidl::call_fault::deadline_passed), 0);
+    EXPECT_EQ(answered_error(call_status::failed, passed).what, lidl::call_fault::deadline_passed);
+
+    EXPECT_EQ(answered_error(call_status::failed, payload(0, 1)).what,
+              lidl::call_fault::malformed_reply);
+    EXPECT_EQ(answered_error(call_status::failed, payload(200, 1)).what,
+              lidl::call_fault::malformed_reply);
+    EXPECT_EQ(answered_error(call_status::failed, std::span(valid).first(7)).what,
+              lidl::call_fault::malformed_reply);
+    EXPECT_EQ(answered_error(static_cast<call_status>(99), valid).what,
+              lidl::call_fault::malformed_reply);
+    EXPECT_EQ(answered_error(call_status::malformed_request, {}).what,
+              lidl::call_fault::malformed_call);
+    EXPECT_EQ(answered_error(call_status::unknown_procedure, {}).what,
+              lidl::call_fault::unknown_procedure);
+    EXPECT_EQ(answered_error(call_status::reply_too_large, {}).what,
+              lidl::call_fault::reply_too_large);
+}

@@ -93,7 +93,6 @@ struct returned_error {
 enum class call_error : std::uint8_t {
     too_large = 1,  ///< too large for an element and for the caller's heap (nothing was sent)
     ring,           ///< the ring region rejected an operation (pool empty, corrupt, ...)
-    rejected,       ///< the server answered with a non-zero call_status
     bad_reply,      ///< the reply element or message is malformed or not ours
     peer_exited,    ///< the serving process exited before it replied
 };
@@ -102,7 +101,7 @@ enum class call_error : std::uint8_t {
 const char* describe(call_error e);
 
 /// `e` as the one error type of calls (lidl/call_error.hpp): too_large is call_too_large, ring
-/// busy, rejected callee_error, bad_reply malformed_reply, peer_exited peer_exited.
+/// busy, bad_reply malformed_reply, peer_exited peer_exited.
 lidl::call_error to_call_error(call_error e);
 
 /// The error a reply with non-zero `status` and `payload` (the shared element's, read once)
