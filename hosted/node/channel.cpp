@@ -210,42 +210,36 @@ void channel_caller::arm_deadline(loop_clock::time_point deadline) {
 
 void channel_caller::expire_calls() {
     const loop_clock::time_point now = loop_->loop().now();
-    const lidl::call_error passed{lidl::call_fault::deadline_passed};
-    loop_clock::time_point next = loop_clock::time_point::max();
-    // An expired call in an element stays active without a result or waiter (a posted call):
-    // its element is released when the late reply comes.
-    for (std::uint32_t i = 0; i < element_count_; ++i) {
-        record& call = records_[i];
-        if (!call.active || call.deadline == loop_clock::time_point::max())
-            continue;
+    constexpr loop_clock::time_point none = loop_clock::time_point::max();
+    loop_clock::time_point next = none;
+    // Completes `call` (in an element or queued) with deadline_passed if its deadline passed,
+    // else keeps its deadline for the next arming.
+    auto expire = [&](auto& call) {
+        if (call.deadline == none)
+            return;
         if (call.deadline > now) {
             next = std::min(next, call.deadline);
-            continue;
+            return;
         }
-        call.deadline = loop_clock::time_point::max();
+        call.deadline = none;
         void* result = std::exchange(call.result, nullptr);
         std::coroutine_handle<> waiting = std::exchange(call.waiting, {});
         if (result != nullptr)
-            call.ops->fail(result, passed);
+            call.ops->fail(result, lidl::call_error{lidl::call_fault::deadline_passed});
         if (waiting)
             waiting.resume();
-    }
+    };
+    // An expired call in an element stays active without a result or waiter (a posted call):
+    // its element is released when the late reply comes.
+    for (std::uint32_t i = 0; i < element_count_; ++i)
+        if (records_[i].active)
+            expire(records_[i]);
     // A queued call that expired is never sent (pass() drops queued calls nobody waits for).
     const std::size_t queued_now = queued_count_;
     for (std::size_t k = 0; k < queued_now && k < queued_count_; ++k) {
         queued& call = queue_[(queued_first_ + k) % max_queued];
-        if (!call.waiting || call.deadline == loop_clock::time_point::max())
-            continue;
-        if (call.deadline > now) {
-            next = std::min(next, call.deadline);
-            continue;
-        }
-        call.deadline = loop_clock::time_point::max();
-        void* result = std::exchange(call.result, nullptr);
-        std::coroutine_handle<> waiting = std::exchange(call.waiting, {});
-        if (result != nullptr)
-            call.ops->fail(result, passed);
-        waiting.resume();
+        if (call.waiting)
+            expire(call);
     }
     arm_deadline(next);
 }

@@ -906,50 +906,48 @@ TEST_F(importer, a_refused_connection_fails_the_call) {
     EXPECT_EQ(added.error().code, 0u); // no HTTP status
 }
 
-TEST_F(importer, a_server_that_never_answers_times_out) {
-    // A listening socket nobody accepts on: the connection is made, no answer ever comes.
+namespace {
+
+// A listening socket nobody accepts on: a connection is made, no answer ever comes. Its URL.
+struct silent_server {
     int socket = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(socket, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    ASSERT_EQ(::listen(socket, 4), 0);
-    socklen_t length = sizeof address;
-    ::getsockname(socket, reinterpret_cast<sockaddr*>(&address), &length);
+    std::string url;
+    silent_server() {
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(::bind(socket, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+        EXPECT_EQ(::listen(socket, 4), 0);
+        socklen_t length = sizeof address;
+        ::getsockname(socket, reinterpret_cast<sockaddr*>(&address), &length);
+        url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/lab";
+    }
+    ~silent_server() { ::close(socket); }
+};
+
+} // namespace
+
+TEST_F(importer, a_server_that_never_answers_times_out) {
+    silent_server silent;
     http_import::request_options settings;
     settings.timeout = std::chrono::milliseconds(300);
-    lab_import imported(*client_,
-                        "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/lab",
-                        settings);
+    lab_import imported(*client_, silent.url, settings);
     lidl::call_result<std::uint64_t> added = run(imported.add(1));
     ASSERT_FALSE(added); // timeout
     EXPECT_EQ(added.error().what, lidl::call_fault::deadline_passed);
-    ::close(socket);
 }
 
 TEST_F(importer, a_call_given_its_own_deadline_times_out_then) {
-    // As above, but the import's timeout is long: the call's own (within) ends it.
-    int socket = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(socket, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    ASSERT_EQ(::listen(socket, 4), 0);
-    socklen_t length = sizeof address;
-    ::getsockname(socket, reinterpret_cast<sockaddr*>(&address), &length);
+    // As above, but the import's timeout is longer than the test runs (run() gives up after
+    // its own limit): only the call's own deadline (within) can end it.
+    silent_server silent;
     http_import::request_options settings;
-    settings.timeout = std::chrono::seconds(30);
-    lab_import imported(*client_,
-                        "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/lab",
-                        settings);
-    const loop_clock::time_point started = loop_->now();
+    settings.timeout = std::chrono::hours(1);
+    lab_import imported(*client_, silent.url, settings);
     lidl::call_result<std::uint64_t> added =
         run(imported.within(std::chrono::milliseconds(300)).add(1));
     ASSERT_FALSE(added);
     EXPECT_EQ(added.error().what, lidl::call_fault::deadline_passed);
-    EXPECT_GE(loop_->now() - started, std::chrono::milliseconds(250));
-    EXPECT_LT(loop_->now() - started, std::chrono::seconds(10));
-    ::close(socket);
 }
 
 TEST_F(importer, a_url_that_is_not_http_is_refused) {
