@@ -426,10 +426,10 @@ void checker::check_service(declaration& d) {
 // Names lidlc generates from the schema's names (cpp_generator.cpp), by C++ scope:
 //   namespace of a type: the type itself; per service S: class template `S_client` and
 //     namespace `S_wire` holding structs `P_call` and `P_reply` for each procedure P;
-//   class S of a service: its procedures, `~S`, and per procedure P: struct `P_params` and
-//     alias `P_result`; members starting with `lidl_`;
+//   class S of a service: its procedures, `~S`, `within`, and per procedure P: struct
+//     `P_params` and alias `P_result`; members starting with `lidl_`;
 //   class `S_client<Backend>`: S's procedures, constructor `S_client`, `backend()`, `backend_`,
-//     `lidl_call_P`, `within`; inside its call functions, beside the parameters: `response`, `params`,
+//     `lidl_call_P`; inside its call functions, beside the parameters: `response`, `params`,
 //     `result` and the types `P_params`, `P_result`;
 //   class of a union U: an accessor per alternative A and a setter `set_A`, `alternative`,
 //     `alternative_count`, `which`, `has_value`, `lidl_header`; enumerators of `alternative`
@@ -603,7 +603,10 @@ void checker::check_service_members(const declaration& d) {
                    "like its service)");
         } else if (p.name == client) {
             refuse("the constructor of the client class " + quoted(client));
-        } else if (p.name == "backend" || p.name == "backend_" || p.name == "within") {
+        } else if (p.name == "within") {
+            refuse("the member 'within' of class " + quoted(d.name) +
+                   " (it sets the deadline of the next call)");
+        } else if (p.name == "backend" || p.name == "backend_") {
             refuse("the member " + quoted(p.name) + " of the client class " + quoted(client));
         } else if (p.name == "Backend") {
             refuse("the template parameter 'Backend' of the client class " + quoted(client));

@@ -500,7 +500,7 @@ const error_case error_cases[] = {
      "the member 'backend_' of the client class 's_client'"},
     {"procedure_named_like_the_deadline_setter", "namespace n;\nservice s { within(); }",
      "test.lidl:2:13: error: procedure 'within' of service 's' collides in generated C++ with "
-     "the member 'within' of the client class 's_client'"},
+     "the member 'within' of class 's' (it sets the deadline of the next call)"},
     {"procedure_named_like_the_template_parameter", "namespace n;\nservice s { Backend(); }",
      "test.lidl:2:13: error: procedure 'Backend' of service 's' collides in generated C++ with "
      "the template parameter 'Backend'"},

@@ -570,6 +570,14 @@ private:
         w_.open("class " + name + " {");
         w_.line("public:");
         w_.line("virtual ~" + name + "() = default;");
+        w_.line();
+        w_.line("/// The next call through this reference waits at most `timeout` for its answer,");
+        w_.line("/// then completes with deadline_passed: `dependency.within(200ms).P(...)`. A call");
+        w_.line("/// to an implementation in the caller's own group runs to completion.");
+        w_.open(name + "& within(::amb::loop_clock::duration timeout) {");
+        w_.line("lidl_next_.timeout = timeout;");
+        w_.line("return *this;");
+        w_.close();
         for (const procedure& p : d.procedures) {
             w_.line();
             w_.doc(p.doc);
@@ -607,6 +615,10 @@ private:
         w_.line("struct lidl_procedure;");
         w_.line("struct lidl_dispatch;");
         w_.line("struct lidl_codec;");
+        w_.line();
+        w_.line("protected:");
+        w_.line("/// Options of the next call (set by `within`, taken by clients).");
+        w_.line("::lidl::call_options lidl_next_{};");
         w_.close("};");
         w_.line();
         for (const procedure& p : d.procedures) {
@@ -747,12 +759,7 @@ private:
         w_.line();
         w_.line("Backend& backend() { return backend_; }");
         w_.line();
-        w_.line("/// The next call through this client waits at most `timeout` for its answer,");
-        w_.line("/// then completes with deadline_passed: `client.within(200ms).P(...)`.");
-        w_.open(d.name + "_client& within(::amb::loop_clock::duration timeout) {");
-        w_.line("lidl_next_.timeout = timeout;");
-        w_.line("return *this;");
-        w_.close();
+
         for (const procedure& p : d.procedures) {
             std::string arguments;
             for (const field& param : p.params)
@@ -797,7 +804,6 @@ private:
             w_.close();
         }
         w_.line("Backend backend_;");
-        w_.line("::lidl::call_options lidl_next_{};");
         w_.close("};");
         w_.line();
     }

@@ -38,8 +38,8 @@ struct field_list {};
 template <class T>
 using completion = amb::task<call_result<T>>;
 
-/// Options of one call, taken by every backend's `execute`. Set for the next call through a
-/// generated client with `client.within(timeout).procedure(...)`.
+/// Options of one call, taken by every backend's `execute`. Set for the next call through any
+/// reference to a generated interface with `dependency.within(timeout).procedure(...)`.
 struct call_options {
     /// How long the call may wait for its answer before it completes with deadline_passed;
     /// zero: the backend's own default (a binding's timeout, the node's call_timeout). Calls

@@ -435,6 +435,29 @@ TEST_F(line_of_three, each_backend_may_give_its_calls_their_own_deadline) {
     EXPECT_EQ(patient_result.error().what, lidl::call_fault::deadline_passed);
 }
 
+TEST_F(line_of_three, each_call_may_carry_its_own_deadline) {
+    build(); // the nodes' call_timeout: 2 s
+    calculator_client calculator(a(), "b", "calculator", std::chrono::milliseconds(1000));
+    // Through the interface, as a service holding its dependency would call it.
+    remote_test::calculator& dependency = calculator;
+    auto short_call = dependency.within(std::chrono::milliseconds(100)).add(1, 2);
+    auto usual_call = dependency.add(3, 4); // the deadline was the previous call's only
+    short_call.start();
+    usual_call.start();
+    queue_.clear(); // the requests are lost: neither call will be answered
+    clock_.now += std::chrono::milliseconds(200);
+    a().poll();
+    ASSERT_TRUE(short_call.done());
+    auto short_result = short_call.take_result();
+    ASSERT_FALSE(short_result);
+    EXPECT_EQ(short_result.error().what, lidl::call_fault::deadline_passed);
+    EXPECT_FALSE(usual_call.done());
+    clock_.now += std::chrono::milliseconds(900);
+    a().poll();
+    ASSERT_TRUE(usual_call.done());
+    EXPECT_EQ(usual_call.take_result().error().what, lidl::call_fault::deadline_passed);
+}
+
 TEST_F(line_of_three, a_forged_reply_is_dropped_and_the_call_waits_for_its_deadline) {
     build();
     calculator_client calculator(a(), "b", "calculator");

@@ -27,7 +27,7 @@
 // Failures: a call that fails (the service is unreachable, times out, answers 4xx/5xx or
 // `{"error": ...}`, or its answer is not JSON or not of the result type) completes with the
 // `lidl::call_error` that `to_call_error` makes of the failure (an Ambience export's error
-// comes back as the fault it answered with). `client.within(t).proc()` gives one call its own
+// comes back as the fault it answered with). `dependency.within(t).proc()` gives one call its own
 // timeout instead of the options'. Any number of calls may be in flight at once.
 //
 // Threading: the client's loop thread. Lifetime: the client outlives the backend's calls; the

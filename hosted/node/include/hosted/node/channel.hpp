@@ -42,7 +42,7 @@
 // peer_exited. Every call completes with its own value or `lidl::call_error`: the server answers
 // an error the procedure returned with call_status::failed and the fault and code, which the
 // caller hands back as they were returned. A call may carry a deadline
-// (`client.within(50ms).proc()`, or the caller's `set_call_timeout`): once it passes the call
+// (`dependency.within(50ms).proc()`, or the caller's `set_call_timeout`): once it passes the call
 // completes with deadline_passed, and the late reply is dropped when it comes.
 //
 // Threading: each caller, server and loop belongs to one thread.
