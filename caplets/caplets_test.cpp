@@ -42,6 +42,21 @@ reason rejected(const workshop& w, const token_view& token, const verify_context
     return result ? reason{} : result.error();
 }
 
+// What a refused caller is told: the class of the check, never the check itself.
+TEST(caplets, each_check_has_a_reason_class_for_the_caller) {
+    EXPECT_EQ(refusal_of(check::revoked), lidl::refusal::revoked);
+    EXPECT_EQ(refusal_of(check::expired), lidl::refusal::not_valid_now);
+    EXPECT_EQ(refusal_of(check::not_yet_valid), lidl::refusal::not_valid_now);
+    EXPECT_EQ(refusal_of(check::sequence_replayed), lidl::refusal::replayed);
+    EXPECT_EQ(refusal_of(check::dynamic_rejected), lidl::refusal::not_permitted);
+    EXPECT_EQ(refusal_of(check::endpoint_mismatch), lidl::refusal::not_permitted);
+    EXPECT_EQ(refusal_of(check::bad_tag), lidl::refusal::invalid_token);
+    EXPECT_EQ(refusal_of(check::audience_mismatch), lidl::refusal::invalid_token);
+    for (int c = static_cast<int>(check::malformed); c <= static_cast<int>(check::dynamic_budget);
+         ++c)
+        EXPECT_NE(refusal_of(static_cast<check>(c)), lidl::refusal::unspecified) << c;
+}
+
 TEST(caplets, a_derived_request_is_granted) {
     workshop w;
     token_view root = w.mint(root_spec());

@@ -37,6 +37,33 @@ const char* describe(check c) {
     return "unknown check";
 }
 
+lidl::refusal refusal_of(check c) {
+    switch (c) {
+    case check::expired:
+    case check::not_yet_valid: return lidl::refusal::not_valid_now;
+    case check::revoked: return lidl::refusal::revoked;
+    case check::sequence_replayed:
+    case check::sequence_unavailable: return lidl::refusal::replayed;
+    case check::endpoint_mismatch:
+    case check::dynamic_rejected:
+    case check::dynamic_unavailable:
+    case check::dynamic_budget: return lidl::refusal::not_permitted;
+    case check::malformed:
+    case check::too_many_frames:
+    case check::bad_tag:
+    case check::not_a_subset:
+    case check::dropped_constraint:
+    case check::derived_from_leaf_only:
+    case check::bad_path:
+    case check::signature_mismatch:
+    case check::identity_missing:
+    case check::not_a_request:
+    case check::not_an_encryption_token:
+    case check::audience_mismatch: return lidl::refusal::invalid_token;
+    }
+    return lidl::refusal::invalid_token;
+}
+
 const char* describe(build_error e) {
     switch (e) {
     case build_error::buffer_too_small: return "the buffer is too small for the token";

@@ -70,11 +70,17 @@ bool consistent(const envelope& header, std::size_t body_size) {
     case message_kind::reply:
         return header.status == status_code::ok && header.authenticated;
     case message_kind::error:
-        // One exception carries data: a refused sequence number, authenticated, names the last
-        // one accepted (8 bytes, little-endian) so that the caller can go above it.
-        return header.status != status_code::ok &&
-               (body_size == 0 ||
-                (header.status == status_code::denied && header.authenticated && body_size == 8));
+        // Errors carry little data: a refusal its reason class (1 byte), or, authenticated, the
+        // last sequence number accepted (8 bytes, little-endian) so that the caller can go above
+        // it; an authenticated service failure the error the procedure returned (8 bytes).
+        if (header.status == status_code::ok)
+            return false;
+        if (body_size == 0)
+            return true;
+        if (header.status == status_code::denied)
+            return body_size == 1 || (header.authenticated && body_size == 8);
+        return header.status == status_code::service_failure && header.authenticated &&
+               body_size == 8;
     }
     return false;
 }

@@ -656,11 +656,11 @@ void node::forward(link_id link, const envelope_view& packet) {
     ++counters_.forwarded;
 }
 
-void node::answer_error(const envelope_view& packet, status_code status) {
+void node::answer_error(const envelope_view& packet, status_code status, byte_view body) {
     // Only requests are answered: answering an answer could start a loop between two nodes.
     if (packet.header->kind != message_kind::request)
         return;
-    send_answer(packet.source, packet.header->correlation, status, {}, nullptr, nullptr);
+    send_answer(packet.source, packet.header->correlation, status, body, nullptr, nullptr);
 }
 
 void node::send_answer(std::string_view to, std::uint64_t correlation, status_code status,
@@ -725,26 +725,34 @@ void node::send_answer(std::string_view to, std::uint64_t correlation, status_co
 void node::handle_request(link_id link, const envelope_view& packet) {
     metered_part verifying(config_.meter, verification_meter::part::verify);
     incident what = about(incident_kind::request_denied, link, packet.source, packet.destination);
-    auto refuse = [&](incident_kind kind, status_code status) {
+    // A refusal tells the caller its reason class (one byte), never which check failed.
+    auto refuse = [&](incident_kind kind, status_code status,
+                      lidl::refusal reason = lidl::refusal::unspecified) {
         verifying.finish(false, false);
         ++counters_.requests_refused;
         what.kind = kind;
         report(what);
-        answer_error(packet, status);
+        const std::uint8_t body[1] = {static_cast<std::uint8_t>(reason)};
+        answer_error(packet, status,
+                     status == status_code::denied ? byte_view(body) : byte_view());
     };
     if (config_.verification_key == nullptr)
-        return refuse(incident_kind::no_verification_key, status_code::denied);
+        return refuse(incident_kind::no_verification_key, status_code::denied,
+                      lidl::refusal::node_policy);
     // The body is 8-byte aligned inside our private copy: the token is read in place.
     auto token = caplets::token_view::parse(packet.body);
     if (!token) {
         what.token = token.error();
-        return refuse(incident_kind::request_denied, status_code::denied);
+        return refuse(incident_kind::request_denied, status_code::denied,
+                      caplets::refusal_of(token.error().what));
     }
     // Cheap structural checks first; none of them consumes the sequence number.
     if (token->frame_count() < 2 || !names_source(token->frame_at(0), packet.source))
-        return refuse(incident_kind::source_mismatch, status_code::denied);
+        return refuse(incident_kind::source_mismatch, status_code::denied,
+                      lidl::refusal::node_policy);
     if (!has_sequence(token->leaf()))
-        return refuse(incident_kind::missing_sequence, status_code::denied);
+        return refuse(incident_kind::missing_sequence, status_code::denied,
+                      lidl::refusal::node_policy);
     serving_slot* slot = nullptr;
     for (std::size_t i = 0; i < config_.max_serving && slot == nullptr; ++i)
         if (!serving_[i].busy)
@@ -772,7 +780,8 @@ void node::handle_request(link_id link, const envelope_view& packet) {
     auto granted = caplets::verify_request(*config_.verification_key, *token, context, &details);
     if (!granted) {
         what.token = granted.error();
-        return refuse(incident_kind::request_denied, status_code::denied);
+        return refuse(incident_kind::request_denied, status_code::denied,
+                      caplets::refusal_of(granted.error().what));
     }
     // The details hold the credential's tags: wiped on every way out.
     struct wipe_details {
@@ -796,7 +805,9 @@ void node::handle_request(link_id link, const envelope_view& packet) {
         ++counters_.requests_refused;
         what.kind = kind;
         report(what);
-        send_answer(packet.source, packet.header->correlation, status, {}, &holder_tag,
+        const std::uint8_t body[1] = {static_cast<std::uint8_t>(lidl::refusal::node_policy)};
+        send_answer(packet.source, packet.header->correlation, status,
+                    status == status_code::denied ? byte_view(body) : byte_view(), &holder_tag,
                     &request_tag);
     };
     // A replayed (or overtaken) number: refused with the last accepted number in the body,
@@ -808,11 +819,14 @@ void node::handle_request(link_id link, const envelope_view& packet) {
         what.kind = incident_kind::request_denied;
         what.token = why;
         report(what);
+        // Eight bytes: the number (the class is `replayed`); one byte: the class.
         std::uint8_t body[8];
         for (int i = 0; i < 8; ++i)
             body[i] = static_cast<std::uint8_t>(why.current_sequence >> (8 * i));
+        const std::uint8_t reason[1] = {static_cast<std::uint8_t>(caplets::refusal_of(why.what))};
         send_answer(packet.source, packet.header->correlation, status_code::denied,
-                    why.what == caplets::check::sequence_replayed ? byte_view(body) : byte_view(),
+                    why.what == caplets::check::sequence_replayed ? byte_view(body)
+                                                                   : byte_view(reason),
                     &holder_tag, &request_tag);
     };
     if (auto fresh = caplets::check_sequences(context, details); !fresh)
@@ -970,6 +984,16 @@ void node::handle_answer(link_id link, const envelope_view& packet) {
                 if (!call->retried)
                     return retry(*call);
             }
+        }
+        // A refusal names its reason class: one byte, or the eight of a replayed number.
+        if (packet.header->status == status_code::denied) {
+            lidl::refusal reason = lidl::refusal::unspecified;
+            if (packet.body.size() == 8)
+                reason = lidl::refusal::replayed;
+            else if (packet.body.size() == 1)
+                reason = lidl::refusal_of_code(packet.body[0]).value_or(reason);
+            return complete(*call, lidl::call_error{lidl::call_fault::refused,
+                                                    static_cast<std::uint32_t>(reason)});
         }
         // An authenticated service failure carries the error the procedure returned.
         if (packet.header->authenticated && packet.header->status == status_code::service_failure)

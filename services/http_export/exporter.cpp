@@ -235,17 +235,21 @@ struct exporter::state {
 
     // --- answers -----------------------------------------------------------------------------
 
-    // `callee_code`: the callee's own code of a callee_error (http_import reads it back).
+    // `call`: the error of a call, whose code travels beside its name (http_import reads it
+    // back): a callee_error's own code as "callee_code", a refusal's class as "reason".
     static void fail(request& r, unsigned status, std::string_view code, std::string_view message,
                      std::string_view field = {}, bool has_field = false,
-                     std::optional<std::uint32_t> callee_code = std::nullopt) {
+                     const lidl::call_error* call = nullptr) {
         json error = json::object();
         error["code"] = code;
         error["message"] = message;
         if (has_field)
             error["field"] = field;
-        if (callee_code)
-            error["callee_code"] = *callee_code;
+        if (call != nullptr && call->what == lidl::call_fault::callee_error)
+            error["callee_code"] = call->code;
+        if (call != nullptr && call->what == lidl::call_fault::refused)
+            if (auto reason = lidl::refusal_of_code(call->code))
+                error["reason"] = lidl::name(*reason);
         json body = json::object();
         body["error"] = std::move(error);
         r.status = status;
@@ -711,9 +715,7 @@ struct exporter::state {
             if (why.what == lidl::call_fault::malformed_call ||
                 why.what == lidl::call_fault::malformed_reply)
                 text += std::string(": ") + lidl::describe(why.detail.kind);
-            fail(r, http_status_of(why.what), lidl::name(why.what), text, {}, false,
-                 why.what == lidl::call_fault::callee_error ? std::optional(why.code)
-                                                             : std::nullopt);
+            fail(r, http_status_of(why.what), lidl::name(why.what), text, {}, false, &why);
         }
         r.now = request::phase::finished;
         if (r.suspended) {

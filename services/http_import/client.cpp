@@ -58,8 +58,9 @@ lidl::call_error to_call_error(const call_failure& failure) {
         break;
     }
     if (auto named = lidl::fault_named(failure.code))
-        return {*named, *named == call_fault::callee_error && failure.callee_code != 0
-                            ? failure.callee_code
+        return {*named, (*named == call_fault::callee_error || *named == call_fault::refused) &&
+                                failure.call_code
+                            ? *failure.call_code
                             : status};
     switch (failure.status) {
     case 504:

@@ -20,6 +20,7 @@
 
 #include <base/result.hpp>
 #include <crypto/crypto.hpp>
+#include <lidl/call_error.hpp>
 
 #include <array>
 #include <cstddef>
@@ -77,6 +78,9 @@ enum class check : std::uint8_t {
 
 /// A sentence for `c`.
 const char* describe(check c);
+
+/// The reason class a caller is told when check `c` refused its token (lidl::refusal).
+lidl::refusal refusal_of(check c);
 
 /// Why verification failed. `token` is 0 for the main token and i for auxiliary token i-1;
 /// `capability` / `constraint` index into the frame named by `frame` (-1 when not applicable).

@@ -108,9 +108,49 @@ constexpr std::optional<call_fault> fault_named(std::string_view text) {
     return std::nullopt;
 }
 
+/// The reason class of a refusal (`call_error::code` of `refused`). Coarse on purpose: which
+/// check failed, in which frame, is logged by the refusing node, not told to the caller; the
+/// class says what the caller can do about it (get a new token, wait, stop asking). Values are
+/// stable: they travel in messages.
+enum class refusal : std::uint8_t {
+    unspecified = 0,    ///< the refusing side did not say (or could not: an unauthenticated path)
+    invalid_token,      ///< not a valid token for this verifier: malformed, forged, not derived
+                        ///< by the rules, for another audience or verifier
+    not_valid_now,      ///< expired, or not valid yet
+    revoked,            ///< the token or an ancestor is revoked
+    replayed,           ///< its sequence number was accepted before (or cannot be checked)
+    not_permitted,      ///< a valid token, but the request is outside what it allows (endpoint,
+                        ///< constraints, policies)
+    node_policy,        ///< the node's own rules: the request must come from the credential's
+                        ///< holder, carry a sequence number, be a call, be sealed, or the node
+                        ///< exports nothing
+};
+
+/// The class's name as spelled above ("revoked"), for logs and JSON error bodies.
+constexpr const char* name(refusal reason) {
+    switch (reason) {
+    case refusal::unspecified: return "unspecified";
+    case refusal::invalid_token: return "invalid_token";
+    case refusal::not_valid_now: return "not_valid_now";
+    case refusal::revoked: return "revoked";
+    case refusal::replayed: return "replayed";
+    case refusal::not_permitted: return "not_permitted";
+    case refusal::node_policy: return "node_policy";
+    }
+    return "unknown";
+}
+
+/// The refusal class `code` names, if it names one (codes come from messages).
+constexpr std::optional<refusal> refusal_of_code(std::uint32_t code) {
+    if (code > static_cast<std::uint32_t>(refusal::node_policy))
+        return std::nullopt;
+    return static_cast<refusal>(code);
+}
+
 struct call_error {
     call_fault what = call_fault::unreachable;
-    /// refused: the reason class of the refusal; callee_error: the callee's own code; 0 else.
+    /// refused: the reason class of the refusal (`refusal`); callee_error: the callee's own
+    /// code; network errors: the network's status (docs/remote.md); 0 else.
     std::uint32_t code = 0;
     /// malformed_call, malformed_reply: what the lidl verifier found and where.
     verify_error detail{};

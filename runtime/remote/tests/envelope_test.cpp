@@ -65,7 +65,17 @@ TEST(envelope, kind_status_authentication_and_body_must_agree) {
     EXPECT_EQ(parse(make(fields, 0), storage).error(), envelope_error::inconsistent); // status ok
     fields.status = status_code::denied;
     EXPECT_TRUE(parse(make(fields, 0), storage).has_value());
+    EXPECT_TRUE(parse(make(fields, 1), storage).has_value()); // the refusal's class
     EXPECT_EQ(parse(make(fields, 8), storage).error(), envelope_error::inconsistent);
+    EXPECT_EQ(parse(make(fields, 2), storage).error(), envelope_error::inconsistent);
+    fields.status = status_code::service_failure;
+    EXPECT_EQ(parse(make(fields, 8), storage).error(), envelope_error::inconsistent);
+    fields.authenticated = true; // the error the procedure returned: only from the callee
+    EXPECT_TRUE(parse(make(fields, 8), storage).has_value());
+    EXPECT_EQ(parse(make(fields, 1), storage).error(), envelope_error::inconsistent);
+    fields.status = status_code::unknown_service;
+    EXPECT_EQ(parse(make(fields, 8), storage).error(), envelope_error::inconsistent);
+    fields.authenticated = false;
     fields = request_fields();
     fields.kind = message_kind::reply;
     EXPECT_EQ(parse(make(fields, 8), storage).error(), envelope_error::inconsistent);

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <limits>
 #include <map>
 #include <set>
 #include <memory>
@@ -316,6 +317,7 @@ TEST_F(line_of_three, a_changed_argument_fails_the_tag_and_the_caller_learns_onl
     });
     ASSERT_FALSE(result);
     EXPECT_EQ(result.error().what, lidl::call_fault::refused);
+    EXPECT_EQ(result.error().code, static_cast<std::uint32_t>(lidl::refusal::invalid_token));
     EXPECT_EQ(b().calculator.calls, 0);
     ASSERT_FALSE(b().incidents.checks.empty());
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::bad_tag);
@@ -355,6 +357,7 @@ TEST_F(line_of_three, a_credential_for_another_node_is_refused) {
     });
     ASSERT_FALSE(result);
     EXPECT_EQ(result.error().what, lidl::call_fault::refused);
+    EXPECT_EQ(result.error().code, static_cast<std::uint32_t>(lidl::refusal::invalid_token));
     EXPECT_EQ(b().calculator.calls, 0);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::bad_tag);
 }
@@ -365,6 +368,7 @@ TEST_F(line_of_three, an_expired_credential_is_refused) {
     auto result = run(calculator.add(1, 2));
     ASSERT_FALSE(result);
     EXPECT_EQ(result.error().what, lidl::call_fault::refused);
+    EXPECT_EQ(result.error().code, static_cast<std::uint32_t>(lidl::refusal::not_valid_now));
     EXPECT_EQ(b().calculator.calls, 0);
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::expired);
 }
@@ -382,6 +386,7 @@ TEST_F(line_of_three, a_procedure_or_service_outside_the_credential_is_refused) 
     }());
     ASSERT_FALSE(reset);
     EXPECT_EQ(reset.error().what, lidl::call_fault::refused);
+    EXPECT_EQ(reset.error().code, static_cast<std::uint32_t>(lidl::refusal::invalid_token));
     EXPECT_EQ(b().incidents.checks.back(), caplets::check::not_a_subset);
     other_client other(a(), "b", "other");
     auto pong = run(other.ping());
@@ -433,6 +438,29 @@ TEST_F(line_of_three, each_backend_may_give_its_calls_their_own_deadline) {
     auto patient_result = patient_call.take_result();
     ASSERT_FALSE(patient_result);
     EXPECT_EQ(patient_result.error().what, lidl::call_fault::deadline_passed);
+}
+
+TEST_F(line_of_three, an_error_the_service_returns_reaches_the_caller_as_it_was_returned) {
+    build();
+    calculator_client calculator(a(), "b", "calculator");
+    auto result = run(calculator.add(std::numeric_limits<std::int32_t>::max(), 1));
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::callee_error);
+    EXPECT_EQ(result.error().code, calculator_impl::overflow);
+    EXPECT_EQ(b().calculator.calls, 1);
+    auto fine = run(calculator.add(1, 2)); // and the next call is served as usual
+    ASSERT_TRUE(fine);
+    EXPECT_EQ(*fine, 3);
+}
+
+TEST_F(line_of_three, an_error_the_service_returns_to_a_sealed_call_reaches_the_caller) {
+    encrypt_to_ = {"b"};
+    build();
+    calculator_client calculator(a(), "b", "calculator");
+    auto result = run(calculator.add(std::numeric_limits<std::int32_t>::min(), -1));
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().what, lidl::call_fault::callee_error);
+    EXPECT_EQ(result.error().code, calculator_impl::overflow);
 }
 
 TEST_F(line_of_three, each_call_may_carry_its_own_deadline) {
@@ -795,6 +823,7 @@ TEST_F(line_of_three, a_plaintext_request_from_a_caller_that_must_encrypt_is_ref
     auto refused = run(to_b.add(1, 2));
     ASSERT_FALSE(refused);
     EXPECT_EQ(refused.error().what, lidl::call_fault::refused);
+    EXPECT_EQ(refused.error().code, static_cast<std::uint32_t>(lidl::refusal::node_policy));
     EXPECT_EQ(b().incidents.count(incident_kind::unencrypted_request), 1);
     EXPECT_EQ(b().calculator.calls, 0);
     calculator_client to_c(a(), "c", "calculator");

@@ -40,9 +40,14 @@ public:
 class calculator_impl final : public remote_test::calculator {
 public:
     int calls = 0;
+    /// A sum that does not fit is the service's own error: callee_error, code EOVERFLOW (75).
+    static constexpr std::uint32_t overflow = 75;
     lidl::completion<std::int32_t> add(std::int32_t a, std::int32_t b) override {
         ++calls;
-        co_return a + b;
+        std::int32_t sum = 0;
+        if (__builtin_add_overflow(a, b, &sum))
+            co_return amb::failure{lidl::call_error{lidl::call_fault::callee_error, overflow}};
+        co_return sum;
     }
     lidl::completion<const remote_test::greeting*> greet(std::string_view name,
                                                          lidl::builder& response) override {

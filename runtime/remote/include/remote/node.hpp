@@ -316,7 +316,7 @@ private:
     void start_serving(serving_slot& slot, exported_service& service, std::uint32_t id);
     void finish_serving(serving_slot& slot);
     // Sends an error for `packet` back to its source: authenticated when `slot` holds its keys.
-    void answer_error(const envelope_view& packet, status_code status);
+    void answer_error(const envelope_view& packet, status_code status, byte_view body = {});
     // With `seal_key`, a non-empty body is sealed for the request (docs/remote.md, "Encryption").
     void send_answer(std::string_view to, std::uint64_t correlation, status_code status,
                      byte_view body, const caplets::tag_bytes* holder_tag,

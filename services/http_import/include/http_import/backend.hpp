@@ -113,7 +113,13 @@ result<void, call_failure> read_answer(long status, const std::string& body, con
             auto callee_code = error->find("callee_code");
             if (callee_code != error->end() && callee_code->is_number_unsigned() &&
                 callee_code->template get<std::uint64_t>() <= 0xffffffffU)
-                failed.callee_code = callee_code->template get<std::uint32_t>();
+                failed.call_code = callee_code->template get<std::uint32_t>();
+            auto reason = error->find("reason");
+            if (reason != error->end() && reason->is_string())
+                for (std::uint32_t value = 0;
+                     value <= static_cast<std::uint32_t>(lidl::refusal::node_policy); ++value)
+                    if (*reason == lidl::name(static_cast<lidl::refusal>(value)))
+                        failed.call_code = value;
         }
         return failure{std::move(failed)};
     }

@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,9 +67,10 @@ struct call_failure {
     /// Details: libcurl's message, the server's error message, or where the result does not
     /// fit its type (`path: sentence`).
     std::string message;
-    /// For http_status with code "callee_error": the callee's own code
-    /// (`{"error": {"callee_code": N}}`, as an Ambience export answers), else 0.
-    std::uint32_t callee_code = 0;
+    /// For http_status, the code of the call error an Ambience export answered with: a
+    /// callee_error's own code (`{"error": {"callee_code": N}}`) or a refusal's class
+    /// (`{"error": {"reason": "revoked"}}`, lidl::refusal).
+    std::optional<std::uint32_t> call_code = std::nullopt;
 };
 
 /// `failure` as the one error type of calls (lidl/call_error.hpp). An error answer whose code
