@@ -15,18 +15,25 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 
 def one_turn(binary, pattern):
     """{row: (real ns, cpu_ns counter or None)} of one run of `binary` over rows `pattern`."""
-    command = [binary, "--benchmark_format=json", "--benchmark_min_time=0.1"]
-    if pattern:
-        command.append("--benchmark_filter=" + pattern)
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"{binary} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    with tempfile.TemporaryDirectory() as scratch:
+        out = os.path.join(scratch, "rows.json")
+        # The rows go to a file: fixtures may print on standard output.
+        command = [binary, "--benchmark_out=" + out, "--benchmark_out_format=json",
+                   "--benchmark_min_time=0.1"]
+        if pattern:
+            command.append("--benchmark_filter=" + pattern)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            sys.exit(f"{binary} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        with open(out, encoding="utf-8") as file:
+            report = json.load(file)
     rows = {}
-    for row in json.loads(done.stdout)["benchmarks"]:
+    for row in report["benchmarks"]:
         if row.get("run_type") == "aggregate" or row.get("error_occurred"):
             continue
         scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[row.get("time_unit", "ns")]
