@@ -4,8 +4,9 @@ the table gives each row's median over the turns for both, with new/old ratios f
 where the row reports it, CPU per operation (counter cpu_ns). Both binaries run on the same
 machine in the same minutes, so load affects both alike.
 
-    python3 bench/ab.py OLD_BUILD NEW_BUILD PROGRAM [--filter REGEX] [--turns N]
-    python3 bench/ab.py /tmp/old/build/default build/default ipc_bench --filter '^(add|inflight)/'
+    python3 bench/support/ab.py OLD_BUILD NEW_BUILD PROGRAM [--filter REGEX] [--turns N]
+    python3 bench/support/ab.py /tmp/old/build/default build/default ipc_bench \
+        --filter '^(add|inflight)/'
 
 Only the standard library; the benchmark programs are the ones `./ambience bench` runs."""
 
