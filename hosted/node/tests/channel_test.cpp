@@ -376,7 +376,8 @@ TEST(channel, a_call_past_its_deadline_fails_and_its_late_reply_is_dropped) {
     auto late = run(*node.loop, remote.within(std::chrono::milliseconds(50)).stall(400));
     ASSERT_FALSE(late);
     EXPECT_EQ(late.error().what, lidl::call_fault::deadline_passed);
-    EXPECT_EQ(node.caller->in_flight(), 1u);  // its element comes back with the late reply
+    // Its element comes back with the late reply (already here if the loop was starved).
+    EXPECT_LE(node.caller->in_flight(), 1u);
     // The deadline was this call's own: the next call waits as long as it takes, and gets its
     // own answer, not the late one.
     auto next = run(*node.loop, remote.stall(20));
