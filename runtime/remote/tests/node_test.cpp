@@ -80,6 +80,8 @@ protected:
     void build(std::uint8_t hop_limit = default_hop_limit,
                std::span<const import_rights> a_rights = {}, std::uint64_t expires = 0,
                const caplets::secret_key* forged_root = nullptr) {
+        // The nodes point into members_ (keys, tokens, exported services): built once per test.
+        ASSERT_TRUE(members_.empty()) << "build() is called once per test";
         root_ = random_key();
         const char* names[] = {"a", "b", "c"};
         for (std::size_t i = 0; i < 3; ++i) {
