@@ -181,7 +181,9 @@ result<void, int> channel_caller::run_on(hosted::loop::process_loop& loop) {
 }
 
 channel_caller::~channel_caller() {
-    if (timer_ && loop_ != nullptr && registered())
+    // An armed timer means its loop is alive (a loop cannot end with armed work), whether or
+    // not this caller is still one of its pollers (detach() leaves the timer armed).
+    if (timer_ && timer_->pending())
         loop_->loop().cancel(*timer_);
 }
 

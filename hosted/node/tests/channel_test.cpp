@@ -394,6 +394,27 @@ TEST(channel, a_call_past_its_deadline_fails_and_its_late_reply_is_dropped) {
     EXPECT_EQ(*quick, 100u);
 }
 
+// A caller taken off its loop and destroyed while a call's deadline is armed takes the timer
+// back: the loop holds nothing of it (it could not end otherwise, and would run freed work).
+TEST(channel, a_caller_destroyed_with_a_deadline_armed_leaves_nothing_in_its_loop) {
+    probe_node node;
+    node.start();
+    // The caller on a loop of its own, which holds nothing else.
+    node.caller->detach();
+    auto own = test_loop();
+    ASSERT_TRUE(node.caller->run_on(*own));
+    ASSERT_FALSE(own->loop().busy());
+    auto call = [&] {
+        node_test::probe_client<channel_backend<probe>> remote(*node.caller);
+        return remote.within(std::chrono::seconds(30)).stall(200);
+    }();
+    call.start();  // sent; waits for its answer
+    EXPECT_TRUE(own->loop().busy());  // the deadline's timer
+    node.caller->detach();
+    node.caller.reset();
+    EXPECT_FALSE(own->loop().busy());
+}
+
 TEST(channel, many_calls_in_flight_complete_with_their_own_results) {
     probe_node node;
     node.start();
