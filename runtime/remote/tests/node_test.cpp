@@ -165,6 +165,29 @@ protected:
         return run(std::move(work), [](packet&) { return true; });
     }
 
+    // Starts both calls and loses their requests: `first` must fail with deadline_passed once
+    // `first_after` passed, `second` not before `second_after` more.
+    template <class T>
+    void expect_deadlines(task<T> first, loop_clock::duration first_after, task<T> second,
+                          loop_clock::duration second_after) {
+        first.start();
+        second.start();
+        queue_.clear(); // the requests are lost: neither call will be answered
+        clock_.now += first_after;
+        a().poll();
+        ASSERT_TRUE(first.done());
+        auto first_result = first.take_result();
+        ASSERT_FALSE(first_result);
+        EXPECT_EQ(first_result.error().what, lidl::call_fault::deadline_passed);
+        EXPECT_FALSE(second.done());
+        clock_.now += second_after;
+        a().poll();
+        ASSERT_TRUE(second.done());
+        auto second_result = second.take_result();
+        ASSERT_FALSE(second_result);
+        EXPECT_EQ(second_result.error().what, lidl::call_fault::deadline_passed);
+    }
+
     node& a() { return *members_[0].self; }
     member& b() { return members_[1]; }
     member& c() { return members_[2]; }
@@ -422,24 +445,8 @@ TEST_F(line_of_three, each_backend_may_give_its_calls_their_own_deadline) {
     build(); // the nodes' call_timeout: 2 s
     calculator_client quick(a(), "b", "calculator", std::chrono::milliseconds(500));
     calculator_client patient(a(), "b", "calculator");
-    auto quick_call = quick.add(1, 2);
-    auto patient_call = patient.add(3, 4);
-    quick_call.start();
-    patient_call.start();
-    queue_.clear(); // the requests are lost: neither call will be answered
-    clock_.now += std::chrono::milliseconds(600);
-    a().poll();
-    ASSERT_TRUE(quick_call.done());
-    auto quick_result = quick_call.take_result();
-    ASSERT_FALSE(quick_result);
-    EXPECT_EQ(quick_result.error().what, lidl::call_fault::deadline_passed);
-    EXPECT_FALSE(patient_call.done());
-    clock_.now += std::chrono::milliseconds(1500);
-    a().poll();
-    ASSERT_TRUE(patient_call.done());
-    auto patient_result = patient_call.take_result();
-    ASSERT_FALSE(patient_result);
-    EXPECT_EQ(patient_result.error().what, lidl::call_fault::deadline_passed);
+    expect_deadlines(quick.add(1, 2), std::chrono::milliseconds(600), patient.add(3, 4),
+                     std::chrono::milliseconds(1500));
 }
 
 TEST_F(line_of_three, an_error_the_service_returns_reaches_the_caller_as_it_was_returned) {
@@ -472,20 +479,8 @@ TEST_F(line_of_three, each_call_may_carry_its_own_deadline) {
     remote_test::calculator& dependency = calculator;
     auto short_call = dependency.within(std::chrono::milliseconds(100)).add(1, 2);
     auto usual_call = dependency.add(3, 4); // the deadline was the previous call's only
-    short_call.start();
-    usual_call.start();
-    queue_.clear(); // the requests are lost: neither call will be answered
-    clock_.now += std::chrono::milliseconds(200);
-    a().poll();
-    ASSERT_TRUE(short_call.done());
-    auto short_result = short_call.take_result();
-    ASSERT_FALSE(short_result);
-    EXPECT_EQ(short_result.error().what, lidl::call_fault::deadline_passed);
-    EXPECT_FALSE(usual_call.done());
-    clock_.now += std::chrono::milliseconds(900);
-    a().poll();
-    ASSERT_TRUE(usual_call.done());
-    EXPECT_EQ(usual_call.take_result().error().what, lidl::call_fault::deadline_passed);
+    expect_deadlines(std::move(short_call), std::chrono::milliseconds(200), std::move(usual_call),
+                     std::chrono::milliseconds(900));
 }
 
 TEST_F(line_of_three, a_forged_reply_is_dropped_and_the_call_waits_for_its_deadline) {
