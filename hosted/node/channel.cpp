@@ -1,6 +1,7 @@
 #include <hosted/node/channel.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -27,14 +28,14 @@ lidl::call_error answered_error(call_status status, std::span<const std::byte> p
     case call_status::unknown_procedure: return {lidl::call_fault::unknown_procedure};
     case call_status::reply_too_large: return {lidl::call_fault::reply_too_large};
     case call_status::failed: {
-        returned_error body{};
-        if (payload.size() != sizeof body)
+        // Copied out of the shared element once, then read.
+        std::array<std::uint8_t, lidl::returned_error_size> body{};
+        if (payload.size() != body.size())
             break;
-        std::memcpy(&body, payload.data(), sizeof body);
-        if (body.fault == 0 ||
-            body.fault > static_cast<std::uint32_t>(lidl::call_fault::callee_error))
-            break;
-        return {static_cast<lidl::call_fault>(body.fault), body.code};
+        std::memcpy(body.data(), payload.data(), body.size());
+        if (auto returned = lidl::decode_returned(body))
+            return *returned;
+        break;
     }
     }
     return {lidl::call_fault::malformed_reply};

@@ -149,32 +149,6 @@ std::optional<lidl::call_error> error_for(status_code status) {
     return lidl::call_error{fault, static_cast<std::uint32_t>(status)};
 }
 
-// The body of a service_failure error: the call_error a procedure returned (fault, code).
-std::array<std::uint8_t, 8> encode_returned_error(const lidl::call_error& error) {
-    std::array<std::uint8_t, 8> body{};
-    const auto fault = static_cast<std::uint32_t>(error.what);
-    for (int i = 0; i < 4; ++i) {
-        body[i] = static_cast<std::uint8_t>(fault >> (8 * i));
-        body[4 + i] = static_cast<std::uint8_t>(error.code >> (8 * i));
-    }
-    return body;
-}
-
-// The call_error in a service_failure body, if it holds one (8 bytes naming a known fault).
-std::optional<lidl::call_error> decode_returned_error(byte_view body) {
-    if (body.size() != 8)
-        return std::nullopt;
-    std::uint32_t fault = 0;
-    std::uint32_t code = 0;
-    for (int i = 0; i < 4; ++i) {
-        fault |= std::uint32_t{body[i]} << (8 * i);
-        code |= std::uint32_t{body[4 + i]} << (8 * i);
-    }
-    if (fault == 0 || fault > static_cast<std::uint32_t>(lidl::call_fault::callee_error))
-        return std::nullopt;
-    return lidl::call_error{static_cast<lidl::call_fault>(fault), code};
-}
-
 incident about(incident_kind kind, link_id link = 0xffff, std::string_view source = {},
                std::string_view destination = {}, std::string_view service = {},
                std::string_view procedure = {}) {
@@ -908,7 +882,7 @@ void node::finish_serving(serving_slot& slot) {
     lidl::serve_result served = slot.work.take_result();
     status_code status = status_code::ok;
     byte_view reply;
-    std::array<std::uint8_t, 8> returned{};
+    std::array<std::uint8_t, lidl::returned_error_size> returned{};
     if (served) {
         reply = served.value();
     } else {
@@ -921,7 +895,7 @@ void node::finish_serving(serving_slot& slot) {
             // The error the procedure returned (or reply_too_large) travels as it is: fault and
             // code, little-endian, in the (authenticated, never sealed) error body.
             status = status_code::service_failure;
-            returned = encode_returned_error(served.error());
+            returned = lidl::encode_returned(served.error());
             reply = returned;
         }
         incident what = about(status == status_code::bad_arguments
@@ -997,7 +971,7 @@ void node::handle_answer(link_id link, const envelope_view& packet) {
         }
         // An authenticated service failure carries the error the procedure returned.
         if (packet.header->authenticated && packet.header->status == status_code::service_failure)
-            if (auto returned = decode_returned_error(packet.body))
+            if (auto returned = lidl::decode_returned(packet.body))
                 return complete(*call, *returned);
         return complete(*call, error_for(packet.header->status));
     }

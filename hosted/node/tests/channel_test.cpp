@@ -647,9 +647,12 @@ TEST(node_kernel, sigterm_stops_the_node_cleanly) {
 // of the right size is believed; anything else is a malformed reply, never a made-up fault.
 TEST(channel, a_returned_error_is_read_only_when_it_names_a_known_fault) {
     auto payload = [](std::uint32_t fault, std::uint32_t code) {
-        std::vector<std::byte> bytes(sizeof(returned_error));
-        const returned_error body{fault, code};
-        std::memcpy(bytes.data(), &body, sizeof body);
+        // As lidl::encode_returned writes it, with any fault number.
+        std::vector<std::byte> bytes(lidl::returned_error_size);
+        for (int i = 0; i < 4; ++i) {
+            bytes[i] = static_cast<std::byte>(fault >> (8 * i));
+            bytes[4 + i] = static_cast<std::byte>(code >> (8 * i));
+        }
         return bytes;
     };
     auto valid = payload(static_cast<std::uint32_t>(lidl::call_fault::callee_error), 9);

@@ -13,8 +13,10 @@
 
 #include <base/result.hpp>
 
+#include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 namespace lidl {
@@ -140,6 +142,14 @@ constexpr const char* name(refusal reason) {
     return "unknown";
 }
 
+/// The refusal class named `text` (as `name` spells it), if there is one.
+constexpr std::optional<refusal> refusal_named(std::string_view text) {
+    for (std::uint8_t value = 0; value <= static_cast<std::uint8_t>(refusal::node_policy); ++value)
+        if (text == name(static_cast<refusal>(value)))
+            return static_cast<refusal>(value);
+    return std::nullopt;
+}
+
 /// The refusal class `code` names, if it names one (codes come from messages).
 constexpr std::optional<refusal> refusal_of_code(std::uint32_t code) {
     if (code > static_cast<std::uint32_t>(refusal::node_policy))
@@ -155,6 +165,37 @@ struct call_error {
     /// malformed_call, malformed_reply: what the lidl verifier found and where.
     verify_error detail{};
 };
+
+/// The error a procedure returned as it travels back in a reply (a channel's failed reply, a
+/// remote service_failure): its fault and code as two little-endian u32. The detail does not
+/// travel.
+inline constexpr std::size_t returned_error_size = 8;
+
+constexpr std::array<std::uint8_t, returned_error_size> encode_returned(const call_error& error) {
+    std::array<std::uint8_t, returned_error_size> bytes{};
+    const auto fault = static_cast<std::uint32_t>(error.what);
+    for (int i = 0; i < 4; ++i) {
+        bytes[i] = static_cast<std::uint8_t>(fault >> (8 * i));
+        bytes[4 + i] = static_cast<std::uint8_t>(error.code >> (8 * i));
+    }
+    return bytes;
+}
+
+/// The error in `bytes` (from a peer: untrusted), if they are exactly one that names a known
+/// fault.
+constexpr std::optional<call_error> decode_returned(std::span<const std::uint8_t> bytes) {
+    if (bytes.size() != returned_error_size)
+        return std::nullopt;
+    std::uint32_t fault = 0;
+    std::uint32_t code = 0;
+    for (int i = 0; i < 4; ++i) {
+        fault |= std::uint32_t{bytes[i]} << (8 * i);
+        code |= std::uint32_t{bytes[4 + i]} << (8 * i);
+    }
+    if (fault == 0 || fault > static_cast<std::uint32_t>(call_fault::callee_error))
+        return std::nullopt;
+    return call_error{static_cast<call_fault>(fault), code};
+}
 
 /// The value of a call, or how it failed.
 template <class T>

@@ -116,10 +116,8 @@ result<void, call_failure> read_answer(long status, const std::string& body, con
                 failed.call_code = callee_code->template get<std::uint32_t>();
             auto reason = error->find("reason");
             if (reason != error->end() && reason->is_string())
-                for (std::uint32_t value = 0;
-                     value <= static_cast<std::uint32_t>(lidl::refusal::node_policy); ++value)
-                    if (*reason == lidl::name(static_cast<lidl::refusal>(value)))
-                        failed.call_code = value;
+                if (auto named = lidl::refusal_named(reason->template get<std::string>()))
+                    failed.call_code = static_cast<std::uint32_t>(*named);
         }
         return failure{std::move(failed)};
     }

@@ -78,15 +78,9 @@ enum class call_status : std::uint16_t {
                             ///< slot, or a lidl message that does not verify
     unknown_procedure = 2,  ///< procedure id not below the service's procedure count
     reply_too_large = 3,    ///< the reply does not fit in one element payload
-    /// the procedure completed with an error (`lidl::call_error`): the payload holds its fault
-    /// and code as two little-endian u32 (`returned_error`)
+    /// the procedure completed with an error: the payload is the error as it returned it
+    /// (`lidl::encode_returned`)
     failed = 4,
-};
-
-/// The payload of a call_status::failed reply (ABI).
-struct returned_error {
-    std::uint32_t fault;
-    std::uint32_t code;
 };
 
 /// Why a call through a channel failed.
@@ -105,7 +99,7 @@ const char* describe(call_error e);
 lidl::call_error to_call_error(call_error e);
 
 /// The error a reply with non-zero `status` and `payload` (the shared element's, read once)
-/// stands for: a returned_error naming no known fault, or any other status, is malformed_reply.
+/// stands for: a returned error naming no known fault, or any other status, is malformed_reply.
 lidl::call_error answered_error(call_status status, std::span<const std::byte> payload);
 
 /// Wakes the peer waiting on `event` (an eventfd). Error: errno.
@@ -732,11 +726,11 @@ private:
 
     // Answers with the error the procedure returned (payload sizes are at least 8 bytes).
     void answer_error(rings::element_view element, const lidl::call_error& error) {
-        const returned_error body{static_cast<std::uint32_t>(error.what), error.code};
-        if (element.payload.size() < sizeof body)
+        const auto body = lidl::encode_returned(error);
+        if (element.payload.size() < body.size())
             return answer(element, call_status::reply_too_large, 0);
-        std::memcpy(element.payload.data(), &body, sizeof body);
-        answer(element, call_status::failed, sizeof body);
+        std::memcpy(element.payload.data(), body.data(), body.size());
+        answer(element, call_status::failed, body.size());
     }
 
     template <std::uint32_t Id>
