@@ -404,10 +404,8 @@ TEST(channel, a_caller_destroyed_with_a_deadline_armed_leaves_nothing_in_its_loo
     auto own = test_loop();
     ASSERT_TRUE(node.caller->run_on(*own));
     ASSERT_FALSE(own->loop().busy());
-    auto call = [&] {
-        node_test::probe_client<channel_backend<probe>> remote(*node.caller);
-        return remote.within(std::chrono::seconds(30)).stall(200);
-    }();
+    node_test::probe_client<channel_backend<probe>> remote(*node.caller);
+    auto call = remote.within(std::chrono::seconds(30)).stall(200);
     call.start();  // sent; waits for its answer
     EXPECT_TRUE(own->loop().busy());  // the deadline's timer
     node.caller->detach();
